@@ -1,0 +1,127 @@
+package command
+
+import (
+	"strings"
+
+	"github.com/textkit/customers/internal/customer"
+)
+
+// Checked is a command that passed Check, with its payload parsed and
+// normalised.
+type Checked struct {
+	*Command
+	// Register is set for customer.register.
+	Register *RegisterPayload
+	// Contact is the normalised plaintext contact info of a direct
+	// customer.updateContactInfo; nil when the command carries Sealed.
+	Contact *customer.ContactInfo
+	// Sealed is the ciphertext of a gateway customer.updateContactInfo.
+	Sealed string
+	// Retention is set for customer.terminate.
+	Retention customer.Retention
+}
+
+// Check validates a decoded command received on subject ("" when it did not
+// come from NATS): the envelope, that the subject's partner and customer
+// match the body's, and the payload of its type, with the same domain rules
+// the gateway applies. Every problem is reported, each naming its field.
+func Check(c *Command, subject string) (*Checked, error) {
+	var errs customer.ValidationErrors
+	if c.Version != WireVersion {
+		errs.Add(customer.Invalid("version", "must be %d (the wire version this provisioner speaks), got %d", WireVersion, c.Version))
+	}
+	errs.Add(customer.ValidateID("id", c.ID))
+	if !c.Type.Known() {
+		names := make([]string, len(Types))
+		for i, t := range Types {
+			names[i] = string(t)
+		}
+		errs.Add(customer.Invalid("type", "unknown command type %q; known types are %s", c.Type, strings.Join(names, ", ")))
+	}
+	errs.Add(customer.ValidateID("customerId", c.CustomerID))
+	errs.Add(customer.ValidateID("partnerId", c.PartnerID))
+	errs.Add(customer.ValidateExpectedVersion(c.ExpectedVersion))
+	if subject != "" {
+		p, cu, ok := SubjectIDs(subject)
+		switch {
+		case !ok:
+			errs.Add(customer.Invalid("subject", "%q is not %s.<partnerId>.<customerId>", subject, CommandPrefix))
+		case p != c.PartnerID:
+			errs.Add(customer.Invalid("partnerId", "does not match the subject's partner %q", p))
+		case cu != c.CustomerID:
+			errs.Add(customer.Invalid("customerId", "does not match the subject's customer %q", cu))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	out := &Checked{Command: c}
+	switch c.Type {
+	case Register:
+		var p RegisterPayload
+		if err := c.DecodePayload(&p); err != nil {
+			return nil, err
+		}
+		errs.Add(prefixed("payload.", customer.ValidateSpace(p.Space)))
+		errs.Add(prefixed("payload.", customer.ValidateID("industryId", p.IndustryID)))
+		label, err := customer.NormalizeLabel(p.Label)
+		errs.Add(prefixed("payload.", err))
+		p.Label = label
+		out.Register = &p
+	case UpdateContactInfo:
+		var p ContactInfoPayload
+		if err := c.DecodePayload(&p); err != nil {
+			return nil, err
+		}
+		switch {
+		case p.ContactInfo != nil && p.Sealed != "":
+			errs.Add(customer.Invalid("payload", "set either contactInfo or sealed, not both"))
+		case p.ContactInfo != nil:
+			ci, err := p.ContactInfo.Normalize()
+			errs.Add(prefixed("payload.contactInfo.", err))
+			out.Contact = &ci
+		case strings.HasPrefix(p.Sealed, "vault:v"):
+			out.Sealed = p.Sealed
+		case p.Sealed != "":
+			errs.Add(customer.Invalid("payload.sealed", "must be Vault transit ciphertext (vault:v<N>:...)"))
+		default:
+			errs.Add(customer.Invalid("payload.contactInfo", "is required"))
+		}
+	case Terminate:
+		var p TerminatePayload
+		if err := c.DecodePayload(&p); err != nil {
+			return nil, err
+		}
+		r, err := customer.NewRetention(p.Retention.Strategy, p.Retention.Period)
+		errs.Add(prefixed("payload.", err))
+		out.Retention = r
+	default: // activate, deactivate: no payload
+		if len(c.Payload) > 0 && string(c.Payload) != "null" && string(c.Payload) != "{}" {
+			errs.Add(customer.Invalid("payload", "must be empty for %s", c.Type))
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// prefixed puts prefix before the field of every error in err, so a
+// domain error about "phoneNumber" reads "payload.contactInfo.phoneNumber"
+// on the wire.
+func prefixed(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	errs := customer.AsErrors(err)
+	out := make(customer.ValidationErrors, len(errs))
+	for i, e := range errs {
+		c := *e
+		if c.Field != "" && !strings.HasPrefix(c.Field, prefix) {
+			c.Field = prefix + c.Field
+		}
+		out[i] = &c
+	}
+	return out
+}

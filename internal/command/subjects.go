@@ -1,0 +1,62 @@
+package command
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Subjects. Partners publish commands to CommandSubject; the NATS server maps
+// each onto a partition subject (see deploy/nats/nats.conf) that the
+// provisioner's consumers read.
+const (
+	CommandPrefix    = "customers.cmd"
+	PartitionPrefix  = "customers.cmdp"
+	OutcomePrefix    = "customers.outcome"
+	EventPrefix      = "customers.evt"
+	KeyEventPrefix   = "customers.keys"
+	DeadLetterPrefix = "customers.dlq"
+)
+
+// CommandSubject is where a command for customerID of partnerID is published.
+func CommandSubject(partnerID, customerID string) string {
+	return CommandPrefix + "." + partnerID + "." + customerID
+}
+
+// PartitionFilter is the subject filter of one partition's consumer.
+func PartitionFilter(partition int) string {
+	return fmt.Sprintf("%s.%d.>", PartitionPrefix, partition)
+}
+
+// OutcomeSubject is where the outcome of commandID is published.
+func OutcomeSubject(partnerID, commandID string) string {
+	return OutcomePrefix + "." + partnerID + "." + commandID
+}
+
+// EventSubject is where events of customerID are published.
+func EventSubject(partnerID, customerID string) string {
+	return EventPrefix + "." + partnerID + "." + customerID
+}
+
+// KeyEventSubject is where retention publishes key lifecycle events.
+func KeyEventSubject(partnerID, customerID string) string {
+	return KeyEventPrefix + "." + partnerID + "." + customerID
+}
+
+// DeadLetterSubject is where a rejected message is kept, by partition token.
+func DeadLetterSubject(partnerToken string) string {
+	return DeadLetterPrefix + "." + partnerToken
+}
+
+// SubjectIDs returns the partner and customer ids a command subject (as
+// published, or as mapped onto a partition) names. ok is false when the
+// subject has another shape.
+func SubjectIDs(subject string) (partnerID, customerID string, ok bool) {
+	t := strings.Split(subject, ".")
+	switch {
+	case len(t) == 4 && t[0]+"."+t[1] == CommandPrefix:
+		return t[2], t[3], true
+	case len(t) == 5 && t[0]+"."+t[1] == PartitionPrefix:
+		return t[3], t[4], true
+	}
+	return "", "", false
+}

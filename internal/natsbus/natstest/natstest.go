@@ -1,0 +1,124 @@
+// Package natstest runs an embedded NATS server for tests, configured from
+// the very deploy/nats/nats.conf the stack ships (users, permissions,
+// partition mapping, JetStream with sync_interval always), on a random
+// loopback port with its store in a temporary directory.
+package natstest
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Passwords of the users in deploy/nats/nats.conf, as the tests set them.
+var Passwords = map[string]string{
+	"gateway":          "test-gateway",
+	"provisioner":      "test-provisioner",
+	"retention":        "test-retention",
+	"partner-25521a6f": "test-partner",
+	"sys":              "test-sys",
+}
+
+// SeedPartnerID is the partner whose direct-publisher user nats.conf ships.
+const SeedPartnerID = "25521a6f-b8d1-414b-8575-545430f076fd"
+
+var envOnce sync.Once
+
+func setEnv() {
+	envOnce.Do(func() {
+		os.Setenv("TEXTKIT_NATS_GATEWAY_PASSWORD", Passwords["gateway"])
+		os.Setenv("TEXTKIT_NATS_PROVISIONER_PASSWORD", Passwords["provisioner"])
+		os.Setenv("TEXTKIT_NATS_RETENTION_PASSWORD", Passwords["retention"])
+		os.Setenv("TEXTKIT_NATS_PARTNER_PASSWORD", Passwords["partner-25521a6f"])
+		os.Setenv("TEXTKIT_NATS_SYS_PASSWORD", Passwords["sys"])
+		os.Setenv("TEXTKIT_NATS_LISTEN", "127.0.0.1:4222")
+		os.Setenv("TEXTKIT_NATS_MONITOR_LISTEN", "127.0.0.1:8222")
+		os.Setenv("TEXTKIT_NATS_STORE_DIR", os.TempDir())
+	})
+}
+
+// ConfigPath returns the path of deploy/nats/nats.conf.
+func ConfigPath() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "deploy", "nats", "nats.conf")
+}
+
+// Server is a running embedded NATS server.
+type Server struct {
+	*server.Server
+	StoreDir string
+	port     int
+}
+
+// Start runs a server from deploy/nats/nats.conf and stops it when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{StoreDir: t.TempDir()}
+	s.start(t, -1)
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func (s *Server) start(t testing.TB, port int) {
+	t.Helper()
+	setEnv()
+	opts, err := server.ProcessConfigFile(ConfigPath())
+	if err != nil {
+		t.Fatalf("load %s: %v", ConfigPath(), err)
+	}
+	opts.Host, opts.Port = "127.0.0.1", port
+	opts.HTTPHost, opts.HTTPPort = "", 0
+	opts.StoreDir = s.StoreDir
+	opts.NoLog, opts.NoSigs = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready after 10s")
+	}
+	s.Server = srv
+	s.port = srvPort(srv)
+}
+
+func srvPort(srv *server.Server) int {
+	if a, ok := srv.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// URL is the client URL.
+func (s *Server) URL() string { return s.ClientURL() }
+
+// Restart stops the server and starts it again on the same port and store
+// directory, as a crash and restart would.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Server.Shutdown()
+	s.Server.WaitForShutdown()
+	s.start(t, s.port)
+}
+
+// Connect returns a connection as user (one of Passwords' keys), closed when the test ends.
+func (s *Server) Connect(t testing.TB, user string) *nats.Conn {
+	t.Helper()
+	pw, ok := Passwords[user]
+	if !ok {
+		t.Fatalf("natstest: unknown user %q", user)
+	}
+	nc, err := nats.Connect(s.URL(), nats.UserInfo(user, pw), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}

@@ -1,0 +1,29 @@
+-- Apply one command to one customer, atomically.
+-- KEYS[1] customer hash (fields doc, version)
+-- KEYS[2] history list
+-- KEYS[3] outcome of this command id (the idempotency record)
+-- ARGV[1] outcome JSON
+-- ARGV[2] base version ("0" creates the customer) or "reject"
+-- ARGV[3] new customer JSON (version = base + 1)
+-- ARGV[4] history entry JSON
+-- Returns {0, stored outcome} if the command was already processed,
+-- {1, outcome} when recorded now, {2, current version} when stale.
+local prev = redis.call('GET', KEYS[3])
+if prev then
+  return {0, prev}
+end
+if ARGV[2] ~= 'reject' then
+  local cur = redis.call('HGET', KEYS[1], 'version')
+  local base = tonumber(ARGV[2])
+  if base == 0 then
+    if cur then
+      return {2, cur}
+    end
+  elseif (not cur) or tonumber(cur) ~= base then
+    return {2, cur or 'absent'}
+  end
+  redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'version', tostring(base + 1))
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+end
+redis.call('SET', KEYS[3], ARGV[1])
+return {1, ARGV[1]}
