@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Installs or builds the third-party programs the stack and the tests run,
+# idempotently: a tool already present at the pinned version is left alone.
+#
+#   bin/nats-server  built from github.com/nats-io/nats-server/v2 at the
+#                    version the main go.mod requires
+#   bin/vault        `vault` from PATH if there is one, else built from the
+#                    tools/vault module (the first build takes ~5 minutes)
+#   bin/gotestsum    built from the tools/gotestsum module
+#   prism            @stoplight/prism-cli, installed with npm
+#   redis-server     Debian's redis-server package (apt-get), when missing
+#
+# bin/ and prism/ live in $TEXTKIT_CACHE (default ~/.cache/textkit), outside
+# git. Prints one line per tool. Needs only Go and Node.js (and apt-get for
+# Redis and curl).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+PRISM_VERSION=5.14.2
+
+mkdir -p "$CACHE_DIR/bin"
+command -v go >/dev/null || die "go is not on PATH (Go 1.26 is required)"
+
+# go_dep_version BIN MODULE prints the version of MODULE that the Go binary
+# BIN was built from (empty if BIN is missing or not built from it).
+go_dep_version() {
+	[[ -x "$1" ]] || return 0
+	go version -m "$1" 2>/dev/null | awk -v m="$2" '($1 == "mod" || $1 == "dep") && $2 == m { print $3; exit }'
+}
+
+# module_version DIR MODULE prints the version of MODULE required by DIR/go.mod.
+module_version() {
+	awk -v m="$2" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"
+}
+
+report() { printf 'deps: %-13s %-9s %-10s %s\n' "$1" "$2" "$3" "$4"; }
+
+# --- nats-server -------------------------------------------------------------
+nats_module=github.com/nats-io/nats-server/v2
+want="$(module_version . "$nats_module")"
+[[ -n "$want" ]] || die "go.mod does not require $nats_module"
+bin="$CACHE_DIR/bin/nats-server"
+t0=$(now_ms)
+if [[ "$(go_dep_version "$bin" "$nats_module")" == "$want" ]]; then
+	report nats-server "$want" found "$(elapsed "$t0")"
+else
+	go build -o "$bin.tmp" "$nats_module"
+	mv -f "$bin.tmp" "$bin"
+	report nats-server "$want" built "$(elapsed "$t0")"
+fi
+
+# --- vault -------------------------------------------------------------------
+vault_module=github.com/hashicorp/vault
+want="$(module_version tools/vault "$vault_module")"
+[[ -n "$want" ]] || die "tools/vault/go.mod does not require $vault_module"
+bin="$CACHE_DIR/bin/vault"
+t0=$(now_ms)
+if [[ -z "${TEXTKIT_VAULT_BIN:-}" ]] && p="$(command -v vault)"; then
+	report vault "$("$p" version 2>/dev/null | awk '{print $2; exit}')" found "$(elapsed "$t0") ($p)"
+elif [[ -n "${TEXTKIT_VAULT_BIN:-}" ]]; then
+	[[ -x "$TEXTKIT_VAULT_BIN" ]] || die "TEXTKIT_VAULT_BIN=$TEXTKIT_VAULT_BIN is not executable"
+	report vault "-" found "$(elapsed "$t0") (\$TEXTKIT_VAULT_BIN)"
+elif [[ "$(go_dep_version "$bin" "$vault_module")" == "$want" ]]; then
+	report vault "$want" found "$(elapsed "$t0")"
+else
+	log "deps: building vault $want from tools/vault (the first time takes ~5 min and ~4.5 GB of module cache)"
+	# tools/vault is its own module; its go.sum is committed. If it ever falls
+	# behind go.mod, tidy it (only that module) and retry.
+	if ! (cd tools/vault && go build -o "$bin.tmp" .); then
+		log "deps: vault build failed; running go mod tidy -e in tools/vault and retrying"
+		(cd tools/vault && go mod tidy -e && go build -o "$bin.tmp" .)
+	fi
+	mv -f "$bin.tmp" "$bin"
+	report vault "$want" built "$(elapsed "$t0")"
+fi
+
+# --- gotestsum ---------------------------------------------------------------
+gts_module=gotest.tools/gotestsum
+want="$(module_version tools/gotestsum "$gts_module")"
+[[ -n "$want" ]] || die "tools/gotestsum/go.mod does not require $gts_module"
+bin="$CACHE_DIR/bin/gotestsum"
+t0=$(now_ms)
+if [[ "$(go_dep_version "$bin" "$gts_module")" == "$want" ]]; then
+	report gotestsum "$want" found "$(elapsed "$t0")"
+else
+	(cd tools/gotestsum && go build -o "$bin.tmp" "$gts_module")
+	mv -f "$bin.tmp" "$bin"
+	report gotestsum "$want" built "$(elapsed "$t0")"
+fi
+
+# --- prism -------------------------------------------------------------------
+prism_dir="$CACHE_DIR/prism"
+t0=$(now_ms)
+have=""
+if [[ -f "$prism_dir/node_modules/@stoplight/prism-cli/package.json" && -x "$prism_dir/node_modules/.bin/prism" ]]; then
+	have="$(node -p 'require(process.argv[1]).version' "$prism_dir/node_modules/@stoplight/prism-cli/package.json" 2>/dev/null || true)"
+fi
+if [[ "$have" == "$PRISM_VERSION" ]]; then
+	report prism "$PRISM_VERSION" found "$(elapsed "$t0")"
+else
+	command -v npm >/dev/null || die "npm is not on PATH (Node.js 20 is required for prism)"
+	mkdir -p "$prism_dir"
+	npm install --prefix "$prism_dir" --no-audit --no-fund --loglevel=error \
+		"@stoplight/prism-cli@$PRISM_VERSION" >/dev/null
+	report prism "$PRISM_VERSION" installed "$(elapsed "$t0")"
+fi
+
+# --- redis-server (and curl, which up.sh uses) --------------------------------
+t0=$(now_ms)
+missing=()
+if [[ -z "${TEXTKIT_REDIS_SERVER_BIN:-}" ]] && ! command -v redis-server >/dev/null; then
+	missing+=(redis-server)
+fi
+command -v curl >/dev/null || missing+=(curl)
+if ((${#missing[@]})); then
+	command -v apt-get >/dev/null || die "${missing[*]} missing and apt-get is not available: install ${missing[*]} yourself"
+	sudo=()
+	if [[ "$(id -u)" != 0 ]]; then
+		command -v sudo >/dev/null || die "${missing[*]} missing: run as root or install sudo"
+		sudo=(sudo)
+	fi
+	log "deps: apt-get install ${missing[*]}"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Debian starts the packaged redis on 6379 where it can; we run our own
+	# on 6399 and leave that one alone.
+	report redis-server "$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" installed "$(elapsed "$t0")"
+else
+	rs="$(find_bin redis-server)"
+	report redis-server "$("$rs" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" found "$(elapsed "$t0")"
+fi

@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# Starts the whole TextKit Customers stack on loopback and returns, leaving it
+# running in the background:
+#
+#   1. scripts/deps.sh (installs/builds NATS, Vault, Redis, … once)
+#   2. scripts/secrets.sh (passwords and tokens, generated once)
+#   3. NATS (JetStream), Redis (AOF), Vault (dev mode): kept running if they
+#      already are, so their data survives a second `up.sh`
+#   4. builds our binaries into $DATA/bin, runs `textkit vault-init` and
+#      `textkit seed`, (re)starts twilio-emulator, provisioner, retention and
+#      gateway, and waits until every /readyz answers
+#   5. prints the GraphQL URL, the dev API key and a curl to try
+#
+# Data, logs and pid files live in $TEXTKIT_DATA_DIR (default .data/). Ports
+# come from TEXTKIT_*_PORT (see scripts/lib.sh and the README). Stop it all
+# with scripts/down.sh.
+#
+# TEXTKIT_SKIP_DEPS=1 skips step 1 (binaries then come from
+# $TEXTKIT_<NAME>_BIN, the cache or PATH). TEXTKIT_SKIP_MISSING_BINARIES=1 is
+# for development only: a cmd/<name> without a main package (or that does not
+# build) is skipped with a warning instead of failing.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+T_START=$(now_ms)
+
+SKIP_MISSING="${TEXTKIT_SKIP_MISSING_BINARIES:-0}"
+OUR_BINARIES=(textkit twilio-emulator provisioner retention gateway)
+
+if [[ "${TEXTKIT_SKIP_DEPS:-0}" != 1 ]]; then
+	"$REPO_ROOT/scripts/deps.sh"
+fi
+NATS_BIN="$(find_bin nats-server)"
+REDIS_BIN="$(find_bin redis-server)"
+VAULT_BIN="$(find_bin vault)"
+command -v curl >/dev/null || die "curl is not on PATH (scripts/deps.sh installs it)"
+
+mkdir -p "$DATA_DIR"
+exec 9>"$DATA_DIR/.lock"
+flock -n 9 || die "another scripts/up.sh or down.sh is running on $DATA_DIR"
+
+"$REPO_ROOT/scripts/secrets.sh"
+# Not exported: each process below gets only the secrets it needs.
+# shellcheck source=/dev/null
+. "$DATA_DIR/secrets.env"
+
+mkdir -p "$DATA_DIR"/{logs,pids,nats,redis,vault,twilio,bin}
+LOGS="$DATA_DIR/logs"
+BIN="$DATA_DIR/bin"
+
+# rel PATH prints PATH relative to the repo when it is inside it.
+rel() { local p="$1"; printf '%s\n' "${p#"$REPO_ROOT"/}"; }
+
+# show_log NAME prints the tail of NAME's log to stderr.
+show_log() {
+	local f="$LOGS/$1.log"
+	if [[ -s "$f" ]]; then
+		log "---- last lines of $(rel "$f") ----"
+		tail -n 25 "$f" >&2
+		log "----"
+	fi
+}
+
+fail() { # fail NAME MESSAGE
+	show_log "$1"
+	die "$2; see $(rel "$LOGS/$1.log")"
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# require_free_port NAME PORT VAR fails when something else listens on PORT.
+require_free_port() {
+	if port_busy "$2"; then
+		die "$1: port $2 on 127.0.0.1 is already in use by another program; stop it, or set $3 to another port"
+	fi
+}
+
+# start_bg NAME PROGRAM ARGS... starts PROGRAM detached (own session, no
+# stdin, output appended to logs/NAME.log) with the environment in the
+# global array SVC_ENV, and records its pid.
+start_bg() {
+	local name="$1" prog="$2"
+	shift 2
+	local logf="$LOGS/$name.log"
+	printf '=== %s up.sh: starting %s\n' "$(date -Is)" "$name" >>"$logf"
+	# 9>&-: the daemon must not inherit (and so hold) up.sh's lock.
+	setsid nohup env "${SVC_ENV[@]}" "$prog" "$@" >>"$logf" 2>&1 </dev/null 9>&- &
+	printf '%s\n' "$!" >"$DATA_DIR/pids/$name.pid"
+	readlink -f "$prog" >"$DATA_DIR/pids/$name.exe"
+}
+
+# wait_for NAME CHECK... runs CHECK until it succeeds, failing with the log
+# when NAME's process exits or TEXTKIT_WAIT_SECONDS pass.
+wait_for() {
+	local name="$1" t0 deadline
+	shift
+	t0=$(now_ms)
+	deadline=$((t0 + TEXTKIT_WAIT_SECONDS * 1000))
+	until "$@" >/dev/null 2>&1; do
+		if ! pid_alive "$name" >/dev/null; then
+			fail "$name" "$name exited during startup"
+		fi
+		if (($(now_ms) > deadline)); then
+			fail "$name" "$name did not become healthy within ${TEXTKIT_WAIT_SECONDS}s (check: $*)"
+		fi
+		sleep 0.2
+	done
+	log "  $name healthy after $(elapsed "$t0")"
+}
+
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+
+# redis_ping PORT PASSWORD answers PING over RESP (no redis-cli needed). A
+# subshell, so a failed connect cannot disturb this shell's descriptors.
+redis_ping() (
+	local l1="" l2=""
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+	# shellcheck disable=SC2016 # $4 is RESP, not a shell variable
+	printf '*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n' "${#2}" "$2" >&3
+	read -r -t 2 l1 <&3 || true
+	read -r -t 2 l2 <&3 || true
+	exec 3>&-
+	[[ "$l1" == +OK* && "$l2" == +PONG* ]]
+)
+
+# ---- dependencies ------------------------------------------------------------
+log "up: dependencies (data in $(rel "$DATA_DIR"))"
+T_DEPS=$(now_ms)
+
+if pid="$(pid_alive nats)"; then
+	log "  nats already running (pid $pid): kept"
+else
+	stop_service nats
+	require_free_port nats "$TEXTKIT_NATS_PORT" TEXTKIT_NATS_PORT
+	require_free_port nats "$TEXTKIT_NATS_MONITOR_PORT" TEXTKIT_NATS_MONITOR_PORT
+	SVC_ENV=(
+		TEXTKIT_NATS_LISTEN="127.0.0.1:$TEXTKIT_NATS_PORT"
+		TEXTKIT_NATS_MONITOR_LISTEN="127.0.0.1:$TEXTKIT_NATS_MONITOR_PORT"
+		TEXTKIT_NATS_STORE_DIR="$DATA_DIR/nats"
+		TEXTKIT_NATS_GATEWAY_PASSWORD="$TEXTKIT_NATS_GATEWAY_PASSWORD"
+		TEXTKIT_NATS_PROVISIONER_PASSWORD="$TEXTKIT_NATS_PROVISIONER_PASSWORD"
+		TEXTKIT_NATS_RETENTION_PASSWORD="$TEXTKIT_NATS_RETENTION_PASSWORD"
+		TEXTKIT_NATS_PARTNER_PASSWORD="$TEXTKIT_NATS_PARTNER_PASSWORD"
+		TEXTKIT_NATS_SYS_PASSWORD="$TEXTKIT_NATS_SYS_PASSWORD"
+	)
+	start_bg nats "$NATS_BIN" -c "$REPO_ROOT/deploy/nats/nats.conf"
+	log "  nats started (pid $(<"$DATA_DIR/pids/nats.pid"))"
+fi
+
+if pid="$(pid_alive redis)"; then
+	log "  redis already running (pid $pid): kept"
+else
+	stop_service redis
+	require_free_port redis "$TEXTKIT_REDIS_PORT" TEXTKIT_REDIS_PORT
+	# The password goes in a 0600 file rather than on the command line, where
+	# every local user could read it in ps.
+	(umask 077 && printf 'requirepass "%s"\n' "$TEXTKIT_REDIS_PASSWORD" >"$DATA_DIR/redis/secret.conf")
+	SVC_ENV=()
+	start_bg redis "$REDIS_BIN" "$REPO_ROOT/deploy/redis/redis.conf" \
+		--port "$TEXTKIT_REDIS_PORT" --dir "$DATA_DIR/redis" --include "$DATA_DIR/redis/secret.conf"
+	log "  redis started (pid $(<"$DATA_DIR/pids/redis.pid"))"
+fi
+
+if pid="$(pid_alive vault)"; then
+	log "  vault already running (pid $pid): kept (its transit keys live only in memory)"
+else
+	stop_service vault
+	require_free_port vault "$TEXTKIT_VAULT_PORT" TEXTKIT_VAULT_PORT
+	# Dev mode: in memory, unsealed, root token from secrets.env (through the
+	# environment, not argv). HOME keeps its ~/.vault-token out of the real home.
+	SVC_ENV=(
+		HOME="$DATA_DIR/vault"
+		VAULT_DEV_ROOT_TOKEN_ID="$TEXTKIT_VAULT_ROOT_TOKEN"
+		VAULT_DISABLE_MLOCK=true
+	)
+	start_bg vault "$VAULT_BIN" server -dev -dev-no-store-token \
+		-dev-listen-address="127.0.0.1:$TEXTKIT_VAULT_PORT"
+	log "  vault started (pid $(<"$DATA_DIR/pids/vault.pid")): dev mode, in memory"
+fi
+
+# ---- our binaries (built while the dependencies start) -------------------------
+has_main() {
+	local f
+	for f in "$1"/*.go; do
+		[[ -f "$f" && "$f" != *_test.go ]] || continue
+		grep -q '^package main\b' "$f" && return 0
+	done
+	return 1
+}
+
+T_BUILD=$(now_ms)
+declare -A BUILT=()
+pkgs=()
+for b in "${OUR_BINARIES[@]}"; do
+	if has_main "cmd/$b"; then
+		pkgs+=("./cmd/$b")
+	elif [[ "$SKIP_MISSING" == 1 ]]; then
+		log "  WARNING: cmd/$b has no main package yet: skipped (TEXTKIT_SKIP_MISSING_BINARIES=1)"
+	else
+		die "cmd/$b has no main package; the stack needs ${OUR_BINARIES[*]}"
+	fi
+done
+if [[ "$SKIP_MISSING" == 1 ]]; then
+	for p in "${pkgs[@]}"; do
+		if go build -o "$BIN/" "$p" 2>"$LOGS/build.log"; then
+			BUILT[${p##*/}]=1
+		else
+			log "  WARNING: ${p#./} does not build: skipped (TEXTKIT_SKIP_MISSING_BINARIES=1); see $(rel "$LOGS/build.log")"
+		fi
+	done
+elif ((${#pkgs[@]})); then
+	go build -o "$BIN/" "${pkgs[@]}" 2>"$LOGS/build.log" || fail build "go build ${pkgs[*]} failed"
+	for p in "${pkgs[@]}"; do BUILT[${p##*/}]=1; done
+fi
+log "up: built ${!BUILT[*]} into $(rel "$BIN") in $(elapsed "$T_BUILD")"
+built() { [[ -n "${BUILT[$1]:-}" ]]; }
+
+# ---- wait for the dependencies -------------------------------------------------
+wait_for nats http_ok "http://127.0.0.1:$TEXTKIT_NATS_MONITOR_PORT/healthz?js-enabled-only=true"
+wait_for redis redis_ping "$TEXTKIT_REDIS_PORT" "$TEXTKIT_REDIS_PASSWORD"
+wait_for vault http_ok "http://127.0.0.1:$TEXTKIT_VAULT_PORT/v1/sys/health"
+log "up: dependencies healthy in $(elapsed "$T_DEPS")"
+
+# ---- stop our old services -------------------------------------------------------
+for ((i = ${#OUR_SERVICES[@]} - 1; i >= 0; i--)); do
+	stop_service "${OUR_SERVICES[i]}"
+done
+
+# ---- vault-init and seed ---------------------------------------------------------
+# one_shot NAME ARGS... runs $BIN/textkit with ARGS, logging to logs/NAME.log.
+one_shot() {
+	local name="$1" t0
+	shift
+	t0=$(now_ms)
+	printf '=== %s up.sh: textkit %s\n' "$(date -Is)" "$1" >>"$LOGS/$name.log"
+	env "${SVC_ENV[@]}" "$BIN/textkit" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null ||
+		fail "$name" "textkit $1 failed"
+	log "  textkit $1 done in $(elapsed "$t0")"
+}
+
+VAULT_URL="http://127.0.0.1:$TEXTKIT_VAULT_PORT"
+TEXTKIT_VAULT_TOKEN_GATEWAY="" TEXTKIT_VAULT_TOKEN_PROVISIONER="" TEXTKIT_VAULT_TOKEN_RETENTION=""
+if built textkit; then
+	# Re-run every time: a restarted dev Vault has forgotten everything.
+	rm -f "$DATA_DIR/vault.env"
+	SVC_ENV=(TEXTKIT_LOG_LEVEL="${TEXTKIT_LOG_LEVEL:-info}")
+	one_shot vault-init vault-init -addr "$VAULT_URL" -root-token "$TEXTKIT_VAULT_ROOT_TOKEN" \
+		-env-out "$DATA_DIR/vault.env"
+	[[ -s "$DATA_DIR/vault.env" ]] || fail vault-init "textkit vault-init wrote no $(rel "$DATA_DIR/vault.env")"
+	chmod 0600 "$DATA_DIR/vault.env"
+	# shellcheck source=/dev/null
+	. "$DATA_DIR/vault.env"
+
+	if [[ -f deploy/seed.json ]]; then
+		SVC_ENV=(
+			TEXTKIT_REDIS_ADDR="127.0.0.1:$TEXTKIT_REDIS_PORT"
+			TEXTKIT_REDIS_PASSWORD="$TEXTKIT_REDIS_PASSWORD"
+			TEXTKIT_LOG_LEVEL="${TEXTKIT_LOG_LEVEL:-info}"
+		)
+		one_shot seed seed -file "$REPO_ROOT/deploy/seed.json"
+	elif [[ "$SKIP_MISSING" == 1 ]]; then
+		log "  WARNING: deploy/seed.json does not exist yet: seed skipped"
+	else
+		die "deploy/seed.json is missing"
+	fi
+else
+	log "  WARNING: no textkit binary: vault-init and seed skipped"
+fi
+
+# ---- our services ------------------------------------------------------------------
+COMMON=(
+	TEXTKIT_NATS_URL="nats://127.0.0.1:$TEXTKIT_NATS_PORT"
+	TEXTKIT_REDIS_ADDR="127.0.0.1:$TEXTKIT_REDIS_PORT"
+	TEXTKIT_REDIS_PASSWORD="$TEXTKIT_REDIS_PASSWORD"
+	TEXTKIT_VAULT_ADDR="$VAULT_URL"
+	TEXTKIT_LOG_LEVEL="${TEXTKIT_LOG_LEVEL:-info}"
+)
+TWILIO_URL="http://127.0.0.1:$TEXTKIT_TWILIO_EMULATOR_PORT"
+T_SVC=$(now_ms)
+started=()
+
+# start_ours NAME ARGS... starts our binary NAME with SVC_ENV, or skips it.
+start_ours() {
+	local name="$1" port_var="$2"
+	if ! built "$name"; then
+		log "  WARNING: $name not built: not started"
+		return
+	fi
+	require_free_port "$name" "${!port_var}" "$port_var"
+	start_bg "$name" "$BIN/$name"
+	started+=("$name")
+	log "  $name started (pid $(<"$DATA_DIR/pids/$name.pid"))"
+}
+
+log "up: our services"
+SVC_ENV=(
+	TEXTKIT_TWILIO_EMULATOR_ADDR="127.0.0.1:$TEXTKIT_TWILIO_EMULATOR_PORT"
+	TEXTKIT_TWILIO_EMULATOR_STATE="$DATA_DIR/twilio/state.json"
+	TEXTKIT_TWILIO_ACCOUNT_SID="$TEXTKIT_TWILIO_ACCOUNT_SID"
+	TEXTKIT_TWILIO_AUTH_TOKEN="$TEXTKIT_TWILIO_AUTH_TOKEN"
+	TEXTKIT_LOG_LEVEL="${TEXTKIT_LOG_LEVEL:-info}"
+)
+start_ours twilio-emulator TEXTKIT_TWILIO_EMULATOR_PORT
+if built twilio-emulator; then
+	wait_for twilio-emulator port_busy "$TEXTKIT_TWILIO_EMULATOR_PORT"
+fi
+
+SVC_ENV=("${COMMON[@]}"
+	TEXTKIT_HTTP_ADDR="127.0.0.1:$TEXTKIT_PROVISIONER_PORT"
+	TEXTKIT_NATS_USER=provisioner
+	TEXTKIT_NATS_PASSWORD="$TEXTKIT_NATS_PROVISIONER_PASSWORD"
+	TEXTKIT_VAULT_TOKEN="$TEXTKIT_VAULT_TOKEN_PROVISIONER"
+	TEXTKIT_TWILIO_API_URL="$TWILIO_URL"
+	TEXTKIT_TWILIO_ACCOUNT_SID="$TEXTKIT_TWILIO_ACCOUNT_SID"
+	TEXTKIT_TWILIO_AUTH_TOKEN="$TEXTKIT_TWILIO_AUTH_TOKEN"
+)
+start_ours provisioner TEXTKIT_PROVISIONER_PORT
+
+SVC_ENV=("${COMMON[@]}"
+	TEXTKIT_HTTP_ADDR="127.0.0.1:$TEXTKIT_RETENTION_PORT"
+	TEXTKIT_NATS_USER=retention
+	TEXTKIT_NATS_PASSWORD="$TEXTKIT_NATS_RETENTION_PASSWORD"
+	TEXTKIT_VAULT_TOKEN="$TEXTKIT_VAULT_TOKEN_RETENTION"
+)
+start_ours retention TEXTKIT_RETENTION_PORT
+
+SVC_ENV=("${COMMON[@]}"
+	TEXTKIT_HTTP_ADDR="127.0.0.1:$TEXTKIT_GATEWAY_PORT"
+	TEXTKIT_NATS_USER=gateway
+	TEXTKIT_NATS_PASSWORD="$TEXTKIT_NATS_GATEWAY_PASSWORD"
+	TEXTKIT_VAULT_TOKEN="$TEXTKIT_VAULT_TOKEN_GATEWAY"
+	TEXTKIT_MUTATION_TIMEOUT="${TEXTKIT_MUTATION_TIMEOUT:-10s}"
+	TEXTKIT_DEV=true
+	TEXTKIT_API_KEY="$TEXTKIT_API_KEY"
+)
+start_ours gateway TEXTKIT_GATEWAY_PORT
+
+for name in "${started[@]}"; do
+	case "$name" in
+	provisioner) wait_for provisioner http_ok "http://127.0.0.1:$TEXTKIT_PROVISIONER_PORT/readyz" ;;
+	retention) wait_for retention http_ok "http://127.0.0.1:$TEXTKIT_RETENTION_PORT/readyz" ;;
+	gateway) wait_for gateway http_ok "http://127.0.0.1:$TEXTKIT_GATEWAY_PORT/readyz" ;;
+	esac
+done
+log "up: services ready in $(elapsed "$T_SVC"); total $(elapsed "$T_START")"
+
+# ---- what to do next -----------------------------------------------------------
+GRAPHQL_URL="http://127.0.0.1:$TEXTKIT_GATEWAY_PORT/graphql"
+cat <<EOF
+
+TextKit Customers is up (data, logs and pids in $(rel "$DATA_DIR")/).
+  GraphQL:  $GRAPHQL_URL
+  API key:  $TEXTKIT_API_KEY
+  NATS:     nats://127.0.0.1:$TEXTKIT_NATS_PORT   Redis: 127.0.0.1:$TEXTKIT_REDIS_PORT   Vault: $VAULT_URL (dev mode)
+  Logs:     $(rel "$LOGS")/<service>.log           Stop:  scripts/down.sh
+
+Try it:
+curl -sS $GRAPHQL_URL -H 'Content-Type: application/json' -H 'Authorization: Bearer $TEXTKIT_API_KEY' -d '{"query":"{ __typename }"}'
+EOF
+if ((${#started[@]} < ${#OUR_SERVICES[@]})); then
+	echo
+	echo "WARNING: only ${started[*]:-no service} of ${OUR_SERVICES[*]} were started (TEXTKIT_SKIP_MISSING_BINARIES=1)."
+fi
