@@ -1,0 +1,46 @@
+# textkit-provisioner: the Vault policy of cmd/provisioner.
+# The provisioner encrypts contact info from commands and decrypts it when it needs it (e.g. for Twilio).
+# It may use customer keys, never manage them: no create, config, rotate,
+# delete, export or backup. Only the retention service manages keys.
+#
+# A "*" in a Vault policy path is a prefix glob, so "customer-*" also covers
+# sub-paths such as transit/keys/customer-<id>/config; that is why only the
+# read capability is granted under transit/keys/.
+
+path "transit/encrypt/customer-*" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/customer-*" {
+  capabilities = ["update"]
+}
+
+# Check that a customer's key exists (KeyStatus).
+path "transit/keys/customer-*" {
+  capabilities = ["read"]
+}
+
+# Key material never leaves Vault. Deny wins over any grant, so these stay
+# closed even if a broader policy is attached later.
+path "transit/export/*" {
+  capabilities = ["deny"]
+}
+
+path "transit/backup/*" {
+  capabilities = ["deny"]
+}
+
+# Tokens are created without the default policy (least privilege); these
+# are the parts of it a long-running service needs: inspect and renew its
+# own token, and drop it on shutdown.
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}

@@ -1,0 +1,24 @@
+package vault
+
+import (
+	"context"
+	"time"
+)
+
+// RenewToken renews the client's own token (auth/token/renew-self) and
+// returns the TTL Vault granted. Long-running services call it well before
+// the TTL Bootstrap gave their token (TokenTTL) runs out. Errors:
+// ErrForbidden (expired or revoked token), ErrUnavailable/ErrSealed.
+func (c *Client) RenewToken(ctx context.Context) (time.Duration, error) {
+	const op = "renew token"
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	s, err := c.api.Auth().Token().RenewSelfWithContext(ctx, 0)
+	if err != nil {
+		return 0, classify(op, "", err)
+	}
+	if s == nil || s.Auth == nil {
+		return 0, &Error{Op: op, Reason: "vault returned no auth data", kind: ErrInvalid}
+	}
+	return time.Duration(s.Auth.LeaseDuration) * time.Second, nil
+}
