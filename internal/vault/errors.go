@@ -174,9 +174,9 @@ func kindForStatus(status int, msgs []string) error {
 // the named key does not exist.
 func keyMissing(msg string) bool {
 	for _, s := range []string{
-		"encryption key not found",      // encrypt, decrypt
+		"encryption key not found",        // encrypt, decrypt
 		"could not delete key; not found", // delete
-		"no existing key named",         // keys/<name>/config
+		"no existing key named",           // keys/<name>/config
 	} {
 		if strings.Contains(msg, s) {
 			return true

@@ -23,8 +23,8 @@ func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
 // fixture is the shared server, bootstrapped once, with one adapter per
 // service token and one with the root token.
 type fixture struct {
-	srv                                    *vaulttest.Server
-	tokens                                 vault.ServiceTokens
+	srv                                   *vaulttest.Server
+	tokens                                vault.ServiceTokens
 	root, gateway, provisioner, retention *vault.Client
 }
 
