@@ -152,11 +152,21 @@ func (c *Customer) Deactivate(now time.Time) error {
 	return nil
 }
 
-// UpdateContactInfo replaces the sealed contact info. Allowed once the
-// customer was activated (ACTIVE or DEACTIVATED), never after termination.
-func (c *Customer) UpdateContactInfo(ciphertext string, now time.Time) error {
+// CanUpdateContactInfo reports whether contact info may change now: once
+// the customer was activated (ACTIVE or DEACTIVATED), never after
+// termination. Callers check it before sealing new contact info.
+func (c *Customer) CanUpdateContactInfo() error {
 	if c.status != StatusActive && c.status != StatusDeactivated {
 		return c.transitionError("update the contact info of")
+	}
+	return nil
+}
+
+// UpdateContactInfo replaces the sealed contact info, under the rule of
+// CanUpdateContactInfo.
+func (c *Customer) UpdateContactInfo(ciphertext string, now time.Time) error {
+	if err := c.CanUpdateContactInfo(); err != nil {
+		return err
 	}
 	if ciphertext == "" {
 		return Invalid("contactInfo", "sealed contact info is empty")

@@ -1,0 +1,92 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/textkit/customers/internal/command"
+)
+
+// Headers set on dead letters.
+const (
+	HeaderDeadLetterReason  = "Textkit-Dlq-Reason"
+	HeaderOriginalSubject   = "Textkit-Original-Subject"
+	HeaderOriginalMsgID     = "Textkit-Original-Msg-Id"
+	HeaderOriginalStreamSeq = "Textkit-Original-Stream-Seq"
+)
+
+// Publisher publishes what the provisioner produces: outcomes (core NATS,
+// since they are also stored in Redis), events and dead letters (JetStream,
+// de-duplicated by id).
+type Publisher struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+// NewPublisher returns a publisher on nc.
+func NewPublisher(nc *nats.Conn) (*Publisher, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	return &Publisher{nc: nc, js: js}, nil
+}
+
+// PublishOutcome publishes o on its outcome subject.
+func (p *Publisher) PublishOutcome(ctx context.Context, o *command.Outcome) error {
+	partner := o.PartnerID
+	if partner == "" {
+		partner = "unknown"
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	if err := p.nc.Publish(command.OutcomeSubject(partner, o.CommandID), b); err != nil {
+		return fmt.Errorf("publish outcome %s: %w", o.CommandID, err)
+	}
+	return nil
+}
+
+// PublishEvent stores e in the event stream; e.ID de-duplicates it.
+func (p *Publisher) PublishEvent(ctx context.Context, e *command.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	subj := command.EventSubject(e.PartnerID, e.CustomerID)
+	if isKeyEvent(e.Type) {
+		subj = command.KeyEventSubject(e.PartnerID, e.CustomerID)
+	}
+	if _, err := p.js.Publish(ctx, subj, b, jetstream.WithMsgID(e.ID)); err != nil {
+		return fmt.Errorf("publish event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+func isKeyEvent(t command.EventType) bool {
+	switch t {
+	case command.KeyCreated, command.KeyScheduled, command.KeyDestroyed:
+		return true
+	}
+	return false
+}
+
+// DeadLetter keeps a rejected message, as received, in the dead-letter
+// stream with the reason and where it came from. id de-duplicates it.
+func (p *Publisher) DeadLetter(ctx context.Context, partnerToken, id, subject, streamSeq string, data []byte, reason string) error {
+	msg := nats.NewMsg(command.DeadLetterSubject(partnerToken))
+	msg.Data = data
+	msg.Header.Set(HeaderDeadLetterReason, reason)
+	msg.Header.Set(HeaderOriginalSubject, subject)
+	msg.Header.Set(HeaderOriginalMsgID, id)
+	msg.Header.Set(HeaderOriginalStreamSeq, streamSeq)
+	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+streamSeq+"-"+id)); err != nil {
+		return fmt.Errorf("dead-letter message %s: %w", id, err)
+	}
+	return nil
+}

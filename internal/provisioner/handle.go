@@ -1,0 +1,436 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/redisstore"
+)
+
+// Incoming is one message from the command stream.
+type Incoming struct {
+	Subject   string
+	MsgID     string // Nats-Msg-Id header
+	StreamSeq string
+	Data      []byte
+}
+
+// HandleMessage is the watermill handler of the partition topics.
+func (p *Provisioner) HandleMessage(msg *message.Message) error {
+	return p.Handle(msg.Context(), Incoming{
+		Subject:   msg.Metadata.Get(natsbus.MetaSubject),
+		MsgID:     msg.Metadata.Get(natsbus.MetaMsgID),
+		StreamSeq: msg.Metadata.Get(natsbus.MetaStreamSeq),
+		Data:      msg.Payload,
+	})
+}
+
+// maxStaleRetries bounds recomputing a change after a concurrent write.
+const maxStaleRetries = 8
+
+// Handle processes one command message. It returns nil when the message is
+// finished (applied, rejected or dead-lettered) and an error when it should
+// be redelivered later.
+func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
+	start := p.cfg.Now()
+	cmd, err := command.Decode(in.Data)
+	if err != nil {
+		return p.badMessage(ctx, in, nil, err)
+	}
+	log := p.cfg.Logger.With("command_id", cmd.ID, "command_type", string(cmd.Type), "customer_id", cmd.CustomerID)
+	ctx = withLogger(ctx, log)
+	if in.MsgID != "" && in.MsgID != cmd.ID {
+		return p.badMessage(ctx, in, cmd, customer.Invalid("id", "must equal the Nats-Msg-Id header %q", in.MsgID))
+	}
+	chk, err := command.Check(cmd, in.Subject)
+	if err != nil {
+		return p.badMessage(ctx, in, cmd, err)
+	}
+	if part, ok := partitionOfSubject(in.Subject); ok && part != natsbus.PartitionOf(cmd.CustomerID) {
+		return p.badMessage(ctx, in, cmd, customer.Invalid("subject",
+			"was published to partition %d directly; publish to %s", part, command.CommandSubject(cmd.PartnerID, cmd.CustomerID)))
+	}
+	if chk.Actor == "" {
+		chk.Actor = "nats:" + chk.PartnerID
+	}
+
+	prev, err := p.cfg.Store.Outcome(ctx, chk.CustomerID, chk.ID)
+	if err != nil {
+		return p.transient("read outcome", err)
+	}
+	if prev != nil {
+		log.Info("command already processed; republishing its outcome", "status", string(prev.Status))
+		return p.finish(ctx, chk, prev)
+	}
+
+	for attempt := 0; ; attempt++ {
+		err = p.execute(ctx, chk)
+		if errors.Is(err, redisstore.ErrStale) && attempt < maxStaleRetries {
+			log.Debug("customer changed concurrently; recomputing", "attempt", attempt+1)
+			continue
+		}
+		break
+	}
+	observe(chk.Type, err, p.cfg.Now().Sub(start))
+	if err != nil {
+		log.Warn("command failed; it will be redelivered", "error", err.Error())
+	}
+	return err
+}
+
+func partitionOfSubject(subject string) (int, bool) {
+	var part int
+	var rest string
+	if _, err := fmt.Sscanf(subject, command.PartitionPrefix+".%d.%s", &part, &rest); err != nil {
+		return 0, false
+	}
+	return part, true
+}
+
+// execute computes and records the command's effect.
+func (p *Provisioner) execute(ctx context.Context, chk *command.Checked) error {
+	if chk.Type == command.Register {
+		return p.register(ctx, chk)
+	}
+	now := p.cfg.Now()
+	c, err := p.cfg.Store.Get(ctx, chk.CustomerID)
+	if customer.ErrorCode(err) == customer.CodeNotFound || (err == nil && c.PartnerID() != chk.PartnerID) {
+		// Another partner's customer looks exactly like a missing one.
+		return p.reject(ctx, chk, customer.Errorf(customer.CodeNotFound, "customer %s not found", chk.CustomerID))
+	}
+	if err != nil {
+		return p.transient("load customer", err)
+	}
+	if err := c.CheckVersion(chk.ExpectedVersion); err != nil {
+		return p.reject(ctx, chk, err)
+	}
+	base := c.Version()
+	switch chk.Type {
+	case command.Activate:
+		reopen := c.Status() == customer.StatusDeactivated
+		if err := c.Activate(now); err != nil {
+			return p.reject(ctx, chk, err)
+		}
+		if err := p.awaitKey(ctx, chk.CustomerID); err != nil {
+			if errors.Is(err, ErrTransient) {
+				return err
+			}
+			return p.reject(ctx, chk, err)
+		}
+		if reopen && c.TwilioSID() != "" {
+			if _, err := p.cfg.Twilio.Reopen(ctx, c.TwilioSID()); err != nil {
+				return p.dependency(ctx, chk, "reopen the Twilio sub-account", err)
+			}
+		}
+	case command.Deactivate:
+		if err := c.Deactivate(now); err != nil {
+			return p.reject(ctx, chk, err)
+		}
+		if c.TwilioSID() != "" {
+			if _, err := p.cfg.Twilio.Suspend(ctx, c.TwilioSID()); err != nil {
+				return p.dependency(ctx, chk, "suspend the Twilio sub-account", err)
+			}
+		}
+	case command.UpdateContactInfo:
+		if err := c.CanUpdateContactInfo(); err != nil {
+			return p.reject(ctx, chk, err)
+		}
+		sealed := chk.Sealed
+		if chk.Contact != nil {
+			sealed, err = p.seal(ctx, chk.CustomerID, *chk.Contact)
+			if err != nil {
+				return p.dependency(ctx, chk, "encrypt the contact info", err)
+			}
+		}
+		if err := c.UpdateContactInfo(sealed, now); err != nil {
+			return p.reject(ctx, chk, err)
+		}
+	case command.Terminate:
+		if err := c.Terminate(chk.Retention, now); err != nil {
+			return p.reject(ctx, chk, err)
+		}
+		if c.TwilioSID() != "" {
+			if _, err := p.cfg.Twilio.Close(ctx, c.TwilioSID()); err != nil {
+				return p.dependency(ctx, chk, "close the Twilio sub-account", err)
+			}
+		}
+	default:
+		return p.reject(ctx, chk, customer.Invalid("type", "unknown command type %q", chk.Type))
+	}
+	return p.record(ctx, chk, c, base)
+}
+
+// register creates the customer: reference data, unique space, Twilio
+// sub-account (find-or-create, so redeliveries never make a second one),
+// then the atomic create.
+func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error {
+	reg := chk.Register
+	partner, err := p.cfg.Store.Partner(ctx, chk.PartnerID)
+	if err != nil {
+		return p.transient("read partner", err)
+	}
+	industry, err := p.cfg.Store.Industry(ctx, reg.IndustryID)
+	if err != nil {
+		return p.transient("read industry", err)
+	}
+	var errs customer.ValidationErrors
+	if partner == nil {
+		errs.Add(customer.Invalid("partnerId", "unknown partner %s", chk.PartnerID))
+	}
+	if industry == nil {
+		errs.Add(customer.Invalid("payload.industryId", "unknown industry %s", reg.IndustryID))
+	}
+	if len(errs) > 0 {
+		return p.reject(ctx, chk, errs)
+	}
+	if _, err := p.cfg.Store.Get(ctx, chk.CustomerID); err == nil {
+		return p.reject(ctx, chk, customer.Errorf(customer.CodeConflict, "customer %s already exists", chk.CustomerID))
+	} else if customer.ErrorCode(err) != customer.CodeNotFound {
+		return p.transient("load customer", err)
+	}
+	owner, err := p.cfg.Store.ClaimSpace(ctx, reg.Space, chk.CustomerID)
+	if err != nil {
+		return p.transient("claim space", err)
+	}
+	if owner != chk.CustomerID {
+		return p.reject(ctx, chk, &customer.Error{Code: customer.CodeConflict, Field: "payload.space",
+			Message: fmt.Sprintf("space %q is already taken", reg.Space)})
+	}
+	release := func() {
+		if err := p.cfg.Store.ReleaseSpace(ctx, reg.Space, chk.CustomerID); err != nil {
+			logger(ctx).Error("could not release space claim", "space", reg.Space, "error", err.Error())
+		}
+	}
+	c, err := customer.New(chk.CustomerID, chk.PartnerID, reg.IndustryID, reg.Space, reg.Label, p.cfg.Now())
+	if err != nil {
+		release()
+		return p.reject(ctx, chk, err)
+	}
+	acct, err := p.cfg.Twilio.EnsureSubaccount(ctx, chk.CustomerID)
+	if err != nil {
+		if p.cfg.IsTransient(err) {
+			return p.transient("create the Twilio sub-account", err)
+		}
+		release()
+		return p.reject(ctx, chk, customer.Errorf(customer.CodeUnavailable, "the Twilio sub-account could not be created: %v", err))
+	}
+	if err := c.AttachSubaccount(acct.SID); err != nil {
+		release()
+		return p.reject(ctx, chk, err)
+	}
+	err = p.record(ctx, chk, c, 0)
+	if errors.Is(err, redisstore.ErrStale) {
+		// The id was created in between by another command.
+		return p.reject(ctx, chk, customer.Errorf(customer.CodeConflict, "customer %s already exists", chk.CustomerID))
+	}
+	return err
+}
+
+// awaitKey waits, bounded, for retention to create the customer's key:
+// registration and activation may arrive back to back.
+func (p *Provisioner) awaitKey(ctx context.Context, customerID string) error {
+	deadline := time.Now().Add(p.cfg.KeyWait)
+	wait := 50 * time.Millisecond
+	for {
+		ok, err := p.cfg.Keys.KeyStatus(ctx, customerID)
+		if err != nil {
+			return p.transient("check the customer's key", err)
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return customer.Errorf(customer.CodeUnavailable, "the customer's encryption key is not ready yet; try again shortly")
+		}
+		select {
+		case <-ctx.Done():
+			return p.transient("wait for the customer's key", ctx.Err())
+		case <-time.After(wait):
+		}
+		if wait < time.Second {
+			wait *= 2
+		}
+	}
+}
+
+// dependency turns a Twilio or Vault failure into a retry (transient) or a
+// rejection (permanent).
+func (p *Provisioner) dependency(ctx context.Context, chk *command.Checked, what string, err error) error {
+	if p.cfg.IsTransient(err) {
+		return p.transient(what, err)
+	}
+	var ue *customer.Error
+	if errors.As(err, &ue) {
+		return p.reject(ctx, chk, ue)
+	}
+	return p.reject(ctx, chk, customer.Errorf(customer.CodeUnavailable, "could not %s: %v", what, err))
+}
+
+func (p *Provisioner) reject(ctx context.Context, chk *command.Checked, why error) error {
+	var ue *customer.Error
+	if errors.As(why, &ue) && ue.Code == customer.CodeUnavailable && ue.Message != "" {
+		logger(ctx).Warn("command rejected: dependency", "reason", ue.Message)
+	}
+	return p.record(ctx, chk, nil, 0, why)
+}
+
+// record stores the command's result and then publishes it.
+func (p *Provisioner) record(ctx context.Context, chk *command.Checked, state *customer.Customer, base int64, rejection ...error) error {
+	now := p.cfg.Now().UTC()
+	out := command.Outcome{
+		Version: command.WireVersion, CommandID: chk.ID, Type: chk.Type,
+		CustomerID: chk.CustomerID, PartnerID: chk.PartnerID, ProcessedAt: now,
+	}
+	ch := redisstore.Change{CustomerID: chk.CustomerID, CommandID: chk.ID}
+	if len(rejection) > 0 && rejection[0] != nil {
+		out.Status = command.Rejected
+		out.Errors = customer.AsErrors(rejection[0])
+	} else {
+		out.Status = command.Applied
+		out.Event = command.EventOf(chk.Type)
+		ch.State, ch.BaseVersion = state, base
+		ch.History = redisstore.HistoryEntry{Event: out.Event, At: now, Actor: chk.Actor, CommandID: chk.ID}
+	}
+	ch.Outcome = out
+	stored, fresh, err := p.cfg.Store.Apply(ctx, ch)
+	if errors.Is(err, redisstore.ErrStale) {
+		return err
+	}
+	if err != nil {
+		return p.transient("record outcome", err)
+	}
+	if !fresh {
+		logger(ctx).Info("command was processed concurrently; using the stored outcome")
+	}
+	return p.finish(ctx, chk, stored)
+}
+
+// finish publishes a stored outcome and everything that follows from it.
+// It runs again when a command is redelivered after a crash, so each step
+// is idempotent (indexes are sets; events are de-duplicated by id).
+func (p *Provisioner) finish(ctx context.Context, chk *command.Checked, out *command.Outcome) error {
+	log := logger(ctx)
+	if err := p.cfg.Store.IndexCommand(ctx, chk.ID, chk.CustomerID); err != nil {
+		return p.transient("index command", err)
+	}
+	if out.Status == command.Applied {
+		if chk.Type == command.Register {
+			if err := p.cfg.Store.IndexCustomer(ctx, chk.PartnerID, chk.CustomerID); err != nil {
+				return p.transient("index customer", err)
+			}
+		}
+		ev := &command.Event{
+			Version: command.WireVersion, ID: chk.ID, Type: out.Event, CustomerID: chk.CustomerID,
+			PartnerID: chk.PartnerID, CustomerVersion: out.CustomerVersion, CommandID: chk.ID,
+			Actor: chk.Actor, OccurredAt: out.ProcessedAt, Status: statusAfter(chk.Type),
+		}
+		if chk.Type == command.Terminate {
+			r := chk.Retention
+			ev.Retention = &r
+		}
+		if err := p.cfg.Publisher.PublishEvent(ctx, ev); err != nil {
+			return p.transient("publish event", err)
+		}
+		log.Info("command applied", "customer_version", out.CustomerVersion, "event", string(out.Event))
+	} else {
+		log.Info("command rejected", "errors", errorSummary(out.Errors))
+	}
+	if err := p.cfg.Publisher.PublishOutcome(ctx, out); err != nil {
+		// The outcome is stored; a client can still look it up.
+		log.Warn("could not publish outcome", "error", err.Error())
+	}
+	return nil
+}
+
+func statusAfter(t command.Type) customer.Status {
+	switch t {
+	case command.Register:
+		return customer.StatusRegistered
+	case command.Activate:
+		return customer.StatusActive
+	case command.Deactivate:
+		return customer.StatusDeactivated
+	case command.Terminate:
+		return customer.StatusTerminated
+	}
+	return ""
+}
+
+// badMessage rejects a message that is not a valid command: the outcome is
+// stored when the message names a usable command and customer id, it is
+// published, and the message is kept in the dead-letter stream.
+func (p *Provisioner) badMessage(ctx context.Context, in Incoming, cmd *command.Command, why error) error {
+	partnerToken, customerToken, _ := command.SubjectIDs(in.Subject)
+	out := &command.Outcome{
+		Version: command.WireVersion, Status: command.Rejected,
+		Errors: customer.AsErrors(why), ProcessedAt: p.cfg.Now().UTC(),
+		PartnerID: partnerToken, CustomerID: customerToken, CommandID: in.MsgID,
+	}
+	if cmd != nil {
+		out.Type = cmd.Type
+		if customer.ValidateID("id", cmd.ID) == nil {
+			out.CommandID = cmd.ID
+		}
+	}
+	if out.CommandID == "" {
+		out.CommandID = "seq-" + in.StreamSeq
+	}
+	log := logger(ctx).With("command_id", out.CommandID)
+	// Store the rejection when ids are usable, so command(id) and a
+	// republished command get the same answer.
+	if customer.ValidateID("id", out.CommandID) == nil && customer.ValidateID("customerId", customerToken) == nil {
+		stored, _, err := p.cfg.Store.Apply(ctx, redisstore.Change{CustomerID: customerToken, CommandID: out.CommandID, Outcome: *out})
+		if err != nil {
+			return p.transient("record rejection", err)
+		}
+		if err := p.cfg.Store.IndexCommand(ctx, out.CommandID, customerToken); err != nil {
+			return p.transient("index command", err)
+		}
+		out = stored
+	}
+	if partnerToken == "" {
+		partnerToken = "unknown"
+	}
+	reason := errorSummary(out.Errors)
+	if err := p.cfg.Publisher.DeadLetter(ctx, partnerToken, out.CommandID, in.Subject, in.StreamSeq, in.Data, reason); err != nil {
+		return p.transient("dead-letter", err)
+	}
+	log.Warn("bad command dead-lettered", "reason", reason, "subject", in.Subject)
+	observe(out.Type, nil, 0)
+	if err := p.cfg.Publisher.PublishOutcome(ctx, out); err != nil {
+		log.Warn("could not publish outcome", "error", err.Error())
+	}
+	return nil
+}
+
+func errorSummary(errs []*customer.Error) string {
+	s := ""
+	for i, e := range errs {
+		if i > 0 {
+			s += "; "
+		}
+		s += string(e.Code) + ": " + e.Error()
+	}
+	return s
+}
+
+type logKey struct{}
+
+func withLogger(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, logKey{}, l)
+}
+
+func logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(logKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}

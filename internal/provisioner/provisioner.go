@@ -1,0 +1,107 @@
+// Package provisioner applies customer commands: it validates every command
+// itself (partners publish straight onto NATS too), checks the domain rules,
+// drives the customer's Twilio sub-account, records the result atomically
+// in Redis and publishes the outcome and the event. Permanent problems
+// become rejected outcomes (and dead letters for bad messages); transient
+// ones are returned so the message is redelivered with backoff.
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/twilio"
+)
+
+// Subaccounts is the Twilio sub-account adapter (internal/twilio.Client).
+type Subaccounts interface {
+	EnsureSubaccount(ctx context.Context, customerID string) (twilio.Account, error)
+	Suspend(ctx context.Context, sid string) (twilio.Account, error)
+	Reopen(ctx context.Context, sid string) (twilio.Account, error)
+	Close(ctx context.Context, sid string) (twilio.Account, error)
+}
+
+// Keys is the Vault transit adapter (internal/vault.Client) as the
+// provisioner uses it: it seals plaintext contact info sent by direct
+// publishers and checks a customer's key exists before activation.
+type Keys interface {
+	Encrypt(ctx context.Context, customerID string, plaintext []byte) (string, error)
+	KeyStatus(ctx context.Context, customerID string) (exists bool, err error)
+}
+
+// Publisher publishes what commands produce.
+type Publisher interface {
+	PublishOutcome(ctx context.Context, o *command.Outcome) error
+	PublishEvent(ctx context.Context, e *command.Event) error
+	DeadLetter(ctx context.Context, partnerToken, id, subject, streamSeq string, data []byte, reason string) error
+}
+
+// Config holds the provisioner's collaborators and settings.
+type Config struct {
+	Store     *redisstore.Store
+	Twilio    Subaccounts
+	Keys      Keys
+	Publisher Publisher
+	Logger    *slog.Logger
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// IsTransient says whether an error from Twilio or Vault is worth a
+	// retry. Default: twilio.IsTransient or a vault-classified error.
+	IsTransient func(error) bool
+	// KeyWait bounds how long an activation waits, across redeliveries,
+	// for retention to create the customer's key before it is rejected.
+	// Default 30s.
+	KeyWait time.Duration
+}
+
+// Validate reports a missing collaborator.
+func (c *Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("provisioner: Store is required")
+	case c.Twilio == nil:
+		return errors.New("provisioner: Twilio is required")
+	case c.Keys == nil:
+		return errors.New("provisioner: Keys is required")
+	case c.Publisher == nil:
+		return errors.New("provisioner: Publisher is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.IsTransient == nil {
+		c.IsTransient = twilio.IsTransient
+	}
+	if c.KeyWait == 0 {
+		c.KeyWait = 30 * time.Second
+	}
+	return nil
+}
+
+// Provisioner applies commands.
+type Provisioner struct {
+	cfg Config
+}
+
+// New returns a provisioner.
+func New(cfg Config) (*Provisioner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Provisioner{cfg: cfg}, nil
+}
+
+// ErrTransient wraps failures that a redelivery may cure.
+var ErrTransient = errors.New("transient failure")
+
+func (p *Provisioner) transient(op string, err error) error {
+	return fmt.Errorf("%s: %w: %w", op, ErrTransient, err)
+}

@@ -1,0 +1,95 @@
+package provisioner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/textkit/customers/internal/natsbus"
+)
+
+// RunConfig says how the provisioner consumes commands.
+type RunConfig struct {
+	// Conn is the connection the consumers use. Closing the router drains
+	// it, so it must not be the publisher's connection.
+	Conn *nats.Conn
+	// AckWait is how long a delivery may take before JetStream redelivers
+	// it. It must exceed KeyWait plus Twilio's retry budget. Default 90s.
+	AckWait time.Duration
+	// Redelivery is the backoff between redeliveries after a transient
+	// failure. Default 500ms doubling to 30s.
+	Redelivery natsbus.Backoff
+	// Limits are the stream limits the provisioner creates streams with.
+	Limits natsbus.StreamLimits
+	// CloseTimeout bounds how long shutdown waits for in-flight commands.
+	// Default 20s.
+	CloseTimeout time.Duration
+	// Running, if set, is closed once the router runs.
+	Running chan<- struct{}
+}
+
+// Run creates the streams and partition consumers (idempotently) and
+// handles commands until ctx is cancelled. Any number of provisioners may
+// run at once: each partition has one command in flight across all of them.
+func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
+	if rc.AckWait == 0 {
+		rc.AckWait = 90 * time.Second
+	}
+	if rc.Redelivery == (natsbus.Backoff{}) {
+		rc.Redelivery = natsbus.Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second}
+	}
+	if rc.CloseTimeout == 0 {
+		rc.CloseTimeout = 20 * time.Second
+	}
+	js, err := jetstream.New(rc.Conn)
+	if err != nil {
+		return err
+	}
+	if err := natsbus.EnsureStreams(ctx, js, rc.Limits); err != nil {
+		return err
+	}
+	if err := natsbus.EnsurePartitionConsumers(ctx, js, rc.AckWait); err != nil {
+		return err
+	}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(p.cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug, // watermill logs every message at info
+	})
+	sub, err := natsbus.NewCommandSubscriber(rc.Conn, wlog, rc.AckWait, rc.Redelivery)
+	if err != nil {
+		return fmt.Errorf("command subscriber: %w", err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rc.CloseTimeout}, wlog)
+	if err != nil {
+		return err
+	}
+	router.AddMiddleware(
+		middleware.Recoverer,
+		middleware.Retry{
+			MaxRetries:      3,
+			InitialInterval: 100 * time.Millisecond,
+			MaxInterval:     2 * time.Second,
+			Multiplier:      2,
+			Logger:          wlog,
+		}.Middleware,
+	)
+	for part := 0; part < natsbus.Partitions; part++ {
+		router.AddConsumerHandler(natsbus.PartitionConsumerName(part), natsbus.PartitionTopic(part), sub, p.HandleMessage)
+	}
+	if rc.Running != nil {
+		go func() {
+			select {
+			case <-router.Running():
+				close(rc.Running)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return router.Run(ctx)
+}
