@@ -1,0 +1,272 @@
+package testsvc
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// redisStartTimeout bounds how long StartRedis waits for PING to answer.
+const redisStartTimeout = 15 * time.Second
+
+// Redis is a redis-server started for one test, on a free loopback port, in
+// a temporary directory, configured as production runs it: append-only file
+// fsynced on every write, no eviction, a password. It is stopped when the
+// test ends.
+type Redis struct {
+	// Addr is host:port to connect to.
+	Addr string
+	// Port is the TCP port of Addr.
+	Port int
+	// Password is the requirepass password (AUTH <password>).
+	Password string
+	// Dir is the server's working directory, where its data lives.
+	Dir string
+
+	bin   string
+	extra []string
+	proc  *Process
+}
+
+// RedisOption changes how StartRedis configures the server.
+type RedisOption func(*redisConfig)
+
+type redisConfig struct {
+	password string
+	extra    []string
+}
+
+// WithRedisConfig adds a configuration directive, given on the command line
+// after the defaults so it overrides them, e.g.
+// WithRedisConfig("appendfsync", "everysec").
+func WithRedisConfig(directive string, values ...string) RedisOption {
+	return func(c *redisConfig) {
+		c.extra = append(c.extra, "--"+directive)
+		c.extra = append(c.extra, values...)
+	}
+}
+
+// WithRedisPassword sets the password instead of a random one.
+func WithRedisPassword(password string) RedisOption {
+	return func(c *redisConfig) { c.password = password }
+}
+
+// StartRedis starts redis-server (found through Binary, so a missing one
+// skips the test outside CI and fails it under CI) and waits until it answers
+// PING.
+func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
+	t.Helper()
+	bin := Binary(t, "redis-server")
+	cfg := redisConfig{password: randomHex(16)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r := &Redis{Password: cfg.password, Dir: t.TempDir(), bin: bin, extra: cfg.extra}
+	var err error
+	// FreePort can race with another process taking the port: try others.
+	for attempt := 0; attempt < 3; attempt++ {
+		r.Port = FreePort(t)
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
+		if err = r.start(t); err == nil {
+			return r
+		}
+	}
+	t.Fatalf("redis-server did not start: %v", err)
+	return nil
+}
+
+// AOFDir is the directory of the append-only file (Redis 7 keeps a base
+// file, incremental files and a manifest there).
+func (r *Redis) AOFDir() string { return filepath.Join(r.Dir, "appendonlydir") }
+
+// Process is the running (or last) redis-server process.
+func (r *Redis) Process() *Process { return r.proc }
+
+// Stop shuts the server down with SIGTERM (Redis fsyncs and exits).
+func (r *Redis) Stop(t testing.TB) {
+	t.Helper()
+	r.proc.Stop(t)
+}
+
+// Kill kills the server with SIGKILL, as a crash would: only what was
+// already fsynced survives.
+func (r *Redis) Kill(t testing.TB) {
+	t.Helper()
+	r.proc.Kill(t)
+}
+
+// Start starts the server again after Stop or Kill, on the same port and in
+// the same directory, and waits until it answers PING (it has then loaded
+// the append-only file).
+func (r *Redis) Start(t testing.TB) {
+	t.Helper()
+	if ok, _ := r.proc.Exited(); !ok {
+		t.Fatalf("redis-server (pid %d) is still running", r.proc.Pid())
+	}
+	if err := r.start(t); err != nil {
+		t.Fatalf("restart redis-server on %s: %v", r.Addr, err)
+	}
+}
+
+// Restart is Stop followed by Start: to prove that acknowledged writes
+// survive a restart. Use Kill and Start to prove they survive a crash.
+func (r *Redis) Restart(t testing.TB) {
+	t.Helper()
+	r.Stop(t)
+	r.Start(t)
+}
+
+// Do sends one command on a new authenticated connection and returns the
+// reply: a string for simple and bulk strings, int64 for integers, nil for a
+// null, []any for arrays, and an error for an error reply.
+func (r *Redis) Do(args ...string) (any, error) {
+	return respDo(r.Addr, r.Password, args...)
+}
+
+func (r *Redis) args() []string {
+	a := []string{
+		"--port", strconv.Itoa(r.Port),
+		"--bind", "127.0.0.1",
+		"--protected-mode", "yes",
+		"--dir", r.Dir,
+		"--appendonly", "yes",
+		"--appendfsync", "always",
+		"--maxmemory-policy", "noeviction",
+		"--save", "",
+		"--daemonize", "no",
+		"--logfile", "",
+		"--requirepass", r.Password,
+	}
+	return append(a, r.extra...)
+}
+
+func (r *Redis) start(t testing.TB) error {
+	t.Helper()
+	r.proc = StartProcess(t, r.bin, r.args(), nil)
+	deadline := time.Now().Add(redisStartTimeout)
+	for {
+		reply, err := r.Do("PING")
+		if err == nil && reply == "PONG" {
+			return nil
+		}
+		if exited, werr := r.proc.Exited(); exited {
+			return fmt.Errorf("redis-server exited (%v):\n%s", werr, r.proc.tail())
+		}
+		if time.Now().After(deadline) {
+			r.proc.stop(StopTimeout)
+			return fmt.Errorf("no PONG within %v (last: %v, %v):\n%s", redisStartTimeout, reply, err, r.proc.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// RESPError is an error reply from Redis ("-ERR …", "-LOADING …").
+type RESPError string
+
+func (e RESPError) Error() string { return string(e) }
+
+// respDo dials addr, authenticates when password is set, and sends one
+// command in RESP.
+func respDo(addr, password string, args ...string) (any, error) {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return nil, err
+	}
+	rd := bufio.NewReader(conn)
+	if password != "" {
+		if err := writeCommand(conn, "AUTH", password); err != nil {
+			return nil, err
+		}
+		if _, err := readReply(rd); err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+	}
+	if err := writeCommand(conn, args...); err != nil {
+		return nil, err
+	}
+	return readReply(rd)
+}
+
+func writeCommand(w io.Writer, args ...string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func readReply(rd *bufio.Reader) (any, error) {
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return nil, errors.New("resp: empty line")
+	}
+	switch kind, rest := line[0], line[1:]; kind {
+	case '+':
+		return rest, nil
+	case '-':
+		return nil, RESPError(rest)
+	case ':':
+		return strconv.ParseInt(rest, 10, 64)
+	case '$':
+		n, err := strconv.Atoi(rest)
+		if err != nil {
+			return nil, fmt.Errorf("resp: bulk length %q: %w", rest, err)
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return nil, err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(rest)
+		if err != nil {
+			return nil, fmt.Errorf("resp: array length %q: %w", rest, err)
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		items := make([]any, n)
+		for i := range items {
+			if items[i], err = readReply(rd); err != nil {
+				var re RESPError
+				if !errors.As(err, &re) {
+					return nil, err
+				}
+				items[i] = re
+			}
+		}
+		return items, nil
+	default:
+		return nil, fmt.Errorf("resp: unexpected reply %q", line)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
