@@ -16,9 +16,11 @@ import (
 )
 
 // Sentinel errors, checked with errors.Is. Every error this package returns
-// for a failed Vault call is an *Error that matches exactly one of
-// ErrKeyNotFound, ErrForbidden, ErrInvalid or ErrUnavailable (ErrSealed
-// errors match ErrUnavailable too), or wraps context.Canceled.
+// for a failed Vault call is an *Error that matches one of ErrKeyNotFound,
+// ErrForbidden, ErrInvalid or ErrUnavailable (ErrSealed errors match
+// ErrUnavailable too). Two cases match none and are not transient: a
+// canceled context (it matches context.Canceled) and an answer the client
+// could not decode.
 var (
 	// ErrKeyNotFound means the customer's key does not exist: it was never
 	// created or it has been destroyed. Vault keeps no record of destroyed
@@ -74,6 +76,7 @@ type Error struct {
 	cause error
 }
 
+// Error formats e as one line: "vault <op> <key>: <kind> (<status>: <reason>)".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("vault ")
