@@ -1,0 +1,334 @@
+// Package twiliotest is a stateful emulator of Twilio's 2010-04-01 Accounts
+// API (the main account and its sub-accounts), for tests and the local dev
+// stack, where the real Twilio cannot be reached.
+//
+// It speaks the wire format of Twilio's OpenAPI description
+// (twilio_api_v2010.json): form-encoded requests, JSON responses, HTTP Basic
+// auth with an account SID and auth token, page-based lists, and Twilio's
+// error body ({"code", "message", "more_info", "status"}). The contract tests
+// in internal/twilio run it behind Stoplight Prism, which checks every
+// response against that description.
+//
+// Behaviour the description does not give is taken from Twilio's
+// documentation where it says (error 21479: a closed account's status cannot
+// change; 20404 for unknown resources; 20003 for bad credentials) and is
+// otherwise the emulator's own documented choice (see Handler).
+//
+// Faults (errors, rate limits, delays, lost responses, dropped connections)
+// can be injected per operation to test retries and find-or-create.
+package twiliotest
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Status is an account's status, as Twilio spells it.
+type Status string
+
+// Account statuses (account_enum_status in the description).
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+	StatusClosed    Status = "closed"
+)
+
+func (s Status) valid() bool {
+	return s == StatusActive || s == StatusSuspended || s == StatusClosed
+}
+
+// Account is the emulator's record of one account.
+type Account struct {
+	SID          string    `json:"sid"`
+	OwnerSID     string    `json:"owner_account_sid"`
+	AuthToken    string    `json:"auth_token"`
+	FriendlyName string    `json:"friendly_name"`
+	Status       Status    `json:"status"`
+	Type         string    `json:"type"`
+	Created      time.Time `json:"date_created"`
+	Updated      time.Time `json:"date_updated"`
+}
+
+// IsMain reports whether a is a main account (its own owner).
+func (a Account) IsMain() bool { return a.OwnerSID == a.SID }
+
+// Config configures an Emulator. The zero value is usable.
+type Config struct {
+	// AccountSID and AuthToken are the main account's credentials. Both are
+	// generated when empty. The SID must look like AC + 32 hex digits, and
+	// both must be alphanumeric (twilio-go refuses anything else).
+	AccountSID string
+	AuthToken  string
+	// FriendlyName of the main account; "TextKit emulator" when empty.
+	FriendlyName string
+	// Type of the main account, "Full" or "Trial"; sub-accounts inherit it.
+	// "Full" when empty.
+	Type string
+	// StateFile, when set, keeps the accounts across restarts: it is read at
+	// start (if it exists) and rewritten after every change.
+	StateFile string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Emulator holds the accounts and serves the API. It is safe for
+// concurrent use. Create one with New.
+type Emulator struct {
+	mainSID   string
+	now       func() time.Time
+	stateFile string
+
+	mu       sync.Mutex
+	accounts map[string]*Account
+	order    []string // SIDs in creation order: the list order
+	faults   []*faultState
+	requests []Request
+}
+
+// New returns an emulator with the main account of cfg and the accounts of
+// cfg.StateFile, if it exists.
+func New(cfg Config) (*Emulator, error) {
+	if cfg.AccountSID == "" {
+		cfg.AccountSID = NewSID()
+	}
+	if cfg.AuthToken == "" {
+		cfg.AuthToken = randomHex(16)
+	}
+	if !validSID(cfg.AccountSID) {
+		return nil, fmt.Errorf("twiliotest: account sid %q is not AC followed by 32 hex digits", cfg.AccountSID)
+	}
+	if !alphanumeric(cfg.AuthToken) {
+		return nil, errors.New("twiliotest: auth token must be alphanumeric")
+	}
+	if cfg.FriendlyName == "" {
+		cfg.FriendlyName = "TextKit emulator"
+	}
+	switch cfg.Type {
+	case "":
+		cfg.Type = "Full"
+	case "Full", "Trial":
+	default:
+		return nil, fmt.Errorf("twiliotest: account type %q is neither Full nor Trial", cfg.Type)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &Emulator{
+		mainSID:   cfg.AccountSID,
+		now:       func() time.Time { return cfg.Now().UTC().Truncate(time.Second) },
+		stateFile: cfg.StateFile,
+		accounts:  map[string]*Account{},
+	}
+	if e.stateFile != "" {
+		loaded, err := e.load()
+		if err != nil {
+			return nil, err
+		}
+		if loaded {
+			main := e.accounts[e.mainSID]
+			main.AuthToken, main.FriendlyName, main.Type = cfg.AuthToken, cfg.FriendlyName, cfg.Type
+			return e, nil
+		}
+	}
+	now := e.now()
+	e.add(&Account{
+		SID: cfg.AccountSID, OwnerSID: cfg.AccountSID, AuthToken: cfg.AuthToken,
+		FriendlyName: cfg.FriendlyName, Status: StatusActive, Type: cfg.Type,
+		Created: now, Updated: now,
+	})
+	return e, nil
+}
+
+// AccountSID returns the main account's SID.
+func (e *Emulator) AccountSID() string { return e.mainSID }
+
+// AuthToken returns the main account's auth token.
+func (e *Emulator) AuthToken() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.accounts[e.mainSID].AuthToken
+}
+
+// Accounts returns every account, the main one first, in creation order.
+func (e *Emulator) Accounts() []Account {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Account, 0, len(e.order))
+	for _, sid := range e.order {
+		out = append(out, *e.accounts[sid])
+	}
+	return out
+}
+
+// Subaccounts returns the sub-accounts named friendlyName, in creation
+// order; all sub-accounts when friendlyName is "".
+func (e *Emulator) Subaccounts(friendlyName string) []Account {
+	var out []Account
+	for _, a := range e.Accounts() {
+		if !a.IsMain() && (friendlyName == "" || a.FriendlyName == friendlyName) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Account returns the account sid.
+func (e *Emulator) Account(sid string) (Account, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.accounts[sid]
+	if !ok {
+		return Account{}, false
+	}
+	return *a, true
+}
+
+// SetStatus changes an account's status directly, as Twilio itself might
+// (suspending an account for non-payment, say). It applies none of the
+// API's rules.
+func (e *Emulator) SetStatus(sid string, s Status) error {
+	if !s.valid() {
+		return fmt.Errorf("twiliotest: unknown status %q", s)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.accounts[sid]
+	if !ok {
+		return fmt.Errorf("twiliotest: no account %s", sid)
+	}
+	a.Status, a.Updated = s, e.now()
+	return e.saveLocked()
+}
+
+// Reset forgets every sub-account, fault and recorded request; the main
+// account stays.
+func (e *Emulator) Reset() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	main := e.accounts[e.mainSID]
+	e.accounts = map[string]*Account{main.SID: main}
+	e.order = []string{main.SID}
+	e.faults = nil
+	e.requests = nil
+	return e.saveLocked()
+}
+
+func (e *Emulator) add(a *Account) {
+	e.accounts[a.SID] = a
+	e.order = append(e.order, a.SID)
+}
+
+// stateDoc is the StateFile's content.
+type stateDoc struct {
+	Accounts []Account `json:"accounts"`
+}
+
+func (e *Emulator) load() (bool, error) {
+	b, err := os.ReadFile(e.stateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("twiliotest: read state: %w", err)
+	}
+	var doc stateDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return false, fmt.Errorf("twiliotest: parse state %s: %w", e.stateFile, err)
+	}
+	accounts := slices.Clone(doc.Accounts)
+	sort.SliceStable(accounts, func(i, j int) bool { return accounts[i].Created.Before(accounts[j].Created) })
+	for i := range accounts {
+		a := accounts[i]
+		if !validSID(a.SID) || !a.Status.valid() {
+			return false, fmt.Errorf("twiliotest: state %s holds an invalid account %q", e.stateFile, a.SID)
+		}
+		if a.IsMain() && a.SID != e.mainSID {
+			return false, fmt.Errorf("twiliotest: state %s belongs to main account %s, not %s", e.stateFile, a.SID, e.mainSID)
+		}
+		e.add(&a)
+	}
+	if _, ok := e.accounts[e.mainSID]; !ok {
+		return false, fmt.Errorf("twiliotest: state %s has no main account %s", e.stateFile, e.mainSID)
+	}
+	return true, nil
+}
+
+// saveLocked writes the state file atomically; e.mu must be held.
+func (e *Emulator) saveLocked() error {
+	if e.stateFile == "" {
+		return nil
+	}
+	doc := stateDoc{Accounts: make([]Account, 0, len(e.order))}
+	for _, sid := range e.order {
+		doc.Accounts = append(doc.Accounts, *e.accounts[sid])
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(e.stateFile), ".twilio-state-*")
+	if err != nil {
+		return fmt.Errorf("twiliotest: save state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("twiliotest: save state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("twiliotest: save state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), e.stateFile); err != nil {
+		return fmt.Errorf("twiliotest: save state: %w", err)
+	}
+	return nil
+}
+
+// NewSID returns a random account SID: AC followed by 32 lowercase hex digits.
+func NewSID() string { return "AC" + randomHex(16) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func validSID(s string) bool {
+	if len(s) != 34 || !strings.HasPrefix(s, "AC") {
+		return false
+	}
+	_, err := hex.DecodeString(s[2:])
+	return err == nil
+}
+
+func alphanumeric(s string) bool {
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func equalSecret(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// ServeHTTP makes the emulator an http.Handler; it is Handler().
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.Handler().ServeHTTP(w, r)
+}
