@@ -1,0 +1,292 @@
+package provisioner_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/twilio"
+	"github.com/textkit/customers/internal/twiliotest"
+)
+
+var spec = customer.ContactInfo{
+	BusinessName: "ACME Corporation Inc.", SecondaryName: "ACME Co.", PhoneNumber: "+14165551212",
+	AddressLine1: "1 Yonge St", AddressLine2: "Suite 1204", PostalCode: "M5E 1E5", Province: "ON", Country: "CA",
+}
+
+func mustApplied(t *testing.T, o *command.Outcome) {
+	t.Helper()
+	if o.Status != command.Applied {
+		t.Fatalf("%s: got %s %v, want APPLIED", o.Type, o.Status, o.Err())
+	}
+}
+
+func mustRejected(t *testing.T, o *command.Outcome, code customer.Code) {
+	t.Helper()
+	if o.Status != command.Rejected {
+		t.Fatalf("%s: got %s, want REJECTED with %s", o.Type, o.Status, code)
+	}
+	if got := customer.ErrorCode(o.Err()); got != code {
+		t.Fatalf("%s: rejected with %s (%v), want %s", o.Type, got, o.Err(), code)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	ctx := context.Background()
+	id := uuid.NewString()
+
+	reg := h.send(registerCmd(id, "acme"))
+	mustApplied(t, reg)
+	if reg.CustomerVersion != 1 || reg.Event != command.Registered {
+		t.Fatalf("register: version %d event %s, want 1 customer.registered", reg.CustomerVersion, reg.Event)
+	}
+	c, err := h.store.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status() != customer.StatusRegistered || c.Space() != "acme" || c.Version() != 1 {
+		t.Fatalf("stored %s %q v%d", c.Status(), c.Space(), c.Version())
+	}
+	acct, ok := h.twilio.Account(c.TwilioSID())
+	if !ok || acct.FriendlyName != twilio.SubaccountName(id) || acct.Status != twiliotest.StatusActive {
+		t.Fatalf("twilio sub-account %q: %+v (found %v)", c.TwilioSID(), acct, ok)
+	}
+
+	steps := []struct {
+		cmd     *command.Command
+		status  customer.Status
+		twilio  twiliotest.Status
+		version int64
+	}{
+		{newCmd(command.Activate, id, nil), customer.StatusActive, twiliotest.StatusActive, 2},
+		{contactCmd(id), customer.StatusActive, twiliotest.StatusActive, 3},
+		{newCmd(command.Deactivate, id, nil), customer.StatusDeactivated, twiliotest.StatusSuspended, 4},
+		{contactCmd(id), customer.StatusDeactivated, twiliotest.StatusSuspended, 5},
+		{newCmd(command.Activate, id, nil), customer.StatusActive, twiliotest.StatusActive, 6},
+		{terminateCmd(id, "INDEFINITE", nil), customer.StatusTerminated, twiliotest.StatusClosed, 7},
+	}
+	for _, s := range steps {
+		o := h.send(s.cmd)
+		mustApplied(t, o)
+		if o.CustomerVersion != s.version {
+			t.Fatalf("%s: version %d, want %d", s.cmd.Type, o.CustomerVersion, s.version)
+		}
+		c, err := h.store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Status() != s.status || c.Version() != s.version {
+			t.Fatalf("after %s: %s v%d, want %s v%d", s.cmd.Type, c.Status(), c.Version(), s.status, s.version)
+		}
+		acct, _ := h.twilio.Account(c.TwilioSID())
+		if acct.Status != s.twilio {
+			t.Fatalf("after %s: twilio %s, want %s", s.cmd.Type, acct.Status, s.twilio)
+		}
+	}
+	c, _ = h.store.Get(ctx, id)
+	if c.ContactCiphertext() == "" || json.Valid([]byte(c.ContactCiphertext())) {
+		t.Fatalf("contact info is stored as %q, want transit ciphertext", c.ContactCiphertext())
+	}
+	plain, err := h.keys.Decrypt(ctx, id, c.ContactCiphertext())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got customer.ContactInfo
+	if err := json.Unmarshal(plain, &got); err != nil || got != spec {
+		t.Fatalf("decrypted contact info %+v (%v), want %+v", got, err, spec)
+	}
+	hist, err := h.store.History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 7 || hist[0].Event != command.Registered || hist[6].Event != command.Terminated || hist[6].Version != 7 {
+		t.Fatalf("history %+v", hist)
+	}
+	h.waitFor("7 events", func() bool { return len(h.eventsOf(id)) == 7 })
+	ev := h.eventsOf(id)
+	if last := ev[6]; last.Type != command.Terminated || last.Retention == nil || last.Retention.Strategy != customer.Indefinite {
+		t.Fatalf("terminated event %+v", last)
+	}
+}
+
+func TestForbiddenTransitionsChangeNothing(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	ctx := context.Background()
+
+	registered := uuid.NewString()
+	mustApplied(t, h.send(registerCmd(registered, "registered-one")))
+	terminated := uuid.NewString()
+	mustApplied(t, h.send(registerCmd(terminated, "terminated-one")))
+	mustApplied(t, h.send(terminateCmd(terminated, "NO_RETENTION", nil)))
+
+	cases := []struct {
+		name string
+		cmd  *command.Command
+		code customer.Code
+	}{
+		{"deactivate registered", newCmd(command.Deactivate, registered, nil), customer.CodeInvalidTransition},
+		{"update contact of registered", contactCmd(registered), customer.CodeInvalidTransition},
+		{"activate terminated", newCmd(command.Activate, terminated, nil), customer.CodeInvalidTransition},
+		{"deactivate terminated", newCmd(command.Deactivate, terminated, nil), customer.CodeInvalidTransition},
+		{"update contact of terminated", contactCmd(terminated), customer.CodeInvalidTransition},
+		{"terminate terminated", terminateCmd(terminated, "NO_RETENTION", nil), customer.CodeInvalidTransition},
+		{"unknown customer", newCmd(command.Activate, uuid.NewString(), nil), customer.CodeNotFound},
+		{"stale version", func() *command.Command { c := newCmd(command.Activate, registered, nil); c.ExpectedVersion = at(7); return c }(), customer.CodeVersionConflict},
+		{"space taken", registerCmd(uuid.NewString(), "registered-one"), customer.CodeConflict},
+		{"id taken", registerCmd(registered, "another-space"), customer.CodeConflict},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := h.store.Get(ctx, tc.cmd.CustomerID)
+			mustRejected(t, h.send(tc.cmd), tc.code)
+			after, _ := h.store.Get(ctx, tc.cmd.CustomerID)
+			if before != nil && after.Version() != before.Version() {
+				t.Fatalf("version moved from %d to %d", before.Version(), after.Version())
+			}
+		})
+	}
+	// The exact expected version applies.
+	act := newCmd(command.Activate, registered, nil)
+	act.ExpectedVersion = at(1)
+	mustApplied(t, h.send(act))
+	if n := len(h.twilio.Accounts()); n != 3 { // main + two sub-accounts; the rejected registers made none
+		t.Fatalf("emulator holds %d accounts, want 3", n)
+	}
+}
+
+func TestAnotherPartnersCustomerLooksMissing(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	id := uuid.NewString()
+	mustApplied(t, h.send(registerCmd(id, "mine")))
+	cmd := newCmd(command.Deactivate, id, nil)
+	cmd.PartnerID = otherPartnerID
+	o := h.send(cmd)
+	mustRejected(t, o, customer.CodeNotFound)
+	if o.Errors[0].Message != "customer "+id+" not found" {
+		t.Fatalf("message %q differs from a missing customer's", o.Errors[0].Message)
+	}
+}
+
+func TestDuplicateCommandsApplyOnce(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	ctx := context.Background()
+	id := uuid.NewString()
+	mustApplied(t, h.send(registerCmd(id, "dupes")))
+	act := newCmd(command.Activate, id, nil)
+	first := h.send(act)
+	mustApplied(t, first)
+
+	// Inside the de-duplication window JetStream drops the copy.
+	b, _ := command.Encode(act)
+	ack, err := h.gateway.Publish(ctx, command.CommandSubject(partnerID, id), b, jetstream.WithMsgID(act.ID))
+	if err != nil || !ack.Duplicate {
+		t.Fatalf("second publish: ack %+v err %v, want a duplicate", ack, err)
+	}
+	// Outside it (no Nats-Msg-Id, as a partner's plain publish), the Redis
+	// idempotency record answers with the first outcome and changes nothing.
+	h.mu.Lock()
+	delete(h.outcomes, act.ID)
+	h.mu.Unlock()
+	if _, err := h.gateway.Publish(ctx, command.CommandSubject(partnerID, id), b); err != nil {
+		t.Fatal(err)
+	}
+	again := h.outcome(act.ID)
+	if again.Status != command.Applied || again.CustomerVersion != first.CustomerVersion || !again.ProcessedAt.Equal(first.ProcessedAt) {
+		t.Fatalf("replayed outcome %+v, want the first %+v", again, first)
+	}
+	c, _ := h.store.Get(ctx, id)
+	if c.Version() != 2 {
+		t.Fatalf("version %d after a duplicate, want 2", c.Version())
+	}
+}
+
+func TestBadMessagesAreRejectedAndDeadLettered(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	ctx := context.Background()
+	id := uuid.NewString()
+	badPhone := contactCmd(id)
+	wrongCustomer := newCmd(command.Activate, uuid.NewString(), nil)
+	typo := newCmd(command.Activate, id, nil)
+	typo.Type = "customer.explode"
+	cases := []struct {
+		name  string
+		body  []byte
+		msgID string // also the id the outcome is published under
+		field string
+	}{
+		{"not json", []byte(`{"version":1,`), uuid.NewString(), ""},
+		{"not utf-8", []byte("{\"version\":1,\"id\":\"\xff\"}"), uuid.NewString(), ""},
+		{"duplicate key", []byte(`{"version":1,"version":2}`), uuid.NewString(), "version"},
+		{"unknown field", []byte(`{"version":1,"id":"x","colour":"red"}`), uuid.NewString(), "colour"},
+		{"unknown type", mustEncode(typo), typo.ID, "type"},
+		{"bad phone", func() []byte {
+			bad := spec
+			bad.PhoneNumber = "416-555"
+			badPhone.Payload = command.MustPayload(command.ContactInfoPayload{ContactInfo: &bad})
+			return mustEncode(badPhone)
+		}(), badPhone.ID, "payload.contactInfo.phoneNumber"},
+		{"customer differs from subject", mustEncode(wrongCustomer), wrongCustomer.ID, "customerId"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := h.gateway.Publish(ctx, command.CommandSubject(partnerID, id), tc.body, jetstream.WithMsgID(tc.msgID)); err != nil {
+				t.Fatal(err)
+			}
+			o := h.outcome(tc.msgID)
+			mustRejected(t, o, customer.CodeInvalid)
+			if tc.field != "" && o.Errors[0].Field != tc.field {
+				t.Fatalf("error names field %q (%v), want %q", o.Errors[0].Field, o.Err(), tc.field)
+			}
+			if o.PartnerID != partnerID {
+				t.Fatalf("outcome partner %q, want the subject's", o.PartnerID)
+			}
+		})
+	}
+	// Every bad message is kept in the dead-letter stream, with its reason.
+	js, err := jetstream.New(h.nats.Connect(t, "provisioner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("dead letters", func() bool {
+		info, err := h.provisionerStreamInfo(natsbus.DeadLetterStream)
+		return err == nil && info.State.Msgs == uint64(len(cases))
+	})
+	stream, err := js.Stream(ctx, natsbus.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= uint64(len(cases)); seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Header.Get(natsbus.HeaderDeadLetterReason) == "" || m.Header.Get(natsbus.HeaderOriginalSubject) == "" {
+			t.Fatalf("dead letter %d lacks reason or subject: %v", seq, m.Header)
+		}
+		if string(m.Data) != string(cases[seq-1].body) {
+			t.Fatalf("dead letter %d holds %q, want the message as received %q", seq, m.Data, cases[seq-1].body)
+		}
+	}
+	// The command stream is empty: nothing is left behind or lost.
+	info, err := h.provisionerStreamInfo(natsbus.CommandStream)
+	if err != nil || info.State.Msgs != 0 {
+		t.Fatalf("command stream holds %v messages (%v), want 0", info.State.Msgs, err)
+	}
+}
+
+func mustEncode(c *command.Command) []byte {
+	b, _ := command.Encode(c)
+	return b
+}

@@ -1,0 +1,253 @@
+// Package service is the process plumbing the three binaries share:
+// configuration from flags and TEXTKIT_* environment variables, JSON
+// logging, the operations HTTP endpoints (/healthz, /readyz, /metrics) and
+// graceful shutdown.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Flags is a flag set whose flags default to environment variables, so a
+// setting can come from either; a flag on the command line wins.
+type Flags struct {
+	*flag.FlagSet
+	getenv func(string) string
+	errs   []error
+	// Vars lists the environment variables the flags read, for docs and tests.
+	Vars []string
+}
+
+// NewFlags returns an empty set for the program name.
+func NewFlags(name string, getenv func(string) string) *Flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &Flags{FlagSet: fs, getenv: getenv}
+}
+
+// EnvName is the variable a flag reads: TEXTKIT_ and the flag's name
+// upper-cased with '-' as '_'.
+func EnvName(flagName string) string {
+	return "TEXTKIT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *Flags) env(name string) (string, bool) {
+	v := f.getenv(EnvName(name))
+	f.Vars = append(f.Vars, EnvName(name))
+	return v, v != ""
+}
+
+// String defines a string flag.
+func (f *Flags) String(name, def, usage string) *string {
+	if v, ok := f.env(name); ok {
+		def = v
+	}
+	return f.FlagSet.String(name, def, usage+" ("+EnvName(name)+")")
+}
+
+// Bool defines a boolean flag.
+func (f *Flags) Bool(name string, def bool, usage string) *bool {
+	if v, ok := f.env(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q is not a boolean (use true or false)", EnvName(name), v))
+		}
+		def = b
+	}
+	return f.FlagSet.Bool(name, def, usage+" ("+EnvName(name)+")")
+}
+
+// Duration defines a duration flag.
+func (f *Flags) Duration(name string, def time.Duration, usage string) *time.Duration {
+	if v, ok := f.env(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q is not a duration (e.g. 10s, 2m)", EnvName(name), v))
+		}
+		def = d
+	}
+	return f.FlagSet.Duration(name, def, usage+" ("+EnvName(name)+")")
+}
+
+// Int defines an integer flag.
+func (f *Flags) Int(name string, def int, usage string) *int {
+	if v, ok := f.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q is not an integer", EnvName(name), v))
+		}
+		def = n
+	}
+	return f.FlagSet.Int(name, def, usage+" ("+EnvName(name)+")")
+}
+
+// ErrHelp is returned by Parse for -h/-help; the usage was written.
+var ErrHelp = flag.ErrHelp
+
+// Parse parses args and reports the first malformed environment variable
+// or flag. For -h it writes the usage to w and returns ErrHelp.
+func (f *Flags) Parse(args []string, w io.Writer) error {
+	if err := f.FlagSet.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			f.FlagSet.SetOutput(w)
+			fmt.Fprintf(w, "Usage of %s:\n", f.Name())
+			f.PrintDefaults()
+			return ErrHelp
+		}
+		return err
+	}
+	if f.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; see -h)", f.Arg(0))
+	}
+	if len(f.errs) > 0 {
+		return f.errs[0]
+	}
+	return nil
+}
+
+// NewLogger returns a JSON logger at level ("debug", "info", "warn", "error").
+func NewLogger(w io.Writer, level, service string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
+}
+
+// Check is one readiness check: nil means the dependency is usable.
+type Check func(ctx context.Context) error
+
+// Ops serves /healthz (the process is alive), /readyz (every check passes)
+// and /metrics (Prometheus), plus whatever else is added to Mux.
+type Ops struct {
+	Mux    *http.ServeMux
+	mu     sync.Mutex
+	checks map[string]Check
+}
+
+// NewOps returns the operations endpoints.
+func NewOps() *Ops {
+	o := &Ops{Mux: http.NewServeMux(), checks: map[string]Check{}}
+	o.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	o.Mux.HandleFunc("GET /readyz", o.ready)
+	o.Mux.Handle("GET /metrics", promhttp.Handler())
+	return o
+}
+
+// AddCheck registers a readiness check under name.
+func (o *Ops) AddCheck(name string, c Check) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.checks[name] = c
+}
+
+// Ready runs every check and returns the failures by name.
+func (o *Ops) Ready(ctx context.Context) map[string]string {
+	o.mu.Lock()
+	names := make([]string, 0, len(o.checks))
+	for n := range o.checks {
+		names = append(names, n)
+	}
+	o.mu.Unlock()
+	sort.Strings(names)
+	out := map[string]string{}
+	for _, n := range names {
+		o.mu.Lock()
+		c := o.checks[n]
+		o.mu.Unlock()
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := c(cctx); err != nil {
+			out[n] = err.Error()
+		} else {
+			out[n] = "ok"
+		}
+		cancel()
+	}
+	return out
+}
+
+func (o *Ops) ready(w http.ResponseWriter, r *http.Request) {
+	res := o.Ready(r.Context())
+	status := http.StatusOK
+	for _, v := range res {
+		if v != "ok" {
+			status = http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, status, res)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Listen opens addr, refusing anything but a host:port.
+func Listen(addr string) (net.Listener, error) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("http address %q must be host:port (e.g. 127.0.0.1:8080): %v", addr, err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (in use? set TEXTKIT_HTTP_ADDR): %w", addr, err)
+	}
+	return l, nil
+}
+
+// Serve serves h on l until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("http listening", "addr", l.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// SignalContext is ctx cancelled on SIGINT or SIGTERM.
+func SignalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+// Main runs a program's run function and turns its error into one clear
+// line on stderr and exit status 1 (2 for usage errors).
+func Main(name string, run func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error) {
+	ctx, cancel := SignalContext(context.Background())
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	cancel()
+	switch {
+	case err == nil, errors.Is(err, ErrHelp):
+		return
+	case errors.Is(err, context.Canceled):
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	os.Exit(1)
+}
