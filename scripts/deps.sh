@@ -7,7 +7,8 @@
 #   bin/vault        `vault` from PATH if there is one, else built from the
 #                    tools/vault module (the first build takes ~5 minutes)
 #   bin/gotestsum    built from the tools/gotestsum module
-#   prism            @stoplight/prism-cli, installed with npm
+#   prism            @stoplight/prism-cli, installed with npm (through
+#                    scripts/deps-prism.sh and tools/prism's lockfile)
 #   redis-server     Debian's redis-server package (apt-get), when missing
 #
 # bin/ and prism/ live in $TEXTKIT_CACHE (default ~/.cache/textkit), outside
@@ -91,20 +92,30 @@ else
 fi
 
 # --- prism -------------------------------------------------------------------
+# scripts/deps-prism.sh installs the exact tree of tools/prism's lockfile
+# (npm ci); without it, plain npm install of the pinned version.
 prism_dir="$CACHE_DIR/prism"
+prism_pkg="$prism_dir/node_modules/@stoplight/prism-cli/package.json"
 t0=$(now_ms)
-have=""
-if [[ -f "$prism_dir/node_modules/@stoplight/prism-cli/package.json" && -x "$prism_dir/node_modules/.bin/prism" ]]; then
-	have="$(node -p 'require(process.argv[1]).version' "$prism_dir/node_modules/@stoplight/prism-cli/package.json" 2>/dev/null || true)"
-fi
-if [[ "$have" == "$PRISM_VERSION" ]]; then
-	report prism "$PRISM_VERSION" found "$(elapsed "$t0")"
-else
+prism_version() {
+	[[ -f "$prism_pkg" && -x "$prism_dir/node_modules/.bin/prism" ]] || return 0
+	node -p 'require(process.argv[1]).version' "$prism_pkg" 2>/dev/null || true
+}
+before="$(prism_version) $(cat "$prism_dir/.installed" 2>/dev/null || true)"
+if [[ -x scripts/deps-prism.sh ]]; then
+	scripts/deps-prism.sh
+elif [[ "${before%% *}" != "$PRISM_VERSION" ]]; then
 	command -v npm >/dev/null || die "npm is not on PATH (Node.js 20 is required for prism)"
 	mkdir -p "$prism_dir"
 	npm install --prefix "$prism_dir" --no-audit --no-fund --loglevel=error \
 		"@stoplight/prism-cli@$PRISM_VERSION" >/dev/null
-	report prism "$PRISM_VERSION" installed "$(elapsed "$t0")"
+fi
+after="$(prism_version) $(cat "$prism_dir/.installed" 2>/dev/null || true)"
+[[ "${after%% *}" != "" ]] || die "prism is not installed in $prism_dir"
+if [[ "$before" == "$after" ]]; then
+	report prism "${after%% *}" found "$(elapsed "$t0")"
+else
+	report prism "${after%% *}" installed "$(elapsed "$t0")"
 fi
 
 # --- redis-server (and curl, which up.sh uses) --------------------------------

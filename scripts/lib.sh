@@ -75,6 +75,16 @@ find_bin() {
 	die "$name not found (run scripts/deps.sh or set $var)"
 }
 
+# running PID succeeds while PID is a live process (a zombie, exited but not
+# yet reaped by its parent, counts as gone).
+running() {
+	local stat
+	kill -0 "$1" 2>/dev/null || return 1
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+	stat="${stat##*) }"
+	[[ "${stat:0:1}" != Z ]]
+}
+
 # pid_alive NAME prints the pid of service NAME started by up.sh if its pid
 # file names a live process that is still that program.
 pid_alive() {
@@ -82,7 +92,7 @@ pid_alive() {
 	[[ -f "$f" ]] || return 1
 	pid="$(<"$f")"
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
+	running "$pid" || return 1
 	# Guard against a recycled pid: the program must be the one we recorded.
 	exe="$(cat "$DATA_DIR/pids/$1.exe" 2>/dev/null || true)"
 	if [[ -n "$exe" ]]; then
@@ -98,10 +108,10 @@ stop_service() {
 	if pid="$(pid_alive "$name")"; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < 150; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
+			running "$pid" || break
 			sleep 0.1
 		done
-		if kill -0 "$pid" 2>/dev/null; then
+		if running "$pid"; then
 			log "  $name (pid $pid) ignored SIGTERM for 15s; killing it"
 			kill -KILL "$pid" 2>/dev/null || true
 			sleep 0.2

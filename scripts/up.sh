@@ -201,16 +201,18 @@ for b in "${OUR_BINARIES[@]}"; do
 		die "cmd/$b has no main package; the stack needs ${OUR_BINARIES[*]}"
 	fi
 done
+: >"$LOGS/build.log"
 if [[ "$SKIP_MISSING" == 1 ]]; then
 	for p in "${pkgs[@]}"; do
-		if go build -o "$BIN/" "$p" 2>"$LOGS/build.log"; then
+		printf '=== go build %s\n' "$p" >>"$LOGS/build.log"
+		if go build -o "$BIN/" "$p" 2>>"$LOGS/build.log"; then
 			BUILT[${p##*/}]=1
 		else
 			log "  WARNING: ${p#./} does not build: skipped (TEXTKIT_SKIP_MISSING_BINARIES=1); see $(rel "$LOGS/build.log")"
 		fi
 	done
 elif ((${#pkgs[@]})); then
-	go build -o "$BIN/" "${pkgs[@]}" 2>"$LOGS/build.log" || fail build "go build ${pkgs[*]} failed"
+	go build -o "$BIN/" "${pkgs[@]}" 2>>"$LOGS/build.log" || fail build "go build ${pkgs[*]} failed"
 	for p in "${pkgs[@]}"; do BUILT[${p##*/}]=1; done
 fi
 log "up: built ${!BUILT[*]} into $(rel "$BIN") in $(elapsed "$T_BUILD")"
@@ -240,13 +242,17 @@ one_shot() {
 }
 
 VAULT_URL="http://127.0.0.1:$TEXTKIT_VAULT_PORT"
-TEXTKIT_VAULT_TOKEN_GATEWAY="" TEXTKIT_VAULT_TOKEN_PROVISIONER="" TEXTKIT_VAULT_TOKEN_RETENTION=""
+# Set by vault.env below (the tokens vault-init issued).
+declare TEXTKIT_VAULT_TOKEN_GATEWAY="" TEXTKIT_VAULT_TOKEN_PROVISIONER="" TEXTKIT_VAULT_TOKEN_RETENTION=""
 if built textkit; then
 	# Re-run every time: a restarted dev Vault has forgotten everything.
 	rm -f "$DATA_DIR/vault.env"
-	SVC_ENV=(TEXTKIT_LOG_LEVEL="${TEXTKIT_LOG_LEVEL:-info}")
-	one_shot vault-init vault-init -addr "$VAULT_URL" -root-token "$TEXTKIT_VAULT_ROOT_TOKEN" \
-		-env-out "$DATA_DIR/vault.env"
+	# The root token goes through the environment, not argv (ps shows argv).
+	SVC_ENV=(
+		TEXTKIT_VAULT_ROOT_TOKEN="$TEXTKIT_VAULT_ROOT_TOKEN"
+		TEXTKIT_LOG_LEVEL="${TEXTKIT_LOG_LEVEL:-info}"
+	)
+	one_shot vault-init vault-init -addr "$VAULT_URL" -env-out "$DATA_DIR/vault.env"
 	[[ -s "$DATA_DIR/vault.env" ]] || fail vault-init "textkit vault-init wrote no $(rel "$DATA_DIR/vault.env")"
 	chmod 0600 "$DATA_DIR/vault.env"
 	# shellcheck source=/dev/null
@@ -285,6 +291,11 @@ start_ours() {
 	local name="$1" port_var="$2"
 	if ! built "$name"; then
 		log "  WARNING: $name not built: not started"
+		return
+	fi
+	if [[ "$name" != twilio-emulator ]] && ! built textkit; then
+		# Only with TEXTKIT_SKIP_MISSING_BINARIES=1 (else textkit is required).
+		log "  WARNING: $name not started: it needs a Vault token, and textkit vault-init was skipped"
 		return
 	fi
 	require_free_port "$name" "${!port_var}" "$port_var"
@@ -360,5 +371,5 @@ curl -sS $GRAPHQL_URL -H 'Content-Type: application/json' -H 'Authorization: Bea
 EOF
 if ((${#started[@]} < ${#OUR_SERVICES[@]})); then
 	echo
-	echo "WARNING: only ${started[*]:-no service} of ${OUR_SERVICES[*]} were started (TEXTKIT_SKIP_MISSING_BINARIES=1)."
+	echo "WARNING: started only [${started[*]}] of [${OUR_SERVICES[*]}] (TEXTKIT_SKIP_MISSING_BINARIES=1)."
 fi
