@@ -1,0 +1,56 @@
+// Command textkit is the operators' command line: it prepares Vault
+// (vault-init), loads reference data (seed) and manages partner API keys.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/textkit/customers/internal/service"
+)
+
+type subcommand struct {
+	run     func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
+	summary string
+}
+
+var subcommands = map[string]subcommand{
+	"vault-init": {vaultInit, "enable transit, write the service policies, print one token per service"},
+	"seed":       {seed, "load partners and industries from a JSON file into Redis"},
+}
+
+func main() { service.Main("textkit", run) }
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return fmt.Errorf("no subcommand given")
+		}
+		return nil
+	}
+	sc, ok := subcommands[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown subcommand %q", args[0])
+	}
+	return sc.run(ctx, args[1:], getenv, stdout)
+}
+
+func usage(w io.Writer) {
+	names := make([]string, 0, len(subcommands))
+	for n := range subcommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("usage: textkit <subcommand> [flags]\n\nsubcommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-12s %s\n", n, subcommands[n].summary)
+	}
+	b.WriteString("\nRun `textkit <subcommand> -h` for its flags.\n")
+	io.WriteString(w, b.String())
+}
