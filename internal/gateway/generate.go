@@ -1,0 +1,3 @@
+package gateway
+
+//go:generate go tool gqlgen generate --config gqlgen.yml
