@@ -31,6 +31,8 @@ fi
 # nats-server parses the value of a $VARIABLE in its config as a config
 # value: one starting with a digit ("8e31…") is read as a number and fails.
 # A letter prefix keeps every password a plain string.
+# Files written before that rule: drop such passwords so they are made anew.
+sed -i -E '/^TEXTKIT_NATS_[A-Z]+_PASSWORD=[^A-Za-z]/d' "$file"
 add TEXTKIT_NATS_GATEWAY_PASSWORD "pw$(hex 24)"
 add TEXTKIT_NATS_PROVISIONER_PASSWORD "pw$(hex 24)"
 add TEXTKIT_NATS_RETENTION_PASSWORD "pw$(hex 24)"

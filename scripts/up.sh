@@ -128,56 +128,72 @@ redis_ping() (
 log "up: dependencies (data in $(rel "$DATA_DIR"))"
 T_DEPS=$(now_ms)
 
-if pid="$(pid_alive nats)"; then
-	log "  nats already running (pid $pid): kept"
-else
-	stop_service nats
+# ensure_dep NAME PROGRAM ARGS... keeps NAME running if up.sh started it
+# with exactly this environment (SVC_ENV), program and arguments, and the
+# files among the arguments (config files) had the same contents; otherwise
+# (not running, or secrets, ports or config changed) it restarts it. Data
+# directories are kept either way.
+ensure_dep() {
+	local name="$1" fp pid arg
+	shift
+	fp="$({
+		printf '%s\n' "${SVC_ENV[@]}" "$@"
+		for arg in "${@:2}"; do
+			if [[ -f "$arg" ]]; then cat "$arg"; fi
+		done
+	} | sha256sum | cut -c1-64)"
+	if pid="$(pid_alive "$name")"; then
+		if [[ "$(cat "$DATA_DIR/pids/$name.config" 2>/dev/null)" == "$fp" ]]; then
+			log "  $name already running (pid $pid): kept"
+			return
+		fi
+		log "  $name runs with another configuration (secrets, ports or config file changed): restarting it"
+	fi
+	stop_service "$name"
+	start_bg "$name" "$@"
+	printf '%s\n' "$fp" >"$DATA_DIR/pids/$name.config"
+	log "  $name started (pid $(<"$DATA_DIR/pids/$name.pid"))"
+}
+
+if ! pid_alive nats >/dev/null; then
 	require_free_port nats "$TEXTKIT_NATS_PORT" TEXTKIT_NATS_PORT
 	require_free_port nats "$TEXTKIT_NATS_MONITOR_PORT" TEXTKIT_NATS_MONITOR_PORT
-	SVC_ENV=(
-		TEXTKIT_NATS_LISTEN="127.0.0.1:$TEXTKIT_NATS_PORT"
-		TEXTKIT_NATS_MONITOR_LISTEN="127.0.0.1:$TEXTKIT_NATS_MONITOR_PORT"
-		TEXTKIT_NATS_STORE_DIR="$DATA_DIR/nats"
-		TEXTKIT_NATS_GATEWAY_PASSWORD="$TEXTKIT_NATS_GATEWAY_PASSWORD"
-		TEXTKIT_NATS_PROVISIONER_PASSWORD="$TEXTKIT_NATS_PROVISIONER_PASSWORD"
-		TEXTKIT_NATS_RETENTION_PASSWORD="$TEXTKIT_NATS_RETENTION_PASSWORD"
-		TEXTKIT_NATS_PARTNER_PASSWORD="$TEXTKIT_NATS_PARTNER_PASSWORD"
-		TEXTKIT_NATS_SYS_PASSWORD="$TEXTKIT_NATS_SYS_PASSWORD"
-	)
-	start_bg nats "$NATS_BIN" -c "$REPO_ROOT/deploy/nats/nats.conf"
-	log "  nats started (pid $(<"$DATA_DIR/pids/nats.pid"))"
 fi
+SVC_ENV=(
+	TEXTKIT_NATS_LISTEN="127.0.0.1:$TEXTKIT_NATS_PORT"
+	TEXTKIT_NATS_MONITOR_LISTEN="127.0.0.1:$TEXTKIT_NATS_MONITOR_PORT"
+	TEXTKIT_NATS_STORE_DIR="$DATA_DIR/nats"
+	TEXTKIT_NATS_GATEWAY_PASSWORD="$TEXTKIT_NATS_GATEWAY_PASSWORD"
+	TEXTKIT_NATS_PROVISIONER_PASSWORD="$TEXTKIT_NATS_PROVISIONER_PASSWORD"
+	TEXTKIT_NATS_RETENTION_PASSWORD="$TEXTKIT_NATS_RETENTION_PASSWORD"
+	TEXTKIT_NATS_PARTNER_PASSWORD="$TEXTKIT_NATS_PARTNER_PASSWORD"
+	TEXTKIT_NATS_SYS_PASSWORD="$TEXTKIT_NATS_SYS_PASSWORD"
+)
+ensure_dep nats "$NATS_BIN" -c "$REPO_ROOT/deploy/nats/nats.conf"
 
-if pid="$(pid_alive redis)"; then
-	log "  redis already running (pid $pid): kept"
-else
-	stop_service redis
+if ! pid_alive redis >/dev/null; then
 	require_free_port redis "$TEXTKIT_REDIS_PORT" TEXTKIT_REDIS_PORT
-	# The password goes in a 0600 file rather than on the command line, where
-	# every local user could read it in ps.
-	(umask 077 && printf 'requirepass "%s"\n' "$TEXTKIT_REDIS_PASSWORD" >"$DATA_DIR/redis/secret.conf")
-	SVC_ENV=()
-	start_bg redis "$REDIS_BIN" "$REPO_ROOT/deploy/redis/redis.conf" \
-		--port "$TEXTKIT_REDIS_PORT" --dir "$DATA_DIR/redis" --include "$DATA_DIR/redis/secret.conf"
-	log "  redis started (pid $(<"$DATA_DIR/pids/redis.pid"))"
 fi
+# The password goes in a 0600 file rather than on the command line, where
+# every local user could read it in ps.
+(umask 077 && printf 'requirepass "%s"\n' "$TEXTKIT_REDIS_PASSWORD" >"$DATA_DIR/redis/secret.conf")
+SVC_ENV=()
+ensure_dep redis "$REDIS_BIN" "$REPO_ROOT/deploy/redis/redis.conf" \
+	--port "$TEXTKIT_REDIS_PORT" --dir "$DATA_DIR/redis" --include "$DATA_DIR/redis/secret.conf"
 
-if pid="$(pid_alive vault)"; then
-	log "  vault already running (pid $pid): kept (its transit keys live only in memory)"
-else
-	stop_service vault
+if ! pid_alive vault >/dev/null; then
 	require_free_port vault "$TEXTKIT_VAULT_PORT" TEXTKIT_VAULT_PORT
-	# Dev mode: in memory, unsealed, root token from secrets.env (through the
-	# environment, not argv). HOME keeps its ~/.vault-token out of the real home.
-	SVC_ENV=(
-		HOME="$DATA_DIR/vault"
-		VAULT_DEV_ROOT_TOKEN_ID="$TEXTKIT_VAULT_ROOT_TOKEN"
-		VAULT_DISABLE_MLOCK=true
-	)
-	start_bg vault "$VAULT_BIN" server -dev -dev-no-store-token \
-		-dev-listen-address="127.0.0.1:$TEXTKIT_VAULT_PORT"
-	log "  vault started (pid $(<"$DATA_DIR/pids/vault.pid")): dev mode, in memory"
 fi
+# Dev mode: in memory, unsealed, root token from secrets.env (through the
+# environment, not argv). HOME keeps any ~/.vault-token out of the real home.
+# A running Vault is kept: its transit keys live only in its memory.
+SVC_ENV=(
+	HOME="$DATA_DIR/vault"
+	VAULT_DEV_ROOT_TOKEN_ID="$TEXTKIT_VAULT_ROOT_TOKEN"
+	VAULT_DISABLE_MLOCK=true
+)
+ensure_dep vault "$VAULT_BIN" server -dev -dev-no-store-token \
+	-dev-listen-address="127.0.0.1:$TEXTKIT_VAULT_PORT"
 
 # ---- our binaries (built while the dependencies start) -------------------------
 has_main() {
