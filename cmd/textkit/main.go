@@ -20,6 +20,7 @@ type subcommand struct {
 var subcommands = map[string]subcommand{
 	"vault-init": {vaultInit, "enable transit, write the service policies, print one token per service"},
 	"seed":       {seed, "load partners and industries from a JSON file into Redis"},
+	"apikey":     {apikey, "create, list or revoke API keys (create -role partner -partner ID -name N)"},
 }
 
 func main() { service.Main("textkit", run) }

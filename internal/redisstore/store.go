@@ -214,3 +214,81 @@ func (s *Store) IndexCommand(ctx context.Context, commandID, customerID string) 
 	}
 	return nil
 }
+
+// Pending is what the gateway records about a command it published, so
+// command(id) can say PENDING before the outcome exists.
+type Pending struct {
+	CommandID  string       `json:"commandId"`
+	Type       command.Type `json:"type"`
+	CustomerID string       `json:"customerId"`
+	PartnerID  string       `json:"partnerId"`
+	At         time.Time    `json:"at"`
+}
+
+func pendingKey(commandID string) string { return "cmdpending:{" + commandID + "}" }
+
+// pendingTTL bounds how long a published command is remembered as pending;
+// past that, a command that never produced an outcome reads as unknown.
+const pendingTTL = 7 * 24 * time.Hour
+
+// RecordPending remembers a published command.
+func (s *Store) RecordPending(ctx context.Context, p Pending) error {
+	b, _ := json.Marshal(p)
+	if err := s.rdb.Set(ctx, pendingKey(p.CommandID), b, pendingTTL).Err(); err != nil {
+		return fmt.Errorf("record pending command %s: %w", p.CommandID, err)
+	}
+	return nil
+}
+
+// PendingCommand returns what the gateway recorded about a command, nil if nothing.
+func (s *Store) PendingCommand(ctx context.Context, commandID string) (*Pending, error) {
+	raw, err := s.rdb.Get(ctx, pendingKey(commandID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pending command %s: %w", commandID, err)
+	}
+	var p Pending
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		return nil, fmt.Errorf("decode pending command: %w", err)
+	}
+	return &p, nil
+}
+
+// IdempotentRecord is a stored response to a request with an Idempotency-Key.
+type IdempotentRecord struct {
+	Fingerprint string `json:"fingerprint"`
+	Status      int    `json:"status"`
+	Body        []byte `json:"body"`
+}
+
+func idempotencyKey(principal, key string) string {
+	return "idem:{" + principal + "}:" + key
+}
+
+// IdempotentResponse returns the stored response for principal's key, nil if none.
+func (s *Store) IdempotentResponse(ctx context.Context, principal, key string) (*IdempotentRecord, error) {
+	raw, err := s.rdb.Get(ctx, idempotencyKey(principal, key)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("idempotency record: %w", err)
+	}
+	var r IdempotentRecord
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return nil, fmt.Errorf("decode idempotency record: %w", err)
+	}
+	return &r, nil
+}
+
+// StoreIdempotentResponse keeps the first response for principal's key; a
+// later one for the same key does not replace it.
+func (s *Store) StoreIdempotentResponse(ctx context.Context, principal, key, fingerprint string, status int, body []byte, ttl time.Duration) error {
+	b, _ := json.Marshal(IdempotentRecord{Fingerprint: fingerprint, Status: status, Body: body})
+	if err := s.rdb.SetNX(ctx, idempotencyKey(principal, key), b, ttl).Err(); err != nil {
+		return fmt.Errorf("store idempotency record: %w", err)
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/textkit/customers/internal/customer"
@@ -109,6 +110,17 @@ type Customer struct {
 
 	// ContactCiphertext is the sealed contact info, never shown.
 	ContactCiphertext string `json:"-"`
+
+	contactOnce   sync.Once
+	contact       *ContactInfo
+	contactStatus ContactInfoStatus
+}
+
+// Contact returns the decrypted contact info, computing it with decrypt
+// once per Customer value (that is, once per request).
+func (c *Customer) Contact(decrypt func() (*ContactInfo, ContactInfoStatus)) (*ContactInfo, ContactInfoStatus) {
+	c.contactOnce.Do(func() { c.contact, c.contactStatus = decrypt() })
+	return c.contact, c.contactStatus
 }
 
 // NewCustomer returns the API view of c.

@@ -1,0 +1,119 @@
+// Command gateway serves the GraphQL API: it validates mutations, publishes
+// commands to JetStream, waits for their outcomes and reads customers from
+// Redis (decrypting contact info through Vault).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/textkit/customers/internal/gateway"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/service"
+	"github.com/textkit/customers/internal/vault"
+)
+
+func main() { service.Main("gateway", run) }
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := service.NewFlags("gateway", getenv)
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "address of /graphql, /healthz, /readyz and /metrics")
+	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
+	natsUser := fs.String("nats-user", "gateway", "NATS user")
+	natsPassword := fs.String("nats-password", "", "NATS password")
+	redisAddr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port")
+	redisPassword := fs.String("redis-password", "", "Redis password")
+	redisUnsafe := fs.Bool("redis-allow-unsafe-persistence", false, "run even if Redis could lose acknowledged writes")
+	vaultAddr := fs.String("vault-addr", "http://127.0.0.1:8200", "Vault address")
+	vaultToken := fs.String("vault-token", "", "Vault token (the gateway's: encrypt and decrypt only)")
+	timeout := fs.Duration("mutation-timeout", 10*time.Second, "how long a mutation waits for its outcome")
+	keyWait := fs.Duration("key-wait", 10*time.Second, "how long a contact info update waits for a new customer's key")
+	dev := fs.Bool("dev", false, "dev profile: introspection on")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args, stdout); err != nil {
+		return err
+	}
+	log, err := service.NewLogger(stderr, *logLevel, "gateway")
+	if err != nil {
+		return err
+	}
+	if *timeout <= 0 || *timeout > 5*time.Minute {
+		return fmt.Errorf("TEXTKIT_MUTATION_TIMEOUT=%s must be between 1ms and 5m", *timeout)
+	}
+	if *vaultToken == "" {
+		return errors.New("TEXTKIT_VAULT_TOKEN is empty: use the gateway token that `textkit vault-init` wrote")
+	}
+	vc, err := vault.New(vault.Config{Addr: *vaultAddr, Token: *vaultToken})
+	if err != nil {
+		return err
+	}
+	if err := vc.Health(ctx); err != nil {
+		return fmt.Errorf("vault at %s: %w", *vaultAddr, err)
+	}
+	rdb, err := redisstore.Connect(ctx, redisstore.Config{Addr: *redisAddr, Password: *redisPassword, AllowUnsafePersistence: *redisUnsafe})
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	nc, err := natsbus.Connect(ctx, natsbus.Config{URL: *natsURL, User: *natsUser, Password: *natsPassword, Name: "gateway"})
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	store := redisstore.New(rdb)
+	outcomes, err := gateway.NewOutcomes(nc, store)
+	if err != nil {
+		return fmt.Errorf("subscribe to outcomes: %w", err)
+	}
+	pub, err := natsbus.NewCommandPublisher(nc)
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Config{
+		Store: store, Publisher: pub, Outcomes: outcomes, Keys: vc, Logger: log,
+		IsKeyMissing: func(err error) bool { return errors.Is(err, vault.ErrKeyNotFound) },
+		MutationTimeout: *timeout, KeyWait: *keyWait, Dev: *dev,
+	})
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ops := service.NewOps()
+	ops.AddCheck("nats", func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("not connected")
+		}
+		return natsbus.CheckStream(ctx, js, natsbus.CommandStream)
+	})
+	ops.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	ops.AddCheck("vault", vc.Health)
+	ops.Mux.Handle("/graphql", gw.Handler())
+	ops.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "TextKit Customers GraphQL API: POST /graphql with Authorization: Bearer <api key>\n")
+	})
+	l, err := service.Listen(*httpAddr)
+	if err != nil {
+		return err
+	}
+	log.Info("gateway starting", "graphql", "http://"+l.Addr().String()+"/graphql", "dev", *dev)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return service.Serve(gctx, l, ops.Mux, log) })
+	err = g.Wait()
+	log.Info("gateway stopped")
+	if errors.Is(err, context.Canceled) || errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,362 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/google/uuid"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/gateway/model"
+	"github.com/textkit/customers/internal/redisstore"
+)
+
+type mutationResolver struct{ g *Gateway }
+
+// idempotencyNamespace makes command ids derived from Idempotency-Key
+// values distinct from any other UUIDv5 use.
+var idempotencyNamespace = uuid.MustParse("6f1d3c7e-2b4a-5e8f-9c0d-1a2b3c4d5e6f")
+
+// newID returns the id of something a mutation creates (a command, a
+// customer). With an Idempotency-Key it is derived from the key, the
+// caller and the mutation's position in the request, so a retried request
+// publishes the very same commands, which are applied once.
+func (g *Gateway) newID(ctx context.Context, what string) string {
+	p, _ := PrincipalFrom(ctx)
+	key := idempotencyKeyFrom(ctx)
+	if key == "" {
+		v, err := uuid.NewV7()
+		if err != nil {
+			return uuid.NewString()
+		}
+		return v.String()
+	}
+	slot := ""
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		slot = fc.Path().String()
+	}
+	return uuid.NewSHA1(idempotencyNamespace, []byte(p.KeyID+"\n"+key+"\n"+slot+"\n"+what)).String()
+}
+
+func (g *Gateway) newCommand(ctx context.Context, t command.Type, c *customer.Customer, expected *int64, payload any) *command.Command {
+	p, _ := PrincipalFrom(ctx)
+	actor := "partner:" + p.PartnerID
+	if p.Operator() {
+		actor = "operator:" + p.Name
+	}
+	cmd := &command.Command{
+		Version: command.WireVersion, ID: g.newID(ctx, "command"), Type: t,
+		CustomerID: c.ID(), PartnerID: c.PartnerID(), ExpectedVersion: expected,
+		Actor: actor, IssuedAt: g.cfg.Now().UTC(),
+	}
+	if payload != nil {
+		cmd.Payload = command.MustPayload(payload)
+	}
+	return cmd
+}
+
+// errTimeout carries the id of a command whose outcome did not arrive in time.
+type errTimeout struct{ commandID string }
+
+func (e errTimeout) Error() string { return "timeout waiting for command " + e.commandID }
+
+// execute publishes cmd and waits, bounded, for its outcome. On timeout the
+// command still runs; the error carries its id.
+func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.Outcome, error) {
+	if err := g.cfg.Store.RecordPending(ctx, redisstore.Pending{
+		CommandID: cmd.ID, Type: cmd.Type, CustomerID: cmd.CustomerID, PartnerID: cmd.PartnerID, At: cmd.IssuedAt,
+	}); err != nil {
+		return nil, g.unavailable(ctx, "the customer store", err)
+	}
+	ch, cancel := g.cfg.Outcomes.Expect(cmd.ID)
+	defer cancel()
+	if err := g.cfg.Publisher.PublishCommand(ctx, cmd); err != nil {
+		return nil, g.unavailable(ctx, "the command bus", err)
+	}
+	wctx, stop := context.WithTimeout(ctx, g.cfg.MutationTimeout)
+	defer stop()
+	out, err := g.cfg.Outcomes.Wait(wctx, ch, cmd.CustomerID, cmd.ID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errTimeout{cmd.ID}
+	}
+	return out, nil
+}
+
+// fail reports a Boolean mutation's failure as a GraphQL error.
+func (g *Gateway) fail(ctx context.Context, err error, commandID string) error {
+	var to errTimeout
+	if errors.As(err, &to) {
+		return g.gqlError(ctx, customer.Errorf(customer.CodeTimeout,
+			"the command was accepted but did not complete within %s; it still runs: query command(id: %q) for its outcome",
+			g.cfg.MutationTimeout, to.commandID), map[string]any{"commandId": to.commandID})
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return g.gqlError(ctx, customer.Errorf(customer.CodeTimeout, "the request was cancelled"), nil)
+	}
+	var extra map[string]any
+	if commandID != "" {
+		extra = map[string]any{"commandId": commandID}
+	}
+	return g.gqlError(ctx, err, extra)
+}
+
+// simple runs a Boolean mutation: load the visible customer, check the
+// version and the transition early (the provisioner checks again,
+// authoritatively), publish and wait.
+func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *model.ExpectedVersion, check func(*customer.Customer) error, payload func(*customer.Customer) (any, error)) (*bool, error) {
+	c, err := g.visible(ctx, id)
+	if err != nil {
+		return nil, g.fail(ctx, err, "")
+	}
+	var ev *int64
+	if expected != nil {
+		ev = expected.Version
+	}
+	if err := c.CheckVersion(ev); err != nil {
+		return nil, g.fail(ctx, err, "")
+	}
+	if err := check(c); err != nil {
+		return nil, g.fail(ctx, err, "")
+	}
+	var body any
+	if payload != nil {
+		if body, err = payload(c); err != nil {
+			return nil, g.fail(ctx, err, "")
+		}
+	}
+	cmd := g.newCommand(ctx, t, c, ev, body)
+	out, err := g.execute(ctx, cmd)
+	if err != nil {
+		return nil, g.fail(ctx, err, cmd.ID)
+	}
+	if err := out.Err(); err != nil {
+		return nil, g.fail(ctx, err, cmd.ID)
+	}
+	ok := true
+	return &ok, nil
+}
+
+func (m *mutationResolver) ActivateCustomer(ctx context.Context, in model.ActivateCustomerInput) (*bool, error) {
+	now := m.g.cfg.Now()
+	return m.g.simple(ctx, command.Activate, in.ID, in.ExpectedVersion, func(c *customer.Customer) error { return c.Activate(now) }, nil)
+}
+
+func (m *mutationResolver) DeactivateCustomer(ctx context.Context, in model.DeactivateCustomerInput) (*bool, error) {
+	now := m.g.cfg.Now()
+	return m.g.simple(ctx, command.Deactivate, in.ID, in.ExpectedVersion, func(c *customer.Customer) error { return c.Deactivate(now) }, nil)
+}
+
+func (m *mutationResolver) UpdateCustomerContactInfo(ctx context.Context, in model.UpdateCustomerContactInfoInput) (*bool, error) {
+	deref := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+	ci, err := customer.ContactInfo{
+		BusinessName: in.BusinessName, SecondaryName: deref(in.SecondaryName), PhoneNumber: in.PhoneNumber,
+		AddressLine1: in.AddressLine1, AddressLine2: deref(in.AddressLine2), PostalCode: in.PostalCode,
+		Province: deref(in.Province), Country: in.Country,
+	}.Normalize()
+	if err != nil {
+		return nil, m.g.fail(ctx, err, "")
+	}
+	return m.g.simple(ctx, command.UpdateContactInfo, in.ID, in.ExpectedVersion,
+		func(c *customer.Customer) error { return c.CanUpdateContactInfo() },
+		func(c *customer.Customer) (any, error) {
+			sealed, err := m.g.seal(ctx, c.ID(), ci)
+			if err != nil {
+				return nil, err
+			}
+			return command.ContactInfoPayload{Sealed: sealed}, nil
+		})
+}
+
+// seal encrypts contact info with the customer's key before anything is
+// published, so no plaintext personal data reaches JetStream. A customer
+// registered a moment ago may not have its key yet: wait for it, bounded.
+func (g *Gateway) seal(ctx context.Context, customerID string, ci customer.ContactInfo) (string, error) {
+	plain, err := json.Marshal(ci)
+	if err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(g.cfg.KeyWait)
+	wait := 25 * time.Millisecond
+	for {
+		sealed, err := g.cfg.Keys.Encrypt(ctx, customerID, plain)
+		if err == nil {
+			return sealed, nil
+		}
+		if !g.cfg.IsKeyMissing(err) {
+			return "", g.unavailable(ctx, "encryption (Vault)", err)
+		}
+		if time.Now().After(deadline) {
+			return "", customer.Errorf(customer.CodeUnavailable, "the customer's encryption key is not ready yet; try again shortly")
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+		if wait < 500*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.RegisterCustomerInput) (*model.RegisterCustomerPayload, error) {
+	g := m.g
+	p, err := g.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := g.newID(ctx, "customer")
+	if in.ID != nil {
+		id = customer.NormalizeID(*in.ID)
+	}
+	partnerID := customer.NormalizeID(in.PartnerID)
+	industryID := customer.NormalizeID(in.IndustryID)
+	fail := func(err error) (*model.RegisterCustomerPayload, error) {
+		return &model.RegisterCustomerPayload{UserErrors: model.UserErrorsOf(customer.AsErrors(err))}, nil
+	}
+	if !p.Operator() && partnerID != p.PartnerID {
+		return fail(&customer.Error{Code: customer.CodeForbidden, Field: "partnerId", Message: "you may register customers only under your own partner id"})
+	}
+	c, err := customer.New(id, partnerID, industryID, in.Space, in.Label, g.cfg.Now())
+	if err != nil {
+		return fail(err)
+	}
+	var errs customer.ValidationErrors
+	if pt, err := g.cfg.Store.Partner(ctx, partnerID); err != nil {
+		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
+	} else if pt == nil {
+		errs.Add(customer.Invalid("partnerId", "unknown partner %s", partnerID))
+	}
+	if ind, err := g.cfg.Store.Industry(ctx, industryID); err != nil {
+		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
+	} else if ind == nil {
+		errs.Add(customer.Invalid("industryId", "unknown industry %s", industryID))
+	}
+	if owner, err := g.cfg.Store.SpaceOwner(ctx, c.Space()); err != nil {
+		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
+	} else if owner != "" && owner != id {
+		errs.Add(&customer.Error{Code: customer.CodeConflict, Field: "space", Message: fmt.Sprintf("space %q is already taken", c.Space())})
+	}
+	if len(errs) > 0 {
+		return fail(errs)
+	}
+	cmd := g.newCommand(ctx, command.Register, c, nil, command.RegisterPayload{Space: c.Space(), IndustryID: industryID, Label: c.Label()})
+	out, err := g.execute(ctx, cmd)
+	if err != nil {
+		return nil, g.fail(ctx, err, cmd.ID)
+	}
+	res := &model.RegisterCustomerPayload{CommandID: &cmd.ID, CustomerID: &id, UserErrors: model.UserErrorsOf(out.Errors)}
+	if out.Status == command.Applied {
+		res.Response = true
+		v := out.CustomerVersion
+		res.Version = &v
+	}
+	return res, nil
+}
+
+func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.TerminateCustomerInput) (*model.TerminateCustomerPayload, error) {
+	g := m.g
+	fail := func(err error) (*model.TerminateCustomerPayload, error) {
+		return &model.TerminateCustomerPayload{UserErrors: model.UserErrorsOf(customer.AsErrors(err))}, nil
+	}
+	var ev *int64
+	switch {
+	case in.ExpectedVersion != nil && in.Retention.ExpectedVersion != nil:
+		a, b := in.ExpectedVersion.Version, in.Retention.ExpectedVersion.Version
+		if (a == nil) != (b == nil) || (a != nil && *a != *b) {
+			return fail(customer.Invalid("expectedVersion", "is set twice with different values (on the input and in retention); set it once"))
+		}
+		ev = a
+	case in.ExpectedVersion != nil:
+		ev = in.ExpectedVersion.Version
+	case in.Retention.ExpectedVersion != nil:
+		ev = in.Retention.ExpectedVersion.Version
+	}
+	var period *int
+	if in.Retention.Period != nil {
+		p := int(*in.Retention.Period)
+		if int64(p) != *in.Retention.Period {
+			p = -1
+		}
+		period = &p
+	}
+	r, err := customer.NewRetention(string(in.Retention.Strategy), period)
+	if err != nil {
+		return fail(err)
+	}
+	c, err := g.visible(ctx, in.ID)
+	if err != nil {
+		if customer.ErrorCode(err) == customer.CodeInternal || customer.ErrorCode(err) == customer.CodeUnavailable {
+			return nil, g.fail(ctx, err, "")
+		}
+		return fail(err)
+	}
+	if err := c.CheckVersion(ev); err != nil {
+		return fail(err)
+	}
+	if err := c.Terminate(r, g.cfg.Now()); err != nil {
+		return fail(err)
+	}
+	cmd := g.newCommand(ctx, command.Terminate, c, ev, command.TerminatePayload{Retention: command.RetentionInput{Strategy: string(r.Strategy), Period: period}})
+	out, err := g.execute(ctx, cmd)
+	if err != nil {
+		return nil, g.fail(ctx, err, cmd.ID)
+	}
+	id := c.ID()
+	res := &model.TerminateCustomerPayload{CommandID: &cmd.ID, CustomerID: &id, UserErrors: model.UserErrorsOf(out.Errors)}
+	if out.Status == command.Applied {
+		res.Response = true
+		v := out.CustomerVersion
+		res.Version = &v
+	}
+	return res, nil
+}
+
+func (m *mutationResolver) UpsertPartner(ctx context.Context, in model.PartnerInput) (*model.Partner, error) {
+	return upsertRef(ctx, m.g, in.ID, in.Name, func(id, name string) error {
+		return m.g.cfg.Store.PutPartner(ctx, redisstore.Partner{ID: id, Name: name})
+	}, func(id, name string) *model.Partner { return &model.Partner{ID: id, Name: name} })
+}
+
+func (m *mutationResolver) UpsertIndustry(ctx context.Context, in model.IndustryInput) (*model.Industry, error) {
+	return upsertRef(ctx, m.g, in.ID, in.Name, func(id, name string) error {
+		return m.g.cfg.Store.PutIndustry(ctx, redisstore.Industry{ID: id, Name: name})
+	}, func(id, name string) *model.Industry { return &model.Industry{ID: id, Name: name} })
+}
+
+func upsertRef[T any](ctx context.Context, g *Gateway, id, name string, put func(id, name string) error, out func(id, name string) *T) (*T, error) {
+	p, err := g.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Operator() {
+		return nil, g.gqlError(ctx, customer.Errorf(customer.CodeForbidden, "only operators manage reference data"), nil)
+	}
+	id = customer.NormalizeID(id)
+	var errs customer.ValidationErrors
+	errs.Add(customer.ValidateID("id", id))
+	name, err = customer.NormalizeLabel(name)
+	if err != nil {
+		errs.Add(customer.Invalid("name", "%s", customer.AsErrors(err)[0].Message))
+	}
+	if len(errs) > 0 {
+		return nil, g.gqlError(ctx, errs, nil)
+	}
+	if err := put(id, name); err != nil {
+		return nil, g.gqlError(ctx, g.unavailable(ctx, "the customer store", err), nil)
+	}
+	return out(id, name), nil
+}
