@@ -14,12 +14,12 @@ import (
 func TestServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env := map[string]string{"TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef", "TWILIO_AUTH_TOKEN": "secret1"}
+	env := map[string]string{"TEXTKIT_TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef", "TEXTKIT_TWILIO_AUTH_TOKEN": "secret1"}
 	state := filepath.Join(t.TempDir(), "twilio.json")
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-state", state}, func(k string) string { return env[k] }, pw)
+		done <- run(ctx, []string{"-twilio-emulator-addr", "127.0.0.1:0", "-twilio-emulator-state", state}, func(k string) string { return env[k] }, pw, io.Discard)
 		pw.Close()
 	}()
 
@@ -34,7 +34,7 @@ func TestServesAndStops(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodPost, base+"/2010-04-01/Accounts.json", strings.NewReader("FriendlyName=x"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"])
+	req.SetBasicAuth(env["TEXTKIT_TWILIO_ACCOUNT_SID"], env["TEXTKIT_TWILIO_AUTH_TOKEN"])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +56,8 @@ func TestServesAndStops(t *testing.T) {
 }
 
 func TestRefusesBadCredentials(t *testing.T) {
-	env := map[string]string{"TWILIO_ACCOUNT_SID": "not-a-sid"}
-	if err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard); err == nil {
+	env := map[string]string{"TEXTKIT_TWILIO_ACCOUNT_SID": "not-a-sid"}
+	if err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil {
 		t.Error("run accepted a malformed account sid")
 	}
 }
