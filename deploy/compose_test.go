@@ -419,7 +419,7 @@ func TestComposeMountsRepoFilesThatExist(t *testing.T) {
 			t.Errorf("%s does not mount ./%s", tc.service, tc.file)
 			continue
 		}
-		if !slices.Contains(s.Command, target) {
+		if !strings.Contains(strings.Join(s.Command, " "), target) {
 			t.Errorf("%s mounts ./%s at %s, but its command %q does not load it", tc.service, tc.file, target, s.Command)
 		}
 	}

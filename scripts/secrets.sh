@@ -42,4 +42,3 @@ add TEXTKIT_REDIS_PASSWORD "$(hex 24)"
 add TEXTKIT_VAULT_ROOT_TOKEN "dev-root-$(hex 16)"  # custom ids may not start with hvs.
 add TEXTKIT_TWILIO_ACCOUNT_SID "AC$(hex 16)"
 add TEXTKIT_TWILIO_AUTH_TOKEN "$(hex 16)"
-add TEXTKIT_API_KEY "tk_dev_$(hex 24)"

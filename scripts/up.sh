@@ -27,6 +27,12 @@ T_START=$(now_ms)
 
 SKIP_MISSING="${TEXTKIT_SKIP_MISSING_BINARIES:-0}"
 OUR_BINARIES=(textkit twilio-emulator provisioner retention gateway)
+# The ids the customer-facing docs use in their examples (deploy/seed.json
+# holds the partner and the industry; the customer is registered below).
+DOCS_PARTNER_ID=25521a6f-b8d1-414b-8575-545430f076fd
+DOCS_INDUSTRY_ID=e4c81004-1a4c-477f-97e3-b67022e9a351
+DOCS_CUSTOMER_ID=e4c81004-1a4c-477f-97e3-b67022e9a351
+declare TEXTKIT_API_KEY="" TEXTKIT_OPERATOR_KEY=""
 
 if [[ "${TEXTKIT_SKIP_DEPS:-0}" != 1 ]]; then
 	"$REPO_ROOT/scripts/deps.sh"
@@ -281,6 +287,21 @@ if built textkit; then
 			TEXTKIT_LOG_LEVEL="${TEXTKIT_LOG_LEVEL:-info}"
 		)
 		one_shot seed seed -file "$REPO_ROOT/deploy/seed.json"
+		# API keys, made once and kept beside the data they live in: a
+		# partner key for the docs' example partner, and an operator key.
+		make_key() {
+			local file="$1"
+			shift
+			[[ -s "$file" ]] && return
+			env "${SVC_ENV[@]}" "$BIN/textkit" apikey create -quiet "$@" >"$file.tmp" 2>>"$LOGS/seed.log" </dev/null ||
+				fail seed "textkit apikey create failed"
+			chmod 0600 "$file.tmp"
+			mv "$file.tmp" "$file"
+		}
+		make_key "$DATA_DIR/api-key" -role partner -partner "$DOCS_PARTNER_ID" -name dev-partner
+		make_key "$DATA_DIR/operator-key" -role operator -name dev-operator
+		TEXTKIT_API_KEY=$(<"$DATA_DIR/api-key")
+		TEXTKIT_OPERATOR_KEY=$(<"$DATA_DIR/operator-key")
 	elif [[ "$SKIP_MISSING" == 1 ]]; then
 		log "  WARNING: deploy/seed.json does not exist yet: seed skipped"
 	else
@@ -359,7 +380,6 @@ SVC_ENV=("${COMMON[@]}"
 	TEXTKIT_VAULT_TOKEN="$TEXTKIT_VAULT_TOKEN_GATEWAY"
 	TEXTKIT_MUTATION_TIMEOUT="${TEXTKIT_MUTATION_TIMEOUT:-10s}"
 	TEXTKIT_DEV=true
-	TEXTKIT_API_KEY="$TEXTKIT_API_KEY"
 )
 start_ours gateway TEXTKIT_GATEWAY_PORT
 
@@ -372,18 +392,38 @@ for name in "${started[@]}"; do
 done
 log "up: services ready in $(elapsed "$T_SVC"); total $(elapsed "$T_START")"
 
-# ---- what to do next -----------------------------------------------------------
+# ---- the docs' example customer ------------------------------------------------------
 GRAPHQL_URL="http://127.0.0.1:$TEXTKIT_GATEWAY_PORT/graphql"
+# The customer-facing docs act on customer $DOCS_CUSTOMER_ID; register it
+# (through the API, like any customer) so their examples work as written.
+graphql() {
+	curl -sS --max-time 30 "$GRAPHQL_URL" -H 'Content-Type: application/json' \
+		-H "Authorization: Bearer $TEXTKIT_API_KEY" -d "$1"
+}
+if [[ " ${started[*]} " == *" gateway "* ]]; then
+	found=$(graphql '{"query":"{ customer(id: \"'"$DOCS_CUSTOMER_ID"'\") { id status } }"}')
+	if [[ "$found" == *'"customer":null'* ]]; then
+		reg=$(graphql '{"query":"mutation { registerCustomer(input: {id: \"'"$DOCS_CUSTOMER_ID"'\", space: \"docs-example\", partnerId: \"'"$DOCS_PARTNER_ID"'\", industryId: \"'"$DOCS_INDUSTRY_ID"'\", label: \"Docs example customer\"}) { response userErrors { field message } } }"}')
+		[[ "$reg" == *'"response":true'* ]] || fail gateway "could not register the docs' example customer: $reg"
+		log "  registered the docs' example customer $DOCS_CUSTOMER_ID (space docs-example)"
+	elif [[ "$found" != *'"customer":{'* ]]; then
+		fail gateway "could not look up the docs' example customer: $found"
+	fi
+fi
+
+# ---- what to do next -----------------------------------------------------------
 cat <<EOF
 
 TextKit Customers is up (data, logs and pids in $(rel "$DATA_DIR")/).
   GraphQL:  $GRAPHQL_URL
-  API key:  $TEXTKIT_API_KEY
+  API key:  $TEXTKIT_API_KEY   (partner $DOCS_PARTNER_ID)
   NATS:     nats://127.0.0.1:$TEXTKIT_NATS_PORT   Redis: 127.0.0.1:$TEXTKIT_REDIS_PORT   Vault: $VAULT_URL (dev mode)
   Logs:     $(rel "$LOGS")/<service>.log           Stop:  scripts/down.sh
 
-Try it:
-curl -sS $GRAPHQL_URL -H 'Content-Type: application/json' -H 'Authorization: Bearer $TEXTKIT_API_KEY' -d '{"query":"{ __typename }"}'
+  Operator key: $TEXTKIT_OPERATOR_KEY
+
+Try it (the docs' examples work as written with the API key above):
+curl -sS $GRAPHQL_URL -H 'Content-Type: application/json' -H 'Authorization: Bearer $TEXTKIT_API_KEY' -d '{"query":"{ viewer { role partnerId } customers(first: 5) { nodes { id space status version } } }"}'
 EOF
 if ((${#started[@]} < ${#OUR_SERVICES[@]})); then
 	echo
