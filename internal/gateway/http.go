@@ -74,8 +74,15 @@ func (anyAtomRewrite) ExtensionName() string                          { return "
 func (anyAtomRewrite) Validate(graphql.ExecutableSchema) error        { return nil }
 func (anyAtomRewrite) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
 	p.Query, _ = RewriteAnyAtom(p.Query)
+	if q, ok := ctx.Value(queryHolderKey{}).(*string); ok {
+		*q = p.Query
+	}
 	return nil
 }
+
+// queryHolderKey keeps the request's query text for error messages that
+// point into it (parse errors happen before an operation context exists).
+type queryHolderKey struct{}
 
 // presentError keeps our coded errors and hides everything else.
 func (g *Gateway) presentError(ctx context.Context, err error) *gqlerror.Error {
@@ -84,7 +91,10 @@ func (g *Gateway) presentError(ctx context.Context, err error) *gqlerror.Error {
 		if ge.Extensions == nil {
 			ge.Extensions = map[string]any{}
 		}
-		if _, ok := ge.Extensions["code"]; ok {
+		if code, ok := ge.Extensions["code"]; ok {
+			if code == "GRAPHQL_PARSE_FAILED" {
+				ge.Message = syntaxHint(ctx, ge)
+			}
 			if ge.Path == nil {
 				ge.Path = graphql.GetPath(ctx)
 			}
@@ -112,8 +122,8 @@ func syntaxHint(ctx context.Context, ge *gqlerror.Error) string {
 	if len(ge.Locations) > 0 {
 		l := ge.Locations[0]
 		msg = fmt.Sprintf("syntax error at line %d, column %d: %s", l.Line, l.Column, msg)
-		if oc := graphql.GetOperationContext(ctx); oc != nil {
-			if open, ok := unclosedBefore(oc.RawQuery, l.Line, l.Column); ok {
+		if q, ok := ctx.Value(queryHolderKey{}).(*string); ok {
+			if open, ok := unclosedBefore(*q, l.Line, l.Column); ok {
 				msg += "; " + open
 			}
 		}
@@ -144,6 +154,7 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 			return
 		}
 		ctx = WithPrincipal(ctx, p)
+		ctx = context.WithValue(ctx, queryHolderKey{}, new(string))
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -1,0 +1,296 @@
+// Package stacktest runs the whole system in one test process against the
+// real services: an embedded NATS server configured from deploy/nats, a
+// redis-server, a Vault dev server, the Twilio emulator, a provisioner, a
+// key keeper standing in for retention where a test does not start it, and
+// the GraphQL gateway on a loopback port.
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/gateway"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/natsbus/natstest"
+	"github.com/textkit/customers/internal/provisioner"
+	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/redisstore/redistest"
+	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/twilio"
+	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/vault"
+	"github.com/textkit/customers/internal/vault/vaulttest"
+)
+
+// The docs' reference data, seeded into every stack.
+const (
+	PartnerID      = natstest.SeedPartnerID
+	IndustryID     = "e4c81004-1a4c-477f-97e3-b67022e9a351"
+	OtherPartnerID = "7d3c9a52-5c1e-4d4f-9a38-2f3a1b0c9d11"
+)
+
+// Stack is a running system.
+type Stack struct {
+	T        testing.TB
+	NATS     *natstest.Server
+	Redis    *testsvc.Redis
+	RDB      *redis.Client
+	Store    *redisstore.Store
+	Twilio   *twiliotest.Server
+	Vault    *vaulttest.Server
+	Tokens   vault.ServiceTokens
+	Gateway  *httptest.Server
+	// PartnerKey, OtherPartnerKey and OperatorKey are API keys.
+	PartnerKey, OtherPartnerKey, OperatorKey string
+	Logs                                     *bytes.Buffer
+}
+
+// Options change what Start runs.
+type Options struct {
+	// NoProvisioner leaves the provisioner out (start replicas with StartProvisioner).
+	NoProvisioner bool
+	// NoKeyKeeper leaves out the stand-in for retention that creates each
+	// registered customer's key (a test that runs real retention sets it).
+	NoKeyKeeper bool
+	// MutationTimeout of the gateway; default 10s.
+	MutationTimeout time.Duration
+}
+
+// Start runs a stack for t. A package using it must run its tests through
+// vaulttest.Main (TestMain).
+func Start(t testing.TB, opt Options) *Stack {
+	t.Helper()
+	s := &Stack{T: t, Logs: &bytes.Buffer{}}
+	s.NATS = natstest.Start(t)
+	s.RDB, s.Redis = redistest.Start(t)
+	s.Store = redisstore.New(s.RDB)
+	s.Twilio = twiliotest.NewServer(t, twiliotest.Config{})
+	s.Vault = vaulttest.Shared(t)
+	s.Tokens = s.Vault.Bootstrap(t)
+	ctx := context.Background()
+	for _, p := range []redisstore.Partner{{ID: PartnerID, Name: "Docs partner"}, {ID: OtherPartnerID, Name: "Other partner"}} {
+		if err := s.Store.PutPartner(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Store.PutIndustry(ctx, redisstore.Industry{ID: IndustryID, Name: "Retail"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var err error
+	if _, s.PartnerKey, err = s.Store.CreateAPIKey(ctx, "docs partner", redisstore.RolePartner, PartnerID, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, s.OtherPartnerKey, err = s.Store.CreateAPIKey(ctx, "other partner", redisstore.RolePartner, OtherPartnerID, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, s.OperatorKey, err = s.Store.CreateAPIKey(ctx, "ops", redisstore.RoleOperator, "", now); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(s.NATS.Connect(t, "provisioner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	if !opt.NoKeyKeeper {
+		s.keepKeys(js)
+	}
+	if !opt.NoProvisioner {
+		s.StartProvisioner(t)
+	}
+	s.startGateway(opt)
+	return s
+}
+
+// Logger returns a JSON logger into s.Logs (and stderr with TEXTKIT_TEST_LOG=1).
+func (s *Stack) Logger() *slog.Logger {
+	var w io.Writer = &lockedWriter{w: s.Logs}
+	if os.Getenv("TEXTKIT_TEST_LOG") != "" {
+		w = io.MultiWriter(w, os.Stderr)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// keepKeys plays retention's first duty: create each registered customer's key.
+func (s *Stack) keepKeys(js jetstream.JetStream) {
+	t := s.T
+	keys := s.Vault.Client(t, s.Tokens.Retention)
+	oc, err := js.OrderedConsumer(context.Background(), natsbus.EventStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := oc.Consume(func(m jetstream.Msg) {
+		var e command.Event
+		if json.Unmarshal(m.Data(), &e) == nil && e.Type == command.Registered {
+			if err := keys.CreateKey(context.Background(), e.CustomerID); err != nil {
+				t.Errorf("stacktest: create key: %v", err)
+			}
+			_ = s.Store.SetKeyStatus(context.Background(), e.CustomerID, redisstore.KeyRecord{State: redisstore.KeyActive})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+}
+
+// ProvisionerConfig is the configuration a provisioner replica gets.
+func (s *Stack) ProvisionerConfig(t testing.TB) provisioner.Config {
+	conn := s.NATS.Connect(t, "provisioner")
+	pub, err := natsbus.NewPublisher(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw, err := twilio.New(twilio.Config{AccountSID: s.Twilio.AccountSID(), AuthToken: s.Twilio.AuthToken(), BaseURL: s.Twilio.URL, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return provisioner.Config{
+		Store: s.Store, Twilio: tw, Keys: s.Vault.Client(t, s.Tokens.Provisioner), Publisher: pub,
+		Logger:      s.Logger().With("service", "provisioner"),
+		IsTransient: func(err error) bool { return twilio.IsTransient(err) || vault.IsTransient(err) },
+		KeyWait:     2 * time.Second,
+	}
+}
+
+// StartProvisioner runs one provisioner replica until the returned stop
+// is called or the test ends. Its AckWait is short, so a stopped replica's
+// in-flight command is soon redelivered to another.
+func (s *Stack) StartProvisioner(t testing.TB, mutate ...func(*provisioner.Config)) (stop func()) {
+	t.Helper()
+	cfg := s.ProvisionerConfig(t)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	p, err := provisioner.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := nats.Connect(s.NATS.URL(), nats.UserInfo("provisioner", natstest.Passwords["provisioner"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(ctx, provisioner.RunConfig{
+			Conn: conn, AckWait: 3 * time.Second, Running: running,
+			Redelivery:   natsbus.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond},
+			CloseTimeout: 2 * time.Second,
+		})
+	}()
+	select {
+	case <-running:
+	case err := <-done:
+		t.Fatalf("provisioner stopped at start: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("provisioner did not start")
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("provisioner did not stop")
+			}
+			conn.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (s *Stack) startGateway(opt Options) {
+	t := s.T
+	nc := s.NATS.Connect(t, "gateway")
+	outcomes, err := gateway.NewOutcomes(nc, s.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := natsbus.NewCommandPublisher(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Store: s.Store, Publisher: pub, Outcomes: outcomes, Keys: s.Vault.Client(t, s.Tokens.Gateway),
+		Logger:          s.Logger().With("service", "gateway"),
+		IsKeyMissing:    func(err error) bool { return errorsIs(err, vault.ErrKeyNotFound) },
+		MutationTimeout: opt.MutationTimeout, KeyWait: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", gw.Handler())
+	s.Gateway = httptest.NewServer(mux)
+	t.Cleanup(s.Gateway.Close)
+}
+
+// Response is a GraphQL response.
+type Response struct {
+	Status int
+	Header http.Header
+	Data   map[string]json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Path       []any          `json:"path"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+	Raw []byte
+}
+
+// Do posts a GraphQL query with an API key and optional extra headers
+// (name, value pairs).
+func (s *Stack) Do(key, query string, vars map[string]any, headers ...string) *Response {
+	s.T.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, s.Gateway.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.T.Fatalf("graphql request: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if err := json.Unmarshal(raw, r); err != nil {
+		s.T.Fatalf("graphql response is not JSON (%d): %s", resp.StatusCode, raw)
+	}
+	return r
+}
