@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	gw, err := gateway.New(gateway.Config{
 		Store: store, Publisher: pub, Outcomes: outcomes, Keys: vc, Logger: log,
-		IsKeyMissing: func(err error) bool { return errors.Is(err, vault.ErrKeyNotFound) },
+		IsKeyMissing:    func(err error) bool { return errors.Is(err, vault.ErrKeyNotFound) },
 		MutationTimeout: *timeout, KeyWait: *keyWait, Dev: *dev,
 	})
 	if err != nil {

@@ -70,8 +70,8 @@ func (g *Gateway) Handler() http.Handler {
 // anyAtomRewrite applies RewriteAnyAtom before the query is parsed.
 type anyAtomRewrite struct{}
 
-func (anyAtomRewrite) ExtensionName() string                          { return "AnyAtomRewrite" }
-func (anyAtomRewrite) Validate(graphql.ExecutableSchema) error        { return nil }
+func (anyAtomRewrite) ExtensionName() string                   { return "AnyAtomRewrite" }
+func (anyAtomRewrite) Validate(graphql.ExecutableSchema) error { return nil }
 func (anyAtomRewrite) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
 	p.Query, _ = RewriteAnyAtom(p.Query)
 	if q, ok := ctx.Value(queryHolderKey{}).(*string); ok {

@@ -45,7 +45,7 @@ func FuzzRewriteAnyAtom(f *testing.F) {
 		}
 		if changed && len(got) != len(s)-1 {
 			// ":any" (4 bytes) becomes "ANY" (3): one byte per rewrite.
-			if (len(s)-len(got)) <= 0 {
+			if (len(s) - len(got)) <= 0 {
 				t.Fatalf("rewrite of %q grew it to %q", s, got)
 			}
 		}

@@ -31,8 +31,8 @@ import (
 func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
 
 const (
-	partnerID  = natstest.SeedPartnerID
-	industryID = "e4c81004-1a4c-477f-97e3-b67022e9a351"
+	partnerID      = natstest.SeedPartnerID
+	industryID     = "e4c81004-1a4c-477f-97e3-b67022e9a351"
 	otherPartnerID = "7d3c9a52-5c1e-4d4f-9a38-2f3a1b0c9d11"
 )
 

@@ -140,7 +140,11 @@ func TestForbiddenTransitionsChangeNothing(t *testing.T) {
 		{"update contact of terminated", contactCmd(terminated), customer.CodeInvalidTransition},
 		{"terminate terminated", terminateCmd(terminated, "NO_RETENTION", nil), customer.CodeInvalidTransition},
 		{"unknown customer", newCmd(command.Activate, uuid.NewString(), nil), customer.CodeNotFound},
-		{"stale version", func() *command.Command { c := newCmd(command.Activate, registered, nil); c.ExpectedVersion = at(7); return c }(), customer.CodeVersionConflict},
+		{"stale version", func() *command.Command {
+			c := newCmd(command.Activate, registered, nil)
+			c.ExpectedVersion = at(7)
+			return c
+		}(), customer.CodeVersionConflict},
 		{"space taken", registerCmd(uuid.NewString(), "registered-one"), customer.CodeConflict},
 		{"id taken", registerCmd(registered, "another-space"), customer.CodeConflict},
 	}

@@ -45,15 +45,15 @@ const (
 
 // Stack is a running system.
 type Stack struct {
-	T        testing.TB
-	NATS     *natstest.Server
-	Redis    *testsvc.Redis
-	RDB      *redis.Client
-	Store    *redisstore.Store
-	Twilio   *twiliotest.Server
-	Vault    *vaulttest.Server
-	Tokens   vault.ServiceTokens
-	Gateway  *httptest.Server
+	T       testing.TB
+	NATS    *natstest.Server
+	Redis   *testsvc.Redis
+	RDB     *redis.Client
+	Store   *redisstore.Store
+	Twilio  *twiliotest.Server
+	Vault   *vaulttest.Server
+	Tokens  vault.ServiceTokens
+	Gateway *httptest.Server
 	// PartnerKey, OtherPartnerKey and OperatorKey are API keys.
 	PartnerKey, OtherPartnerKey, OperatorKey string
 	Logs                                     *bytes.Buffer
