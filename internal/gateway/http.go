@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/gateway/graph"
 )
 
@@ -109,6 +110,18 @@ func (g *Gateway) presentError(ctx context.Context, err error) *gqlerror.Error {
 			}
 			return ge
 		}
+	}
+	// Input coercion errors (custom scalars) are user errors.
+	var ue *customer.Error
+	if errors.As(err, &ue) && ue.Code != customer.CodeInternal {
+		out := &gqlerror.Error{Message: ue.Error(), Path: graphql.GetPath(ctx), Extensions: map[string]any{"code": string(ue.Code)}}
+		if ge != nil && ge.Path != nil {
+			out.Path = ge.Path
+		}
+		if ue.Field != "" {
+			out.Extensions["field"] = ue.Field
+		}
+		return out
 	}
 	g.cfg.Logger.ErrorContext(ctx, "unexpected error", "error", err.Error(), "request_id", requestID(ctx))
 	return &gqlerror.Error{Message: "internal error (request " + requestID(ctx) + ")", Path: graphql.GetPath(ctx),

@@ -61,7 +61,7 @@ func (e *ExpectedVersion) UnmarshalGQL(v any) error {
 		*e = Any
 		return nil
 	}
-	return fmt.Errorf("expectedVersion must be ANY or a non-negative integer version, got %s", describe(v))
+	return customer.Invalid("expectedVersion", "must be ANY or a non-negative integer version, got %s", describe(v))
 }
 
 func describe(v any) string {
