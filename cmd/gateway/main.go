@@ -56,7 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if err := vc.Health(ctx); err != nil {
-		return fmt.Errorf("vault at %s: %w", *vaultAddr, err)
+		return fmt.Errorf("vault at %s is not usable (is it running? scripts/up.sh starts it; TEXTKIT_VAULT_ADDR): %w", *vaultAddr, err)
+	}
+	if _, err := vc.CheckToken(ctx); err != nil {
+		return fmt.Errorf("vault at %s refused TEXTKIT_VAULT_TOKEN (use the gateway token that `textkit vault-init` wrote): %w", *vaultAddr, err)
 	}
 	rdb, err := redisstore.Connect(ctx, redisstore.Config{Addr: *redisAddr, Password: *redisPassword, AllowUnsafePersistence: *redisUnsafe})
 	if err != nil {

@@ -22,3 +22,25 @@ func (c *Client) RenewToken(ctx context.Context) (time.Duration, error) {
 	}
 	return time.Duration(s.Auth.LeaseDuration) * time.Second, nil
 }
+
+// CheckToken looks the client's token up (lookup-self), so a service can
+// refuse to start with a wrong or expired token instead of failing on its
+// first request. It returns the token's remaining time to live (0 for a
+// token that does not expire).
+func (c *Client) CheckToken(ctx context.Context) (time.Duration, error) {
+	const op = "look up token"
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	s, err := c.api.Auth().Token().LookupSelfWithContext(ctx)
+	if err != nil {
+		return 0, classify(op, "", err)
+	}
+	if s == nil || s.Data == nil {
+		return 0, &Error{Op: op, Reason: "vault returned no token data", kind: ErrInvalid}
+	}
+	ttl, err := s.TokenTTL()
+	if err != nil {
+		return 0, &Error{Op: op, Reason: "vault returned a malformed ttl", kind: ErrInvalid}
+	}
+	return ttl, nil
+}
