@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -78,15 +79,24 @@ func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.O
 	if err := g.cfg.Publisher.PublishCommand(ctx, cmd); err != nil {
 		return nil, g.unavailable(ctx, "the command bus", err)
 	}
+	start := time.Now()
+	log := g.cfg.Logger.With("command_id", cmd.ID, "command_type", string(cmd.Type), "customer_id", cmd.CustomerID, "request_id", requestID(ctx))
+	log.DebugContext(ctx, "command published")
 	wctx, stop := context.WithTimeout(ctx, g.cfg.MutationTimeout)
 	defer stop()
 	out, err := g.cfg.Outcomes.Wait(wctx, ch, cmd.CustomerID, cmd.ID)
+	elapsed := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
+			observeMutation(cmd.Type, "cancelled", elapsed)
 			return nil, ctx.Err()
 		}
+		observeMutation(cmd.Type, "timeout", elapsed)
+		log.WarnContext(ctx, "command outcome did not arrive in time; it still runs", "waited", elapsed.String())
 		return nil, errTimeout{cmd.ID}
 	}
+	observeMutation(cmd.Type, strings.ToLower(string(out.Status)), elapsed)
+	log.InfoContext(ctx, "command completed", "status", string(out.Status), "customer_version", out.CustomerVersion, "ms", elapsed.Milliseconds())
 	return out, nil
 }
 
