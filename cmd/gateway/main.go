@@ -113,6 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("gateway starting", "graphql", "http://"+l.Addr().String()+"/graphql", "dev", *dev)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return service.Serve(gctx, l, ops.Mux, log) })
+	go vc.KeepTokenAlive(gctx, 12*time.Hour, func(err error) { log.Warn("vault token renewal failed", "error", err.Error()) })
 	err = g.Wait()
 	log.Info("gateway stopped")
 	if errors.Is(err, context.Canceled) || errors.Is(err, http.ErrServerClosed) {

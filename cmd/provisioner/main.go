@@ -112,6 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("provisioner starting", "nats", *natsURL, "redis", *redisAddr, "vault", *vaultAddr, "twilio", *twilioURL)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return service.Serve(gctx, l, ops.Mux, log) })
+	go vc.KeepTokenAlive(gctx, 12*time.Hour, func(err error) { log.Warn("vault token renewal failed", "error", err.Error()) })
 	g.Go(func() error { return prov.Run(gctx, provisioner.RunConfig{Conn: subConn}) })
 	err = g.Wait()
 	log.Info("provisioner stopped")

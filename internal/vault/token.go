@@ -44,3 +44,21 @@ func (c *Client) CheckToken(ctx context.Context) (time.Duration, error) {
 	}
 	return ttl, nil
 }
+
+// KeepTokenAlive renews the client's token every interval until ctx ends,
+// so a long-running service never reaches its token's TTL. Failures are
+// reported to onError and retried at the next tick; they never stop it.
+func (c *Client) KeepTokenAlive(ctx context.Context, interval time.Duration, onError func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := c.RenewToken(ctx); err != nil && ctx.Err() == nil && onError != nil {
+				onError(err)
+			}
+		}
+	}
+}
