@@ -3,13 +3,20 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/textkit/customers/internal/command"
 )
 
 // KeyState is where a customer's encryption key is in its lifecycle.
 type KeyState string
 
-// Key states. Retention writes them; the gateway shows them.
+// Key states. Retention writes them; the gateway shows them. They only
+// ever move forward, in this order: a destroyed key cannot come back.
 const (
 	KeyPending   KeyState = "PENDING"
 	KeyActive    KeyState = "ACTIVE"
@@ -17,13 +24,36 @@ const (
 	KeyDestroyed KeyState = "DESTROYED"
 )
 
-// KeyRecord is what is known about a customer's key.
+// KeyRecord is what is known about a customer's key. It holds ids, times
+// and reasons, never personal data.
 type KeyRecord struct {
 	State       KeyState
 	DestroyAt   time.Time // set when scheduled or destroyed
 	DestroyedAt time.Time
-	Reason      string
+	// Reason says why the key is in its state (e.g. the retention strategy
+	// of the termination).
+	Reason string
+	// PartnerID is the customer's partner, for the key events' subjects.
+	PartnerID string
+	// CommandID is the command that decided the key's fate (the
+	// termination), for the audit event.
+	CommandID string
+	// Published lists the key events already published for this key, so a
+	// redelivered event does not publish them again.
+	Published map[command.EventType]bool
 }
+
+// Hash fields of cust:{<id>}:key. The gateway reads state, destroyAt,
+// destroyedAt and reason through KeyStatus.
+const (
+	fieldState       = "state"
+	fieldDestroyAt   = "destroyAt"
+	fieldDestroyedAt = "destroyedAt"
+	fieldReason      = "reason"
+	fieldPartnerID   = "partnerId"
+	fieldCommandID   = "commandId"
+	publishedPrefix  = "published:"
+)
 
 // KeyStatus returns the customer's key record; State is PENDING when
 // retention has not recorded anything yet.
@@ -32,26 +62,128 @@ func (s *Store) KeyStatus(ctx context.Context, customerID string) (KeyRecord, er
 	if err != nil {
 		return KeyRecord{}, fmt.Errorf("key status of %s: %w", customerID, err)
 	}
-	r := KeyRecord{State: KeyPending, Reason: m["reason"]}
-	if st := m["state"]; st != "" {
-		r.State = KeyState(st)
-	}
-	r.DestroyAt, _ = time.Parse(time.RFC3339Nano, m["destroyAt"])
-	r.DestroyedAt, _ = time.Parse(time.RFC3339Nano, m["destroyedAt"])
-	return r, nil
+	return keyRecordFrom(m), nil
 }
 
-// SetKeyStatus records the customer's key record (retention only).
+func keyRecordFrom(m map[string]string) KeyRecord {
+	r := KeyRecord{
+		State:     KeyPending,
+		Reason:    m[fieldReason],
+		PartnerID: m[fieldPartnerID],
+		CommandID: m[fieldCommandID],
+	}
+	if st := m[fieldState]; st != "" {
+		r.State = KeyState(st)
+	}
+	r.DestroyAt, _ = time.Parse(time.RFC3339Nano, m[fieldDestroyAt])
+	r.DestroyedAt, _ = time.Parse(time.RFC3339Nano, m[fieldDestroyedAt])
+	for k, v := range m {
+		if t, ok := strings.CutPrefix(k, publishedPrefix); ok && t != "" && v == "1" {
+			if r.Published == nil {
+				r.Published = map[command.EventType]bool{}
+			}
+			r.Published[command.EventType(t)] = true
+		}
+	}
+	return r
+}
+
+// advanceKeyScript moves the key record forward, never back. A later state
+// replaces the state and every field given; the same state only fills
+// fields that are still empty (so a redelivered event changes nothing); an
+// earlier state changes nothing. It returns {changed, HGETALL}.
+var advanceKeyScript = redis.NewScript(`
+local rank = {PENDING = 0, ACTIVE = 1, SCHEDULED = 2, DESTROYED = 3}
+local new = ARGV[1]
+if rank[new] == nil then
+  return redis.error_reply('unknown key state ' .. new)
+end
+local cur = redis.call('HGET', KEYS[1], 'state')
+local curRank = 0
+if cur and rank[cur] ~= nil then curRank = rank[cur] end
+local changed = 0
+if rank[new] > curRank then
+  redis.call('HSET', KEYS[1], 'state', new)
+  for i = 2, #ARGV, 2 do
+    if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  end
+  changed = 1
+elseif rank[new] == curRank then
+  if not cur then redis.call('HSET', KEYS[1], 'state', new) end
+  for i = 2, #ARGV, 2 do
+    if ARGV[i + 1] ~= '' then
+      local v = redis.call('HGET', KEYS[1], ARGV[i])
+      if not v or v == '' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+    end
+  end
+end
+return {changed, redis.call('HGETALL', KEYS[1])}
+`)
+
+// AdvanceKeyStatus records r unless the key is already further along:
+// states only move forward (PENDING, ACTIVE, SCHEDULED, DESTROYED), so a
+// late or redelivered event can never turn a destroyed key back into an
+// active or scheduled one. Recording the state the key is already in only
+// fills fields that are still empty. It returns the record as stored
+// afterwards and whether the state changed.
+func (s *Store) AdvanceKeyStatus(ctx context.Context, customerID string, r KeyRecord) (KeyRecord, bool, error) {
+	args := []any{string(r.State),
+		fieldReason, r.Reason,
+		fieldPartnerID, r.PartnerID,
+		fieldCommandID, r.CommandID,
+		fieldDestroyAt, formatTime(r.DestroyAt),
+		fieldDestroyedAt, formatTime(r.DestroyedAt),
+	}
+	res, err := advanceKeyScript.Run(ctx, s.rdb, []string{keyStatusKey(customerID)}, args...).Slice()
+	if err != nil {
+		return KeyRecord{}, false, fmt.Errorf("record key status of %s: %w", customerID, err)
+	}
+	if len(res) != 2 {
+		return KeyRecord{}, false, fmt.Errorf("record key status of %s: unexpected script answer", customerID)
+	}
+	changed, _ := res[0].(int64)
+	return keyRecordFrom(pairs(res[1])), changed == 1, nil
+}
+
+// SetKeyStatus records the customer's key record (retention only), with
+// AdvanceKeyStatus's rules: it never moves a key back.
 func (s *Store) SetKeyStatus(ctx context.Context, customerID string, r KeyRecord) error {
-	fields := map[string]any{"state": string(r.State), "reason": r.Reason}
-	if !r.DestroyAt.IsZero() {
-		fields["destroyAt"] = r.DestroyAt.UTC().Format(time.RFC3339Nano)
-	}
-	if !r.DestroyedAt.IsZero() {
-		fields["destroyedAt"] = r.DestroyedAt.UTC().Format(time.RFC3339Nano)
-	}
-	if err := s.rdb.HSet(ctx, keyStatusKey(customerID), fields).Err(); err != nil {
-		return fmt.Errorf("record key status of %s: %w", customerID, err)
+	_, _, err := s.AdvanceKeyStatus(ctx, customerID, r)
+	return err
+}
+
+// MarkKeyEventPublished notes that the key event of type t was published
+// for the customer, so it is not published again.
+func (s *Store) MarkKeyEventPublished(ctx context.Context, customerID string, t command.EventType) error {
+	if err := s.rdb.HSet(ctx, keyStatusKey(customerID), publishedPrefix+string(t), "1").Err(); err != nil {
+		return fmt.Errorf("record %s published for %s: %w", t, customerID, err)
 	}
 	return nil
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// pairs turns an HGETALL answer from a script (a flat list) into a map.
+func pairs(v any) map[string]string {
+	l, _ := v.([]any)
+	m := make(map[string]string, len(l)/2)
+	for i := 0; i+1 < len(l); i += 2 {
+		m[toString(l[i])] = toString(l[i+1])
+	}
+	return m
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprint(v)
 }

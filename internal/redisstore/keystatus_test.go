@@ -1,0 +1,133 @@
+package redisstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/redisstore/redistest"
+)
+
+const custA = "0b8f6c0e-1111-4a1a-9a1a-000000000001"
+
+func newStore(t *testing.T) *redisstore.Store {
+	t.Helper()
+	rdb, _ := redistest.Start(t)
+	return redisstore.New(rdb)
+}
+
+func TestKeyStatusOfUnknownCustomerIsPending(t *testing.T) {
+	s := newStore(t)
+	got, err := s.KeyStatus(context.Background(), custA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != redisstore.KeyPending || !got.DestroyAt.IsZero() || got.Reason != "" {
+		t.Fatalf("got %+v, want an empty PENDING record", got)
+	}
+}
+
+func TestKeyStatusOnlyMovesForward(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	at := time.Date(2025, 2, 28, 10, 20, 30, 123456789, time.UTC)
+	gone := at.Add(time.Minute)
+
+	steps := []struct {
+		name        string
+		set         redisstore.KeyRecord
+		wantState   redisstore.KeyState
+		wantChanged bool
+	}{
+		{"created", redisstore.KeyRecord{State: redisstore.KeyActive, PartnerID: "p1"}, redisstore.KeyActive, true},
+		{"scheduled", redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: at, Reason: "temporary", CommandID: "cmd-1"}, redisstore.KeyScheduled, true},
+		{"late registration", redisstore.KeyRecord{State: redisstore.KeyActive, Reason: "late"}, redisstore.KeyScheduled, false},
+		{"rescheduled by a redelivery", redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: at.Add(time.Hour), Reason: "other"}, redisstore.KeyScheduled, false},
+		{"destroyed", redisstore.KeyRecord{State: redisstore.KeyDestroyed, DestroyAt: at, DestroyedAt: gone, Reason: "temporary"}, redisstore.KeyDestroyed, true},
+		{"activated after destruction", redisstore.KeyRecord{State: redisstore.KeyActive}, redisstore.KeyDestroyed, false},
+		{"scheduled after destruction", redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: at.Add(time.Hour)}, redisstore.KeyDestroyed, false},
+		{"destroyed again", redisstore.KeyRecord{State: redisstore.KeyDestroyed, DestroyedAt: gone.Add(time.Hour)}, redisstore.KeyDestroyed, false},
+	}
+	for _, st := range steps {
+		got, changed, err := s.AdvanceKeyStatus(ctx, custA, st.set)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got.State != st.wantState || changed != st.wantChanged {
+			t.Fatalf("%s: state %s changed %v, want %s changed %v", st.name, got.State, changed, st.wantState, st.wantChanged)
+		}
+	}
+	got, err := s.KeyStatus(ctx, custA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := redisstore.KeyRecord{State: redisstore.KeyDestroyed, DestroyAt: at, DestroyedAt: gone, Reason: "temporary", PartnerID: "p1", CommandID: "cmd-1"}
+	if got.State != want.State || !got.DestroyAt.Equal(want.DestroyAt) || !got.DestroyedAt.Equal(want.DestroyedAt) ||
+		got.Reason != want.Reason || got.PartnerID != want.PartnerID || got.CommandID != want.CommandID {
+		t.Fatalf("final record %+v, want %+v", got, want)
+	}
+}
+
+func TestSetKeyStatusNeverMovesBack(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.SetKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyDestroyed, DestroyedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyActive}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.KeyStatus(ctx, custA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != redisstore.KeyDestroyed {
+		t.Fatalf("state %s after ACTIVE was set on a destroyed key, want DESTROYED", got.State)
+	}
+}
+
+func TestSameStateFillsOnlyEmptyFields(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if _, _, err := s.AdvanceKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyActive}); err != nil {
+		t.Fatal(err)
+	}
+	got, changed, err := s.AdvanceKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyActive, Reason: "kept", CommandID: "cmd-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed || got.Reason != "kept" || got.CommandID != "cmd-9" {
+		t.Fatalf("got %+v changed %v, want reason and command filled in, unchanged state", got, changed)
+	}
+	got, _, err = s.AdvanceKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyActive, Reason: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Reason != "kept" {
+		t.Fatalf("reason %q, want the first one kept", got.Reason)
+	}
+}
+
+func TestUnknownKeyStateIsRefused(t *testing.T) {
+	s := newStore(t)
+	if _, _, err := s.AdvanceKeyStatus(context.Background(), custA, redisstore.KeyRecord{State: "GONE"}); err == nil {
+		t.Fatal("an unknown state was accepted")
+	}
+}
+
+func TestPublishedKeyEventsAreRemembered(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.MarkKeyEventPublished(ctx, custA, command.KeyCreated); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.KeyStatus(ctx, custA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Published[command.KeyCreated] || got.Published[command.KeyDestroyed] {
+		t.Fatalf("published %v, want only %s", got.Published, command.KeyCreated)
+	}
+}
