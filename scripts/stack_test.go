@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -119,14 +120,19 @@ func TestUpThenDown(t *testing.T) {
 		t.Errorf("up.sh printed GraphQL URL %q, want %q", got, graphQL)
 	}
 	secrets := readEnvFile(t, filepath.Join(dir, "secrets.env"))
-	if got, want := field(out, "API key:"), secrets["TEXTKIT_API_KEY"]; got == "" || got != want {
-		t.Errorf("up.sh printed API key %q, want the one in secrets.env (%q)", got, want)
+	apiKey := ""
+	if raw, err := os.ReadFile(filepath.Join(dir, "api-key")); err == nil {
+		apiKey = strings.TrimSpace(string(raw))
+	}
+	if got := strings.Fields(field(out, "API key:")); len(got) == 0 || got[0] != apiKey {
+		t.Errorf("up.sh printed API key %q, want the one in api-key (%q)", got, apiKey)
 	}
 	if st, err := os.Stat(filepath.Join(dir, "secrets.env")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("secrets.env: %v, mode %v; want mode 0600", err, st.Mode().Perm())
 	}
 	if !skipMissing {
 		checkCurl(t, out)
+		checkDocsExamples(t, graphQL, apiKey)
 	}
 	checkNATSHealthy(t, port("TEXTKIT_NATS_MONITOR_PORT"))
 
@@ -230,8 +236,53 @@ func checkCurl(t *testing.T, out string) {
 	if err := json.Unmarshal(got, &resp); err != nil {
 		t.Fatalf("the printed curl answered non-JSON: %v\n%s", err, got)
 	}
-	if len(resp.Errors) > 0 || resp.Data["__typename"] == nil {
-		t.Errorf("the printed curl answered %s, want data.__typename", got)
+	viewer, _ := resp.Data["viewer"].(map[string]any)
+	if len(resp.Errors) > 0 || viewer["role"] != "PARTNER" || !strings.Contains(string(got), `"space":"docs-example"`) {
+		t.Errorf("the printed curl answered %s, want the viewer and the docs' example customer", got)
+	}
+}
+
+// checkDocsExamples sends the customer-facing docs' four valid examples,
+// verbatim, to the stack up.sh started, as a partner pasting them would.
+func checkDocsExamples(t *testing.T, url, key string) {
+	t.Helper()
+	path := filepath.Join(repoRoot(t), "..", "shared", "spec", "customers-api.txt")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		testsvc.Missing(t, "the customer-facing docs at "+path, "check out shared/ beside the repo")
+	}
+	var examples []string
+	var cur []string
+	in := false
+	for _, line := range strings.Split(string(raw), "\n") {
+		switch {
+		case strings.TrimSpace(line) == "mutation {":
+			in, cur = true, []string{line}
+		case in && strings.HasPrefix(line, "Which responds"):
+			examples = append(examples, strings.Join(cur, "\n"))
+			in = false
+		case in:
+			cur = append(cur, line)
+		}
+	}
+	if len(examples) != 5 {
+		t.Fatalf("found %d examples in %s, want 5", len(examples), path)
+	}
+	wants := []string{`"userErrors":[]`, `"activateCustomer":true,"updateCustomerContactInfo":true`, `"updateCustomerContactInfo":true`, `"deactivateCustomer":true`, `GRAPHQL_PARSE_FAILED`}
+	for i, ex := range examples {
+		body, _ := json.Marshal(map[string]string{"query": ex})
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("example %d: %v", i+1, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(got), wants[i]) {
+			t.Errorf("docs example %d answered %s, want %s", i+1, got, wants[i])
+		}
 	}
 }
 
