@@ -1,0 +1,266 @@
+package retention_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/retention"
+	"github.com/textkit/customers/internal/vault"
+	"github.com/textkit/customers/internal/vault/vaulttest"
+)
+
+// TestVaultRestartSealAndStopNeverFakeADestruction runs against a Vault
+// with file storage: keys survive its restart; while it is sealed or
+// stopped, sweeps fail transiently and nothing is recorded destroyed;
+// once it is back, the same sweeps finish the job.
+func TestVaultRestartSealAndStopNeverFakeADestruction(t *testing.T) {
+	vs := vaulttest.StartPersistent(t)
+	e := newEnv(t, withVault(vs))
+	terminatedAt := time.Date(2025, 1, 31, 10, 20, 30, 0, time.UTC)
+	e.clock.Set(terminatedAt)
+	r1 := e.start(t)
+	sealed, stopped := newID(), newID()
+	for _, id := range []string{sealed, stopped} {
+		e.publish(registered(id, terminatedAt.Add(-time.Hour)))
+		e.publish(terminated(id, customer.Retention{Strategy: customer.Temporary, Period: 1}, terminatedAt))
+		e.waitState(id, redisstore.KeyScheduled)
+	}
+
+	vs.Restart(t)
+	for _, id := range []string{sealed, stopped} {
+		if !e.keyExists(id) {
+			t.Fatal("key lost in a Vault restart")
+		}
+	}
+	e.clock.Set(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))
+
+	failedSweep := func(what string) {
+		t.Helper()
+		res, err := r1.Sweep(ctx(t))
+		if err == nil || !vault.IsTransient(err) || res.Destroyed != 0 {
+			t.Fatalf("sweep while Vault is %s: %+v, %v; want a transient failure", what, res, err)
+		}
+		for _, id := range []string{sealed, stopped} {
+			if r := e.record(id); r.State != redisstore.KeyScheduled {
+				t.Fatalf("key %s while Vault is %s", r.State, what)
+			}
+			if _, ok, _ := e.store.KeyDestructionEntry(ctx(t), id); !ok {
+				t.Fatalf("schedule entry gone while Vault is %s", what)
+			}
+		}
+	}
+	vs.Seal(t)
+	failedSweep("sealed")
+	failedSweep("sealed") // the entry was given back, not lost in a claim
+	vs.Unseal(t)
+	if res, err := r1.Sweep(ctx(t)); err != nil || res.Destroyed != 2 {
+		t.Fatalf("sweep after unseal: %+v %v", res, err)
+	}
+	for _, id := range []string{sealed, stopped} {
+		if r := e.record(id); r.State != redisstore.KeyDestroyed || e.keyExists(id) {
+			t.Fatalf("after unseal: key %s, exists %v", r.State, e.keyExists(id))
+		}
+	}
+
+	// Stopped: a termination arrives and its key falls due while Vault is down.
+	down := newID()
+	e.publish(registered(down, time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)))
+	e.waitState(down, redisstore.KeyActive)
+	vs.Stop(t)
+	e.publish(terminated(down, customer.Retention{Strategy: customer.NoRetention}, time.Date(2025, 2, 28, 0, 0, 0, 0, time.UTC)))
+	e.waitConsumed() // acknowledged: the schedule owns the destruction now
+	if r := e.record(down); r.State != redisstore.KeyScheduled {
+		t.Fatalf("NO_RETENTION with Vault down: key %s, want SCHEDULED until Vault confirms", r.State)
+	}
+	res, err := r1.Sweep(ctx(t))
+	if err == nil || !vault.IsTransient(err) || res.Destroyed != 0 {
+		t.Fatalf("sweep while Vault is stopped: %+v, %v; want a transient failure", res, err)
+	}
+	if len(e.keyEventsOf(down, command.KeyDestroyed)) != 0 {
+		t.Fatal("destroyed event while Vault is stopped")
+	}
+	vs.Start(t)
+	vs.Unseal(t)
+	if res, err := r1.Sweep(ctx(t)); err != nil || res.Destroyed != 1 {
+		t.Fatalf("sweep after Vault is back: %+v %v", res, err)
+	}
+	if r := e.record(down); r.State != redisstore.KeyDestroyed || e.keyExists(down) {
+		t.Fatalf("after Vault is back: key %s, exists %v", r.State, e.keyExists(down))
+	}
+	e.waitKeyEvents(down, command.KeyDestroyed, 1)
+}
+
+// flakyKeys is a hand-written fake of Vault's key management: it fails
+// with errFlaky while failing is set, and refuses (permanently) to destroy
+// the keys in refuse.
+type flakyKeys struct {
+	mu        sync.Mutex
+	failing   int // calls left to fail
+	refuse    map[string]bool
+	keys      map[string]bool
+	destroyed map[string]int
+}
+
+var errRefused = errors.New("fake vault: permission denied")
+
+func newFlakyKeys() *flakyKeys {
+	return &flakyKeys{refuse: map[string]bool{}, keys: map[string]bool{}, destroyed: map[string]int{}}
+}
+
+func (k *flakyKeys) CreateKey(_ context.Context, id string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.failing > 0 {
+		k.failing--
+		return errFlaky
+	}
+	k.keys[id] = true
+	return nil
+}
+
+func (k *flakyKeys) DestroyKey(_ context.Context, id string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.failing > 0 {
+		k.failing--
+		return errFlaky
+	}
+	if k.refuse[id] {
+		return errRefused
+	}
+	delete(k.keys, id)
+	k.destroyed[id]++
+	return nil
+}
+
+func (k *flakyKeys) setFailing(n int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.failing = n
+}
+
+func (k *flakyKeys) destroyCount(id string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.destroyed[id]
+}
+
+func withFlakyKeys(k *flakyKeys) func(*retention.Config) {
+	return func(c *retention.Config) {
+		c.Keys = k
+		c.IsTransient = func(err error) bool { return errors.Is(err, errFlaky) }
+	}
+}
+
+func TestSweeperRetriesSoonAfterATransientFailure(t *testing.T) {
+	e := newEnv(t)
+	keys := newFlakyKeys()
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	e.clock.Set(now)
+	id := newID()
+	// Scheduled and due before retention starts (it was down).
+	if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, redisstore.KeyRecord{
+		State: redisstore.KeyScheduled, DestroyAt: now.Add(-time.Hour), PartnerID: partnerID, CommandID: "cmd-term-" + id, Reason: "test",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.ScheduleKeyDestruction(ctx(t), id, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	keys.setFailing(5) // the start-up sweep's attempts fail, and a few more
+	errorsBefore := counter(t, "textkit_retention_sweep_errors_total")
+	e.start(t, withFlakyKeys(keys)) // SweepInterval is an hour: only the backoff can bring it back
+
+	r := e.waitState(id, redisstore.KeyDestroyed)
+	if keys.destroyCount(id) != 1 || !r.DestroyedAt.Equal(now) {
+		t.Fatalf("destroyed %d times, record %+v", keys.destroyCount(id), r)
+	}
+	if counter(t, "textkit_retention_sweep_errors_total") <= errorsBefore {
+		t.Fatal("sweep errors metric did not count the failures")
+	}
+	e.waitKeyEvents(id, command.KeyDestroyed, 1)
+}
+
+func TestPermanentFailureIsPostponedWithoutHoldingUpOthers(t *testing.T) {
+	e := newEnv(t)
+	keys := newFlakyKeys()
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	e.clock.Set(now)
+	cfg := e.config(t)
+	withFlakyKeys(keys)(&cfg)
+	cfg.PermanentRetry = time.Hour
+	svc, err := retention.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused, fine := newID(), newID()
+	keys.refuse[refused] = true
+	for i, id := range []string{refused, fine} {
+		at := now.Add(-time.Duration(2-i) * time.Hour) // the refused one is first in line
+		if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: at, PartnerID: partnerID}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.ScheduleKeyDestruction(ctx(t), id, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := svc.Sweep(ctx(t))
+	if !errors.Is(err, errRefused) || res.Destroyed != 1 || res.Failed != 1 {
+		t.Fatalf("sweep: %+v, %v; want one destroyed and the refusal reported", res, err)
+	}
+	if r := e.record(refused); r.State != redisstore.KeyScheduled {
+		t.Fatalf("refused key recorded %s", r.State)
+	}
+	if at, ok, _ := e.store.KeyDestructionEntry(ctx(t), refused); !ok || !at.Equal(now.Add(time.Hour)) {
+		t.Fatalf("refused entry at %v (%v), want postponed to %v", at, ok, now.Add(time.Hour))
+	}
+	if r := e.record(fine); r.State != redisstore.KeyDestroyed {
+		t.Fatalf("the other key is %s", r.State)
+	}
+}
+
+func TestEventsRetentionDoesNotOwnAreIgnored(t *testing.T) {
+	e := newEnv(t)
+	keys := newFlakyKeys()
+	cfg := e.config(t)
+	withFlakyKeys(keys)(&cfg)
+	svc, err := retention.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newID()
+	for _, data := range []string{
+		`not json`,
+		`{"type":"customer.activated","customerId":"` + id + `","partnerId":"` + partnerID + `"}`,
+		`{"type":"customer.registered","customerId":"../sys","partnerId":"` + partnerID + `"}`,
+		`{"type":"customer.terminated","customerId":"","partnerId":"` + partnerID + `"}`,
+	} {
+		if err := svc.Handle(ctx(t), []byte(data)); err != nil {
+			t.Fatalf("%s: %v, want it finished (logged)", data, err)
+		}
+	}
+	if len(keys.keys) != 0 {
+		t.Fatalf("keys created: %v", keys.keys)
+	}
+}
+
+func TestTransientVaultFailureOnRegistrationIsRedelivered(t *testing.T) {
+	e := newEnv(t)
+	keys := newFlakyKeys()
+	keys.setFailing(7) // more than one delivery's attempts
+	e.start(t, withFlakyKeys(keys))
+	id := newID()
+	e.publish(registered(id, time.Now()))
+	e.waitState(id, redisstore.KeyActive)
+	keys.mu.Lock()
+	defer keys.mu.Unlock()
+	if !keys.keys[id] {
+		t.Fatal("key recorded ACTIVE but not created")
+	}
+}

@@ -1,0 +1,223 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/natsbus"
+)
+
+// ConsumerName is the durable consumer all retention replicas share on the
+// event stream.
+const ConsumerName = "retention"
+
+// eventTopic is the watermill topic of the event consumer.
+const eventTopic = "customer-events"
+
+// ConsumerConfig returns the durable consumer of customer events (not the
+// key events retention publishes itself).
+func ConsumerConfig(ackWait time.Duration) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "retention: creates and destroys customer keys",
+		FilterSubject: command.EventPrefix + ".>",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// RunConfig says how the service consumes events.
+type RunConfig struct {
+	// Conn is the connection the consumer uses. Closing the router drains
+	// it, so it must not be the publisher's connection.
+	Conn *nats.Conn
+	// AckWait is how long one event may take before JetStream redelivers
+	// it. Default 60s.
+	AckWait time.Duration
+	// Redelivery is the backoff between redeliveries after a transient
+	// failure. Default 500ms doubling to 30s.
+	Redelivery natsbus.Backoff
+	// CloseTimeout bounds how long shutdown waits for in-flight events.
+	// Default 20s.
+	CloseTimeout time.Duration
+	// Running, if set, is closed once the consumer runs.
+	Running chan<- struct{}
+}
+
+// Run sweeps due keys (at once, then every Config.SweepInterval, sooner
+// with backoff after a failure) and handles customer events until ctx is
+// cancelled. It creates the durable consumer idempotently, waiting for the
+// event stream if the provisioner has not created it yet. Any number of
+// replicas may run at once.
+func (s *Service) Run(ctx context.Context, rc RunConfig) error {
+	if rc.Conn == nil {
+		return errors.New("retention: RunConfig.Conn is required")
+	}
+	if rc.AckWait == 0 {
+		rc.AckWait = 60 * time.Second
+	}
+	if rc.Redelivery == (natsbus.Backoff{}) {
+		rc.Redelivery = natsbus.Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second}
+	}
+	if rc.CloseTimeout == 0 {
+		rc.CloseTimeout = 20 * time.Second
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.sweepLoop(gctx) })
+	g.Go(func() error { return s.consume(gctx, rc) })
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// sweepLoop sweeps until ctx ends.
+func (s *Service) sweepLoop(ctx context.Context) error {
+	backoff := natsbus.Backoff{Base: time.Second, Max: s.cfg.SweepInterval}
+	failures := uint64(0)
+	for {
+		res, err := s.Sweep(ctx)
+		wait := s.cfg.SweepInterval
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && s.transient(err):
+			failures++
+			wait = min(backoff.WaitTime(failures), s.cfg.SweepInterval)
+			s.cfg.Logger.Warn("sweep failed; retrying", "error", err.Error(), "retry_in", wait.String(), "destroyed", res.Destroyed)
+		case err != nil:
+			failures = 0
+			s.cfg.Logger.Error("sweep postponed destructions", "error", err.Error(), "failed", res.Failed, "destroyed", res.Destroyed)
+		default:
+			failures = 0
+			if res.Destroyed > 0 {
+				s.cfg.Logger.Info("sweep done", "destroyed", res.Destroyed)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// consume runs the watermill router over the durable consumer.
+func (s *Service) consume(ctx context.Context, rc RunConfig) error {
+	js, err := jetstream.New(rc.Conn)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureConsumer(ctx, js, rc.AckWait); err != nil {
+		return err
+	}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(s.cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug, // watermill logs every message at info
+	})
+	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
+		Conn:           rc.Conn,
+		Logger:         wlog,
+		AckWaitTimeout: rc.AckWait,
+		NakDelay:       rc.Redelivery,
+		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, topic string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
+			c, err := js.Consumer(ctx, natsbus.EventStream, ConsumerName)
+			if err != nil {
+				return nil, nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
+			}
+			return c, nil, nil
+		},
+		// Events are handled one at a time per replica: fetching more
+		// would let their ack timers run while they wait.
+		ConsumeOptions: []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(1)},
+		Unmarshaler:    unmarshaler{},
+	})
+	if err != nil {
+		return fmt.Errorf("event subscriber: %w", err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rc.CloseTimeout}, wlog)
+	if err != nil {
+		return err
+	}
+	router.AddMiddleware(
+		middleware.Recoverer,
+		middleware.Retry{
+			MaxRetries:      2,
+			InitialInterval: 100 * time.Millisecond,
+			MaxInterval:     time.Second,
+			Multiplier:      2,
+			Logger:          wlog,
+		}.Middleware,
+	)
+	router.AddConsumerHandler(ConsumerName, eventTopic, sub, s.HandleMessage)
+	if rc.Running != nil {
+		go func() {
+			select {
+			case <-router.Running():
+				close(rc.Running)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return router.Run(ctx)
+}
+
+// ensureConsumer creates or updates the durable consumer, waiting with
+// backoff while the event stream does not exist yet.
+func (s *Service) ensureConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) error {
+	backoff := natsbus.Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second}
+	for attempt := uint64(1); ; attempt++ {
+		_, err := js.CreateOrUpdateConsumer(ctx, natsbus.EventStream, ConsumerConfig(ackWait))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("create consumer %s: %w", ConsumerName, err)
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			s.cfg.Logger.Warn("event stream not there yet (the provisioner creates it); waiting", "error", err.Error())
+		}
+		t := time.NewTimer(backoff.WaitTime(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// unmarshaler turns every JetStream message into a watermill message,
+// keeping where it came from for the logs.
+type unmarshaler struct{}
+
+func (unmarshaler) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
+	id := msg.Headers().Get(nats.MsgIdHdr)
+	if id == "" {
+		id = watermill.NewUUID()
+	}
+	m := message.NewMessage(id, msg.Data())
+	m.Metadata.Set(natsbus.MetaSubject, msg.Subject())
+	if md, err := msg.Metadata(); err == nil {
+		m.Metadata.Set(natsbus.MetaDelivered, strconv.FormatUint(md.NumDelivered, 10))
+		m.Metadata.Set(natsbus.MetaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+	}
+	return m, nil
+}

@@ -1,0 +1,163 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/textkit/customers/internal/redisstore"
+)
+
+// SweepResult says what one sweep did.
+type SweepResult struct {
+	// Destroyed counts keys this sweep destroyed and recorded.
+	Destroyed int
+	// Settled counts due entries this sweep finished without destroying
+	// anything itself (already destroyed, or not due after all).
+	Settled int
+	// Failed counts destructions that failed permanently and were
+	// postponed by Config.PermanentRetry.
+	Failed int
+}
+
+// Sweep destroys every key that is due at Config.Now, one claimed entry at
+// a time, until none is left: after downtime it catches up in one go. Any
+// number of replicas may sweep at once; each entry is claimed by one. A
+// transient failure (Vault sealed, down or answering 5xx; Redis or NATS
+// unavailable) ends the sweep with that error, the entry given back
+// unchanged for the next sweep. A permanent failure postpones its entry
+// and the sweep goes on; the failures are joined into the returned error.
+func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	var permanent []error
+	for ctx.Err() == nil {
+		now := s.cfg.Now()
+		claims, err := s.cfg.Store.ClaimDueKeyDestructions(ctx, now, s.cfg.Lease, 1)
+		if err != nil {
+			sweepErrors.WithLabelValues("transient").Inc()
+			return res, err
+		}
+		if len(claims) == 0 {
+			break
+		}
+		destroyed, err := s.destroy(ctx, claims[0], now)
+		switch {
+		case err != nil && s.transient(err):
+			return res, err
+		case err != nil:
+			res.Failed++
+			permanent = append(permanent, err)
+		case destroyed:
+			res.Destroyed++
+		default:
+			res.Settled++
+		}
+	}
+	return res, errors.Join(permanent...)
+}
+
+// transient reports whether err is worth retrying soon: Vault's transient
+// failures and anything that is not Vault's (Redis, NATS) are.
+func (s *Service) transient(err error) bool {
+	var p permanentError
+	return !errors.As(err, &p) || errors.Is(err, context.Canceled)
+}
+
+// permanentError marks a destruction Vault refused for good (e.g. the
+// token lacks the permission): retrying soon cannot help.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// destroy carries out one claimed destruction due at now: it destroys the
+// key in Vault, records it DESTROYED once Vault confirmed, publishes the
+// audit event and removes the entry. On failure the entry is given back
+// (transient) or postponed (permanent), never lost. destroyed reports
+// whether this call destroyed and recorded the key.
+func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time) (destroyed bool, err error) {
+	id := c.CustomerID
+	log := s.cfg.Logger.With("customer_id", id)
+	settle := func(fn func(ctx context.Context) (bool, error)) {
+		// Give the entry back even when ctx ended (shutdown), bounded.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if ok, err := fn(sctx); err != nil {
+			log.Warn("cannot give the schedule entry back; it is retried when its lease runs out", "error", err.Error())
+		} else if !ok {
+			log.Warn("schedule entry's lease ran out during the destruction; another replica has it")
+		}
+	}
+	release := func() {
+		settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.ReleaseKeyDestruction(ctx, c) })
+	}
+	postpone := func(at time.Time) {
+		settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.PostponeKeyDestruction(ctx, c, at) })
+	}
+
+	rec, err := s.cfg.Store.KeyStatus(ctx, id)
+	if err != nil {
+		sweepErrors.WithLabelValues("transient").Inc()
+		release()
+		return false, err
+	}
+	switch {
+	case rec.State == redisstore.KeyDestroyed:
+		// Destroyed by an earlier attempt that stopped before the end.
+		if err := s.publishDestroyed(ctx, id, rec); err != nil {
+			sweepErrors.WithLabelValues("transient").Inc()
+			release()
+			return false, err
+		}
+		settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.CompleteKeyDestruction(ctx, c) })
+		return false, nil
+	case rec.State != redisstore.KeyScheduled:
+		// Never destroy a key without a recorded decision to.
+		sweepErrors.WithLabelValues("permanent").Inc()
+		log.Error("schedule entry without a scheduled key record; not destroyed", "key_state", string(rec.State))
+		postpone(now.Add(s.cfg.PermanentRetry))
+		return false, permanentError{fmt.Errorf("destroy key of %s: key record is %s, not SCHEDULED", id, rec.State)}
+	case now.Before(rec.DestroyAt):
+		// The record is the authority on the date; never early.
+		postpone(rec.DestroyAt)
+		return false, nil
+	}
+
+	err = s.retryVault(ctx, func(ctx context.Context) error { return s.cfg.Keys.DestroyKey(ctx, id) })
+	if err != nil {
+		if s.cfg.IsTransient(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			sweepErrors.WithLabelValues("transient").Inc()
+			release()
+			return false, fmt.Errorf("destroy key: %w", err)
+		}
+		sweepErrors.WithLabelValues("permanent").Inc()
+		log.Error("vault refused to destroy the key; postponed", "error", err.Error(), "retry_in", s.cfg.PermanentRetry.String())
+		postpone(now.Add(s.cfg.PermanentRetry))
+		return false, permanentError{fmt.Errorf("destroy key: %w", err)}
+	}
+
+	// Vault confirmed: only now is the key recorded destroyed.
+	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{
+		State: redisstore.KeyDestroyed, DestroyAt: rec.DestroyAt, DestroyedAt: s.cfg.Now().UTC(),
+		Reason: rec.Reason, PartnerID: rec.PartnerID, CommandID: rec.CommandID,
+	})
+	if err != nil {
+		// Destroyed but not recorded: the retry finds the key gone, which
+		// counts as done, and records it then.
+		sweepErrors.WithLabelValues("transient").Inc()
+		release()
+		return false, err
+	}
+	if changed {
+		keysDestroyed.Inc()
+		log.Info("key destroyed", "destroy_at", rec.DestroyAt, "destroyed_at", rec.DestroyedAt, "command_id", rec.CommandID)
+	}
+	if err := s.publishDestroyed(ctx, id, rec); err != nil {
+		sweepErrors.WithLabelValues("transient").Inc()
+		release()
+		return changed, err
+	}
+	settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.CompleteKeyDestruction(ctx, c) })
+	return changed, nil
+}
