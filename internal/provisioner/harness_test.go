@@ -3,8 +3,6 @@ package provisioner_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -13,16 +11,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/natsbus"
-	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/provisioner"
 	"github.com/textkit/customers/internal/redisstore"
-	"github.com/textkit/customers/internal/redisstore/redistest"
-	"github.com/textkit/customers/internal/testsvc"
-	"github.com/textkit/customers/internal/twilio"
+	"github.com/textkit/customers/internal/stacktest"
 	"github.com/textkit/customers/internal/twiliotest"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
@@ -31,24 +25,23 @@ import (
 func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
 
 const (
-	partnerID      = natstest.SeedPartnerID
-	industryID     = "e4c81004-1a4c-477f-97e3-b67022e9a351"
-	otherPartnerID = "7d3c9a52-5c1e-4d4f-9a38-2f3a1b0c9d11"
+	partnerID      = stacktest.PartnerID
+	industryID     = stacktest.IndustryID
+	otherPartnerID = stacktest.OtherPartnerID
 )
 
-// harness is the provisioner's real surroundings: embedded NATS from the
-// shipped config, a redis-server, the Twilio emulator and a Vault dev server.
+// harness is the provisioner's real surroundings, from internal/stacktest
+// (embedded NATS from the shipped config, a redis-server, the Twilio
+// emulator, a Vault dev server and a key keeper standing in for retention),
+// without a provisioner: tests start replicas with start. It also watches
+// outcomes as the gateway does and events as retention does.
 type harness struct {
 	t       *testing.T
-	nats    *natstest.Server
-	rdb     *redis.Client
-	redis   *testsvc.Redis
+	stack   *stacktest.Stack
 	store   *redisstore.Store
 	twilio  *twiliotest.Server
 	keys    *vault.Client // the provisioner's token
-	keyMgr  *vault.Client // retention's token, to create keys as retention would
 	gateway jetstream.JetStream
-	pubConn *nats.Conn
 
 	mu       sync.Mutex
 	outcomes map[string]*command.Outcome
@@ -58,26 +51,18 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, outcomes: map[string]*command.Outcome{}, changed: make(chan struct{}, 1)}
-	h.nats = natstest.Start(t)
-	h.rdb, h.redis = redistest.Start(t)
-	h.store = redisstore.New(h.rdb)
-	h.twilio = twiliotest.NewServer(t, twiliotest.Config{})
-	vs := vaulttest.Shared(t)
-	tokens := vs.Bootstrap(t)
-	h.keys = vs.Client(t, tokens.Provisioner)
-	h.keyMgr = vs.Client(t, tokens.Retention)
-	ctx := context.Background()
-	if err := h.store.PutPartner(ctx, redisstore.Partner{ID: partnerID, Name: "Seed partner"}); err != nil {
-		t.Fatal(err)
+	s := stacktest.Start(t, stacktest.Options{NoProvisioner: true})
+	h := &harness{
+		t: t, stack: s, store: s.Store, twilio: s.Twilio,
+		keys:     s.Vault.Client(t, s.Tokens.Provisioner),
+		outcomes: map[string]*command.Outcome{}, changed: make(chan struct{}, 1),
 	}
-	if err := h.store.PutPartner(ctx, redisstore.Partner{ID: otherPartnerID, Name: "Other partner"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.store.PutIndustry(ctx, redisstore.Industry{ID: industryID, Name: "Retail"}); err != nil {
-		t.Fatal(err)
-	}
-	gw := h.nats.Connect(t, "gateway")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stack logs (tail):\n%s", tail(s.Logs.String(), 8<<10))
+		}
+	})
+	gw := s.NATS.Connect(t, "gateway")
 	js, err := jetstream.New(gw)
 	if err != nil {
 		t.Fatal(err)
@@ -97,16 +82,15 @@ func newHarness(t *testing.T) *harness {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Play retention's part: create each registered customer's key. Read
-	// events from the stream, as retention does.
-	pjs, err := jetstream.New(h.nats.Connect(t, "provisioner"))
+	// Read events from the stream, as retention does (the stack's key
+	// keeper creates the keys).
+	pjs, err := jetstream.New(s.NATS.Connect(t, "provisioner"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := natsbus.EnsureStreams(context.Background(), pjs, natsbus.StreamLimits{}); err != nil {
-		t.Fatal(err)
-	}
-	oc, err := pjs.OrderedConsumer(context.Background(), natsbus.EventStream, jetstream.OrderedConsumerConfig{})
+	oc, err := pjs.OrderedConsumer(context.Background(), natsbus.EventStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{command.EventPrefix + ".>"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +99,6 @@ func newHarness(t *testing.T) *harness {
 		if err := json.Unmarshal(m.Data(), &e); err != nil {
 			t.Errorf("event is not JSON: %v", err)
 			return
-		}
-		if e.Type == command.Registered {
-			if err := h.keyMgr.CreateKey(context.Background(), e.CustomerID); err != nil {
-				t.Errorf("create key: %v", err)
-			}
 		}
 		h.mu.Lock()
 		h.events = append(h.events, e)
@@ -133,6 +112,13 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
 func (h *harness) notify() {
 	select {
 	case h.changed <- struct{}{}:
@@ -140,74 +126,12 @@ func (h *harness) notify() {
 	}
 }
 
-// provisionerConfig returns the config a replica runs with.
-func (h *harness) provisionerConfig(t *testing.T) provisioner.Config {
-	t.Helper()
-	conn := h.nats.Connect(t, "provisioner")
-	pub, err := natsbus.NewPublisher(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw, err := twilio.New(twilio.Config{AccountSID: h.twilio.AccountSID(), AuthToken: h.twilio.AuthToken(), BaseURL: h.twilio.URL, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return provisioner.Config{
-		Store: h.store, Twilio: tw, Keys: h.keys, Publisher: pub,
-		Logger:      testLogger(),
-		IsTransient: func(err error) bool { return twilio.IsTransient(err) || vault.IsTransient(err) },
-		KeyWait:     2 * time.Second,
-	}
-}
-
 // start runs a provisioner replica until the returned stop is called (or
-// the test ends). ackWait is short so that a stopped replica's in-flight
-// command is redelivered quickly.
+// the test ends). Its AckWait is short so that a stopped replica's
+// in-flight command is redelivered quickly.
 func (h *harness) start(t *testing.T, mutate ...func(*provisioner.Config)) (stop func()) {
 	t.Helper()
-	cfg := h.provisionerConfig(t)
-	for _, m := range mutate {
-		m(&cfg)
-	}
-	p, err := provisioner.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := nats.Connect(h.nats.URL(), nats.UserInfo("provisioner", natstest.Passwords["provisioner"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	running := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- p.Run(ctx, provisioner.RunConfig{
-			Conn: conn, AckWait: 3 * time.Second, Running: running,
-			Redelivery:   natsbus.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond},
-			CloseTimeout: 2 * time.Second,
-		})
-	}()
-	select {
-	case <-running:
-	case err := <-done:
-		t.Fatalf("provisioner stopped at start: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("provisioner did not start")
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Error("provisioner did not stop")
-			}
-			conn.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return h.stack.StartProvisioner(t, mutate...)
 }
 
 // publish sends cmd as the gateway does.
@@ -234,22 +158,34 @@ func (h *harness) outcome(commandID string) *command.Outcome {
 	h.t.Helper()
 	var got *command.Outcome
 	h.waitFor("outcome of "+commandID, func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		got = h.outcomes[commandID]
+		got = h.published(commandID)
 		return got != nil
 	})
 	return got
 }
 
-// waitFor polls cond until it holds, failing the test after 20s.
+// published returns the outcome of commandID seen so far, or nil.
+func (h *harness) published(commandID string) *command.Outcome {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.outcomes[commandID]
+}
+
+// forget drops the outcome seen for commandID, to wait for it again.
+func (h *harness) forget(commandID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.outcomes, commandID)
+}
+
+// waitFor polls cond until it holds, failing the test after 30s.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for !cond() {
 		select {
 		case <-h.changed:
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		case <-deadline:
 			h.t.Fatalf("timed out waiting for %s", what)
 		}
@@ -297,7 +233,7 @@ func terminateCmd(customerID, strategy string, period *int) *command.Command {
 func at(v int64) *int64 { return &v }
 
 func (h *harness) provisionerStreamInfo(name string) (*jetstream.StreamInfo, error) {
-	js, err := jetstream.New(h.nats.Connect(h.t, "provisioner"))
+	js, err := jetstream.New(h.stack.NATS.Connect(h.t, "provisioner"))
 	if err != nil {
 		return nil, err
 	}
@@ -306,11 +242,4 @@ func (h *harness) provisionerStreamInfo(name string) (*jetstream.StreamInfo, err
 		return nil, err
 	}
 	return s.Info(context.Background())
-}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("TEXTKIT_TEST_LOG") != "" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewJSONHandler(io.Discard, nil))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -186,10 +187,13 @@ func TestDuplicateCommandsApplyOnce(t *testing.T) {
 	h.start(t)
 	ctx := context.Background()
 	id := uuid.NewString()
-	mustApplied(t, h.send(registerCmd(id, "dupes")))
+	reg := registerCmd(id, "dupes")
+	firstReg := h.send(reg)
+	mustApplied(t, firstReg)
 	act := newCmd(command.Activate, id, nil)
 	first := h.send(act)
 	mustApplied(t, first)
+	creates := h.twilio.Count(twiliotest.OpCreate)
 
 	// Inside the de-duplication window JetStream drops the copy.
 	b, _ := command.Encode(act)
@@ -199,9 +203,7 @@ func TestDuplicateCommandsApplyOnce(t *testing.T) {
 	}
 	// Outside it (no Nats-Msg-Id, as a partner's plain publish), the Redis
 	// idempotency record answers with the first outcome and changes nothing.
-	h.mu.Lock()
-	delete(h.outcomes, act.ID)
-	h.mu.Unlock()
+	h.forget(act.ID)
 	if _, err := h.gateway.Publish(ctx, command.CommandSubject(partnerID, id), b); err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +214,57 @@ func TestDuplicateCommandsApplyOnce(t *testing.T) {
 	c, _ := h.store.Get(ctx, id)
 	if c.Version() != 2 {
 		t.Fatalf("version %d after a duplicate, want 2", c.Version())
+	}
+
+	// Truly after the window, with the same Nats-Msg-Id: shrink the command
+	// stream's window (the replica above already ensured the streams), then
+	// republish until JetStream takes the copy again. Both the register and
+	// the activate answer with their first outcomes; nothing is applied
+	// twice, and the register makes no second Twilio call.
+	js, err := jetstream.New(h.stack.NATS.Connect(t, "provisioner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, natsbus.CommandStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := stream.CachedInfo().Config
+	cfg.Duplicates = 100 * time.Millisecond
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("shrink the de-duplication window: %v", err)
+	}
+	for _, tc := range []struct {
+		cmd   *command.Command
+		first *command.Outcome
+	}{{reg, firstReg}, {act, first}} {
+		h.forget(tc.cmd.ID)
+		body := mustEncode(tc.cmd)
+		h.waitFor("JetStream to accept "+string(tc.cmd.Type)+" again", func() bool {
+			ack, err := h.gateway.Publish(ctx, command.CommandSubject(partnerID, id), body, jetstream.WithMsgID(tc.cmd.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return !ack.Duplicate
+		})
+		again := h.outcome(tc.cmd.ID)
+		if again.Status != command.Applied || again.CustomerVersion != tc.first.CustomerVersion || !again.ProcessedAt.Equal(tc.first.ProcessedAt) {
+			t.Fatalf("%s replayed after the window: %+v, want the first %+v", tc.cmd.Type, again, tc.first)
+		}
+	}
+	c, _ = h.store.Get(ctx, id)
+	hist, err := h.store.History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Version() != 2 || len(hist) != 2 {
+		t.Fatalf("version %d, %d history entries after duplicates, want 2 and 2", c.Version(), len(hist))
+	}
+	if n := h.twilio.Count(twiliotest.OpCreate); n != creates {
+		t.Fatalf("%d Twilio creates after the register's duplicate, want %d", n, creates)
+	}
+	if subs := h.twilio.Subaccounts(twilio.SubaccountName(id)); len(subs) != 1 {
+		t.Fatalf("%d sub-accounts, want 1", len(subs))
 	}
 }
 
@@ -259,7 +312,7 @@ func TestBadMessagesAreRejectedAndDeadLettered(t *testing.T) {
 		})
 	}
 	// Every bad message is kept in the dead-letter stream, with its reason.
-	js, err := jetstream.New(h.nats.Connect(t, "provisioner"))
+	js, err := jetstream.New(h.stack.NATS.Connect(t, "provisioner"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,11 +336,15 @@ func TestBadMessagesAreRejectedAndDeadLettered(t *testing.T) {
 			t.Fatalf("dead letter %d holds %q, want the message as received %q", seq, m.Data, cases[seq-1].body)
 		}
 	}
-	// The command stream is empty: nothing is left behind or lost.
-	info, err := h.provisionerStreamInfo(natsbus.CommandStream)
-	if err != nil || info.State.Msgs != 0 {
-		t.Fatalf("command stream holds %v messages (%v), want 0", info.State.Msgs, err)
-	}
+	// The command stream empties: nothing is left behind or lost. (The last
+	// message is acknowledged just after its dead letter is written.)
+	h.waitFor("an empty command stream", func() bool {
+		info, err := h.provisionerStreamInfo(natsbus.CommandStream)
+		if err != nil {
+			t.Fatalf("command stream: %v", err)
+		}
+		return info.State.Msgs == 0
+	})
 }
 
 func mustEncode(c *command.Command) []byte {

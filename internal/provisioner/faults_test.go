@@ -1,0 +1,375 @@
+package provisioner_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/provisioner"
+	"github.com/textkit/customers/internal/twilio"
+	"github.com/textkit/customers/internal/twiliotest"
+)
+
+// mustRegistered checks that id is REGISTERED at version 1 with exactly one
+// open sub-account named after it, and returns that sub-account.
+func (h *harness) mustRegistered(t *testing.T, id string, out *command.Outcome) twiliotest.Account {
+	t.Helper()
+	mustApplied(t, out)
+	if out.CustomerVersion != 1 {
+		t.Fatalf("register: version %d, want 1", out.CustomerVersion)
+	}
+	subs := h.twilio.Subaccounts(twilio.SubaccountName(id))
+	if len(subs) != 1 {
+		t.Fatalf("%d sub-accounts named %s, want exactly 1: %+v", len(subs), twilio.SubaccountName(id), subs)
+	}
+	if subs[0].Status != twiliotest.StatusActive {
+		t.Fatalf("sub-account %s is %s, want active", subs[0].SID, subs[0].Status)
+	}
+	c, err := h.store.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status() != customer.StatusRegistered || c.Version() != 1 || c.TwilioSID() != subs[0].SID {
+		t.Fatalf("stored %s v%d with sub-account %q, want REGISTERED v1 with %s", c.Status(), c.Version(), c.TwilioSID(), subs[0].SID)
+	}
+	hist, err := h.store.History(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].Version != 1 || hist[0].Event != command.Registered {
+		t.Fatalf("history %+v, want one customer.registered at version 1", hist)
+	}
+	return subs[0]
+}
+
+// A replica dies while Twilio is creating the sub-account: the account is
+// made, the customer is not written. The next replica finds the account by
+// its name instead of making a second one.
+func TestCrashBetweenTwilioCreateAndRedisWrite(t *testing.T) {
+	t.Parallel() // mostly waiting: backoffs and redeliveries
+	h := newHarness(t)
+	ctx := context.Background()
+	stop := h.start(t)
+	// A slow create: the emulator carries it out after the delay even
+	// though the caller is gone by then.
+	if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Delay: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	reg := registerCmd(id, "crashed")
+	h.publish(reg)
+	h.waitFor("the create to reach Twilio", func() bool { return h.twilio.Count(twiliotest.OpCreate) == 1 })
+	stop()
+	h.waitFor("the delayed create to be carried out", func() bool {
+		return len(h.twilio.Subaccounts(twilio.SubaccountName(id))) == 1
+	})
+	// Crashed in between: Twilio has the account, Redis knows nothing.
+	if _, err := h.store.Get(ctx, id); customer.ErrorCode(err) != customer.CodeNotFound {
+		t.Fatalf("customer after the crash: %v, want not found", err)
+	}
+	if o, err := h.store.Outcome(ctx, id, reg.ID); o != nil || err != nil {
+		t.Fatalf("outcome after the crash: %+v %v, want none", o, err)
+	}
+	if o := h.published(reg.ID); o != nil {
+		t.Fatalf("outcome published by the stopped replica: %+v", o)
+	}
+
+	h.start(t)
+	acct := h.mustRegistered(t, id, h.outcome(reg.ID))
+	if n := h.twilio.Count(twiliotest.OpCreate); n != 1 {
+		t.Fatalf("%d creates, want 1: the new replica should have found %s by listing", n, acct.SID)
+	}
+	if ev := h.eventsOf(id); len(ev) > 1 {
+		t.Fatalf("%d events for one registration", len(ev))
+	}
+}
+
+// Twilio makes the sub-account but the answer never arrives (a 500 after
+// the fact, or a dropped connection). The retry finds the account by its
+// name: one sub-account, one registration.
+func TestLostCreateResponseMakesNoSecondSubaccount(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.start(t)
+	for _, f := range []twiliotest.Fault{
+		{Op: twiliotest.OpCreate, Status: 500, AfterApply: true},
+		{Op: twiliotest.OpCreate, Status: 503, AfterApply: true, Delay: 200 * time.Millisecond},
+		{Op: twiliotest.OpCreate, Drop: true, AfterApply: true},
+	} {
+		t.Run(fmt.Sprintf("status %d drop %v", f.Status, f.Drop), func(t *testing.T) {
+			before := h.twilio.Count(twiliotest.OpCreate)
+			if err := h.twilio.Inject(f); err != nil {
+				t.Fatal(err)
+			}
+			id := uuid.NewString()
+			h.mustRegistered(t, id, h.send(registerCmd(id, "lost-"+id[:8])))
+			if n := h.twilio.Count(twiliotest.OpCreate) - before; n != 1 {
+				t.Fatalf("%d creates, want 1", n)
+			}
+			if p := h.twilio.PendingFaults(); p != 0 {
+				t.Fatalf("%d faults left", p)
+			}
+		})
+	}
+}
+
+// requestsSince returns the emulator's requests from index from on.
+func (h *harness) requestsSince(from int) []twiliotest.Request {
+	return h.twilio.Requests()[from:]
+}
+
+// Storms of 429s and 5xx on create and on update: every command still
+// ends APPLIED, with one sub-account per customer in the right status.
+// Each storm has a stack of its own (faults are the emulator's), and they
+// run in parallel, since they mostly wait out backoffs.
+func TestTwilioStormsStillApply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	stack := func(t *testing.T) *harness {
+		t.Parallel()
+		h := newHarness(t)
+		h.start(t)
+		return h
+	}
+
+	t.Run("429 on create", func(t *testing.T) {
+		h := stack(t)
+		from := len(h.twilio.Requests())
+		// No Retry-After, to keep the test fast (TestTwilioRetryAfterIsHonoured checks it).
+		if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Status: 429, Times: 20}); err != nil {
+			t.Fatal(err)
+		}
+		id := uuid.NewString()
+		h.mustRegistered(t, id, h.send(registerCmd(id, "storm-429")))
+		var refused, created int
+		for _, r := range h.requestsSince(from) {
+			if r.Op == twiliotest.OpCreate {
+				switch r.Status {
+				case 429:
+					refused++
+				case 201, 200:
+					created++
+				default:
+					t.Fatalf("create answered %d", r.Status)
+				}
+			}
+		}
+		if refused != 20 || created != 1 {
+			t.Fatalf("%d creates refused, %d made; want 20 and 1", refused, created)
+		}
+	})
+
+	t.Run("500 and 503 on create", func(t *testing.T) {
+		h := stack(t)
+		from := len(h.twilio.Requests())
+		for _, f := range []twiliotest.Fault{
+			{Op: twiliotest.OpCreate, Status: 500, Times: 4},
+			{Op: twiliotest.OpCreate, Status: 503, Times: 4},
+			{Op: twiliotest.OpCreate, Status: 500, AfterApply: true}, // made, then failed
+		} {
+			if err := h.twilio.Inject(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id := uuid.NewString()
+		h.mustRegistered(t, id, h.send(registerCmd(id, "storm-5xx")))
+		// A 5xx on create reconciles by listing before creating again: every
+		// create is preceded by a list, and after the create that was made
+		// there is no other.
+		reqs := h.requestsSince(from)
+		var creates int
+		listed := false
+		for _, r := range reqs {
+			switch r.Op {
+			case twiliotest.OpList:
+				listed = true
+			case twiliotest.OpCreate:
+				if !listed {
+					t.Fatalf("create without a list before it: %+v", reqs)
+				}
+				listed = false
+				creates++
+			}
+		}
+		if creates != 9 {
+			t.Fatalf("%d creates, want 9 (8 refused, 1 made whose answer was lost)", creates)
+		}
+	})
+
+	t.Run("5xx and 429 on update", func(t *testing.T) {
+		h := stack(t)
+		id := uuid.NewString()
+		h.mustRegistered(t, id, h.send(registerCmd(id, "storm-update")))
+		mustApplied(t, h.send(newCmd(command.Activate, id, nil)))
+		c, err := h.store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid := c.TwilioSID()
+		steps := []struct {
+			cmd     command.Type
+			faults  []twiliotest.Fault
+			twilio  twiliotest.Status
+			status  customer.Status
+			version int64
+			updated int // updates answered 200
+		}{
+			{command.Deactivate, []twiliotest.Fault{
+				{Op: twiliotest.OpUpdate, Status: 503, Times: 4},
+				{Op: twiliotest.OpUpdate, Status: 500, Times: 3},
+				{Op: twiliotest.OpUpdate, Status: 429, Times: 3},
+			}, twiliotest.StatusSuspended, customer.StatusDeactivated, 3, 1},
+			{command.Activate, []twiliotest.Fault{
+				{Op: twiliotest.OpFetch, Status: 500, Times: 2},
+				{Op: twiliotest.OpUpdate, Status: 502, Times: 3},
+				{Op: twiliotest.OpUpdate, Status: 500, AfterApply: true}, // reopened, then failed
+			}, twiliotest.StatusActive, customer.StatusActive, 4, 0}, // the lost answer's update made the change
+		}
+		for _, s := range steps {
+			from := len(h.twilio.Requests())
+			for _, f := range s.faults {
+				if err := h.twilio.Inject(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o := h.send(newCmd(s.cmd, id, nil))
+			mustApplied(t, o)
+			if o.CustomerVersion != s.version {
+				t.Fatalf("%s: version %d, want %d", s.cmd, o.CustomerVersion, s.version)
+			}
+			c, _ := h.store.Get(ctx, id)
+			acct, _ := h.twilio.Account(sid)
+			if c.Status() != s.status || c.Version() != s.version || acct.Status != s.twilio {
+				t.Fatalf("after %s: %s v%d, Twilio %s; want %s v%d, Twilio %s", s.cmd, c.Status(), c.Version(), acct.Status, s.status, s.version, s.twilio)
+			}
+			if p := h.twilio.PendingFaults(); p != 0 {
+				t.Fatalf("%d faults left", p)
+			}
+			var updated int
+			for _, r := range h.requestsSince(from) {
+				if r.Op == twiliotest.OpUpdate && r.Status == http.StatusOK {
+					updated++
+				}
+				if r.Op == twiliotest.OpCreate {
+					t.Fatalf("%s created an account: %+v", s.cmd, r)
+				}
+			}
+			if updated != s.updated {
+				t.Fatalf("%s: %d successful updates, want %d", s.cmd, updated, s.updated)
+			}
+		}
+		if subs := h.twilio.Subaccounts(twilio.SubaccountName(id)); len(subs) != 1 {
+			t.Fatalf("%d sub-accounts, want 1", len(subs))
+		}
+		hist, _ := h.store.History(ctx, id)
+		if len(hist) != 4 {
+			t.Fatalf("history %+v, want 4 entries", hist)
+		}
+	})
+}
+
+// stampedRequest is one request as it reached the emulator.
+type stampedRequest struct {
+	method, path      string
+	status            int
+	retryAfter        time.Duration
+	arrived, answered time.Time
+}
+
+// stamper sits in front of the emulator, in the emulator's process and
+// next to it on the wire, and records when each request arrived and when
+// its answer left: the emulator itself keeps no times.
+type stamper struct {
+	next http.Handler
+	mu   sync.Mutex
+	reqs []stampedRequest
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *stamper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := stampedRequest{method: r.Method, path: r.URL.Path, arrived: time.Now()}
+	sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.next.ServeHTTP(sw, r)
+	rec.answered, rec.status = time.Now(), sw.status
+	if ra, err := strconv.Atoi(sw.Header().Get("Retry-After")); err == nil {
+		rec.retryAfter = time.Duration(ra) * time.Second
+	}
+	s.mu.Lock()
+	s.reqs = append(s.reqs, rec)
+	s.mu.Unlock()
+}
+
+func (s *stamper) requests() []stampedRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]stampedRequest(nil), s.reqs...)
+}
+
+// A 429 with Retry-After: the next request to Twilio comes no earlier
+// than Twilio asked. Times are taken where the emulator receives and
+// answers, so a slow machine can only make the gap longer.
+func TestTwilioRetryAfterIsHonoured(t *testing.T) {
+	if os.Getenv("TEXTKIT_KNOWN_BUGS") == "" {
+		// Known bug, reported: twilio.Error.RetryAfter is parsed but nothing
+		// waits for it; the provisioner's transient error goes to watermill's
+		// Retry middleware (100ms, 200ms, 400ms) and then to the NAK backoff
+		// (internal/provisioner/run.go, handle.go). Remove this skip with the fix.
+		t.Skip("Retry-After is not honoured yet; run with TEXTKIT_KNOWN_BUGS=1")
+	}
+	h := newHarness(t)
+	st := &stamper{next: h.twilio.Handler()}
+	front := httptest.NewServer(st)
+	t.Cleanup(front.Close)
+	h.start(t, func(cfg *provisioner.Config) {
+		tw, err := twilio.New(twilio.Config{AccountSID: h.twilio.AccountSID(), AuthToken: h.twilio.AuthToken(), BaseURL: front.URL, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Twilio = tw
+	})
+	if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Status: 429, RetryAfter: 1, Times: 2}); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	h.mustRegistered(t, id, h.send(registerCmd(id, "patient")))
+	reqs := st.requests()
+	var limited int
+	for i, r := range reqs {
+		if r.status != http.StatusTooManyRequests {
+			continue
+		}
+		limited++
+		if r.retryAfter != time.Second {
+			t.Fatalf("429 carried Retry-After %v, want 1s", r.retryAfter)
+		}
+		if i+1 == len(reqs) {
+			t.Fatalf("nothing after the 429: %+v", reqs)
+		}
+		next := reqs[i+1]
+		if gap := next.arrived.Sub(r.answered); gap < r.retryAfter {
+			t.Errorf("%s %s came %v after a 429 with Retry-After %v", next.method, next.path, gap.Round(time.Millisecond), r.retryAfter)
+		}
+	}
+	if limited != 2 {
+		t.Fatalf("%d requests limited, want 2", limited)
+	}
+}
