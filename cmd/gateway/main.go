@@ -36,7 +36,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	vaultToken := fs.String("vault-token", "", "Vault token (the gateway's: encrypt and decrypt only)")
 	timeout := fs.Duration("mutation-timeout", 10*time.Second, "how long a mutation waits for its outcome")
 	keyWait := fs.Duration("key-wait", 10*time.Second, "how long a contact info update waits for a new customer's key")
-	dev := fs.Bool("dev", false, "dev profile: introspection on")
+	dev := fs.Bool("dev", false, "dev profile: introspection and field suggestions on")
+	maxBody := fs.Int("max-body-bytes", gateway.DefaultMaxBodyBytes, "largest request body (POST) or query string (GET), in bytes")
+	maxTokens := fs.Int("max-tokens", gateway.DefaultMaxTokens, "most GraphQL tokens in a query")
+	maxDepth := fs.Int("max-depth", gateway.DefaultMaxDepth, "deepest nesting of selections")
+	maxAliases := fs.Int("max-aliases", gateway.DefaultMaxAliases, "most aliases in an operation")
+	maxFields := fs.Int("max-fields", gateway.DefaultMaxFields, "most fields an operation selects, fragments counted where spread")
+	maxComplexity := fs.Int("max-complexity", gateway.DefaultMaxComplexity, "highest operation complexity (a field costs 1, customers(first: n) n times its selection)")
+	maxMutations := fs.Int("max-mutations", gateway.DefaultMaxMutations, "most mutation fields in one request")
+	requestTimeout := fs.Duration("request-timeout", 0, "bound of a whole request; 0: max-mutations × mutation-timeout + 10s")
+	rateLimit := fs.Int("rate-limit", gateway.DefaultPartnerRate, "requests per second per partner (all its keys together), per gateway replica")
+	rateBurst := fs.Int("rate-burst", gateway.DefaultPartnerBurst, "burst of requests per partner above the rate")
+	opRateLimit := fs.Int("operator-rate-limit", gateway.DefaultOperatorRate, "requests per second per operator key, per gateway replica")
+	opRateBurst := fs.Int("operator-rate-burst", gateway.DefaultOperatorBurst, "burst of requests per operator key above the rate")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args, stdout); err != nil {
 		return err
@@ -47,6 +59,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *timeout <= 0 || *timeout > 5*time.Minute {
 		return fmt.Errorf("TEXTKIT_MUTATION_TIMEOUT=%s must be between 1ms and 5m", *timeout)
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"MAX_BODY_BYTES", *maxBody}, {"MAX_TOKENS", *maxTokens}, {"MAX_DEPTH", *maxDepth}, {"MAX_ALIASES", *maxAliases},
+		{"MAX_FIELDS", *maxFields}, {"MAX_COMPLEXITY", *maxComplexity}, {"MAX_MUTATIONS", *maxMutations},
+		{"RATE_LIMIT", *rateLimit}, {"RATE_BURST", *rateBurst}, {"OPERATOR_RATE_LIMIT", *opRateLimit}, {"OPERATOR_RATE_BURST", *opRateBurst},
+	} {
+		if l.v < 1 {
+			return fmt.Errorf("TEXTKIT_%s=%d must be at least 1", l.name, l.v)
+		}
+	}
+	if *requestTimeout < 0 {
+		return fmt.Errorf("TEXTKIT_REQUEST_TIMEOUT=%s must not be negative (0: automatic)", *requestTimeout)
+	}
+	limits := gateway.Limits{
+		MaxBodyBytes: *maxBody, MaxTokens: *maxTokens, MaxDepth: *maxDepth, MaxAliases: *maxAliases, MaxFields: *maxFields,
+		MaxComplexity: *maxComplexity, MaxMutations: *maxMutations, RequestTimeout: *requestTimeout,
+	}
+	rates := gateway.RateLimits{
+		PartnerRate: float64(*rateLimit), PartnerBurst: *rateBurst, OperatorRate: float64(*opRateLimit), OperatorBurst: *opRateBurst,
 	}
 	if *vaultToken == "" {
 		return errors.New("TEXTKIT_VAULT_TOKEN is empty: use the gateway token that `textkit vault-init` wrote")
@@ -83,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	gw, err := gateway.New(gateway.Config{
 		Store: store, Publisher: pub, Outcomes: outcomes, Keys: vc, Logger: log,
 		IsKeyMissing:    func(err error) bool { return errors.Is(err, vault.ErrKeyNotFound) },
-		MutationTimeout: *timeout, KeyWait: *keyWait, Dev: *dev,
+		MutationTimeout: *timeout, KeyWait: *keyWait, Dev: *dev, Limits: limits, RateLimits: rates,
 	})
 	if err != nil {
 		return err

@@ -47,7 +47,13 @@ func (g *Gateway) gqlError(ctx context.Context, err error, extra map[string]any)
 }
 
 // errUnavailable is returned when a dependency fails; details go to the log.
+// When the request's own deadline has passed, the failure is the
+// request's, not the dependency's: TIMEOUT.
 func (g *Gateway) unavailable(ctx context.Context, what string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		g.cfg.Logger.WarnContext(ctx, "request timed out", "what", what, "error", err.Error(), "request_id", requestID(ctx))
+		return customer.Errorf(customer.CodeTimeout, "the request did not complete within %s (request %s)", g.cfg.Limits.RequestTimeout, requestID(ctx))
+	}
 	g.cfg.Logger.WarnContext(ctx, "dependency failed", "what", what, "error", err.Error(), "request_id", requestID(ctx))
 	return customer.Errorf(customer.CodeUnavailable, "%s is unavailable right now; try again (request %s)", what, requestID(ctx))
 }

@@ -45,8 +45,14 @@ type Config struct {
 	KeyWait time.Duration
 	// Dev turns on introspection and field suggestions.
 	Dev bool
-	// Now is the clock.
+	// Now is the clock (also of the rate limiter).
 	Now func() time.Time
+	// Limits bound what one request may ask for; zero fields take the
+	// defaults (see Limits).
+	Limits Limits
+	// RateLimits bound how often each partner and operator may call;
+	// zero fields take the defaults (see RateLimits).
+	RateLimits RateLimits
 }
 
 // Validate fills defaults and reports missing collaborators.
@@ -75,12 +81,16 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
+	if err := c.Limits.validate(c.MutationTimeout); err != nil {
+		return err
+	}
+	return c.RateLimits.validate()
 }
 
 // Gateway serves the GraphQL API.
 type Gateway struct {
-	cfg Config
+	cfg     Config
+	limiter *limiter
 }
 
 // New returns a gateway.
@@ -88,5 +98,5 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Gateway{cfg: cfg}, nil
+	return &Gateway{cfg: cfg, limiter: newLimiter(cfg.RateLimits)}, nil
 }

@@ -11,26 +11,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/gateway/graph"
-)
-
-// Limits of one request.
-const (
-	// MaxBodyBytes bounds a request body.
-	MaxBodyBytes = 64 << 10
-	// MaxComplexity bounds a query's cost (one per field, list fields
-	// times their page size).
-	MaxComplexity = 2000
+	"github.com/textkit/customers/internal/gateway/model"
 )
 
 type requestIDKey struct{}
@@ -49,23 +42,43 @@ func idempotencyKeyFrom(ctx context.Context) string {
 	return k
 }
 
-// Handler returns the /graphql endpoint: authentication, limits,
-// Idempotency-Key handling and the GraphQL executor.
+// Handler returns the /graphql endpoint: request id, timeout,
+// authentication, rate limit, request checks, Idempotency-Key handling
+// and the GraphQL executor with its limits.
 func (g *Gateway) Handler() http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolver{g}}))
-	srv.AddTransport(transport.POST{})
-	srv.AddTransport(transport.GET{})
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolver{g}, Complexity: complexityRoot()}))
+	srv.AddTransport(requestTransport{g})
+	srv.SetParserTokenLimit(g.cfg.Limits.MaxTokens)
+	srv.SetDisableSuggestion(!g.cfg.Dev)
 	if g.cfg.Dev {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	// Order matters: the cheap static limits first, then the complexity
+	// calculation, which expands fragments.
+	srv.Use(operationLimits{limits: g.cfg.Limits, dev: g.cfg.Dev})
+	srv.Use(extension.FixedComplexityLimit(g.cfg.Limits.MaxComplexity))
 	srv.Use(anyAtomRewrite{})
+	srv.Use(intLiterals{maxTokens: g.cfg.Limits.MaxTokens})
 	srv.SetErrorPresenter(g.presentError)
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		g.cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(v), "request_id", requestID(ctx))
 		return &gqlerror.Error{Message: "internal error (request " + requestID(ctx) + ")", Extensions: map[string]any{"code": "INTERNAL"}}
 	})
-	return g.withRequest(g.withIdempotency(srv))
+	return g.withRequest(g.withBody(g.withIdempotency(srv)))
+}
+
+// complexityRoot makes a page of customers cost its page size times its
+// selection; every other field costs one plus its selection.
+func complexityRoot() graph.ComplexityRoot {
+	var c graph.ComplexityRoot
+	c.Query.Customers = func(child int, first *int64, _ *string, _ *model.CustomerStatus, _ *string) int {
+		n := int64(20)
+		if first != nil && *first > 0 {
+			n = min(*first, 101) // the resolver refuses more than 100, clearly
+		}
+		return 1 + int(n)*child
+	}
+	return c
 }
 
 // anyAtomRewrite applies RewriteAnyAtom before the query is parsed.
@@ -92,7 +105,19 @@ func (g *Gateway) presentError(ctx context.Context, err error) *gqlerror.Error {
 		if ge.Extensions == nil {
 			ge.Extensions = map[string]any{}
 		}
+		if !g.cfg.Dev {
+			ge.Message = withoutSuggestions(ge.Message)
+		}
 		if code, ok := ge.Extensions["code"]; ok {
+			if code == "GRAPHQL_VALIDATION_FAILED" && strings.HasPrefix(ge.Message, "cannot use ") {
+				ge.Message = variableMessage(ctx, ge)
+			}
+			if code == "GRAPHQL_PARSE_FAILED" && strings.HasPrefix(ge.Message, "exceeded token limit") {
+				ge.Message = fmt.Sprintf("the query has more than %d tokens (names, punctuation and values each count); shorten it or split it into several requests", g.cfg.Limits.MaxTokens)
+				ge.Extensions["code"] = codeTokenLimit
+				ge.Extensions["limit"] = g.cfg.Limits.MaxTokens
+				return ge
+			}
 			if code == "GRAPHQL_PARSE_FAILED" {
 				ge.Message = syntaxHint(ctx, ge)
 			}
@@ -128,6 +153,60 @@ func (g *Gateway) presentError(ctx context.Context, err error) *gqlerror.Error {
 		Extensions: map[string]any{"code": "INTERNAL"}}
 }
 
+// withoutSuggestions drops the validator's "Did you mean …?" hints, which
+// outside the dev profile would reveal the schema to whoever guesses.
+// They come last and name schema identifiers, which hold no spaces.
+func withoutSuggestions(msg string) string {
+	if i := strings.LastIndex(msg, " Did you mean "); i >= 0 && strings.HasSuffix(msg, "?") {
+		return msg[:i]
+	}
+	return msg
+}
+
+// variableMessage replaces the validator's "cannot use value 0 as Int"
+// or "cannot use string as Int", which show a failed conversion's result
+// or a Go type rather than the value sent, with the value sent.
+func variableMessage(ctx context.Context, ge *gqlerror.Error) string {
+	i := strings.LastIndex(ge.Message, " as ")
+	req, _ := ctx.Value(graphQLRequestKey{}).(*graphQLRequest)
+	if i < 0 || req == nil || len(ge.Path) < 2 || ge.Path[0] != ast.PathName("variable") {
+		return ge.Message
+	}
+	typ := ge.Message[i+len(" as "):]
+	var v any = req.Variables
+	name := "$"
+	for _, el := range ge.Path[1:] {
+		switch el := el.(type) {
+		case ast.PathName:
+			m, _ := v.(map[string]any)
+			v = m[string(el)]
+			if name != "$" {
+				name += "."
+			}
+			name += string(el)
+		case ast.PathIndex:
+			l, _ := v.([]any)
+			if int(el) < 0 || int(el) >= len(l) {
+				return ge.Message
+			}
+			v = l[el]
+			name += fmt.Sprintf("[%d]", int(el))
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ge.Message
+	}
+	msg := fmt.Sprintf("variable %s: %s is not a valid %s", name, truncate(string(b), 40), typ)
+	switch typ {
+	case "Int":
+		msg += " (want a whole number that fits in 64 bits)"
+	case "Float":
+		msg += " (want a number that fits in a 64-bit float)"
+	}
+	return msg
+}
+
 // syntaxHint adds the position, and the position of an unclosed brace or
 // parenthesis, to a parse error.
 func syntaxHint(ctx context.Context, ge *gqlerror.Error) string {
@@ -144,33 +223,65 @@ func syntaxHint(ctx context.Context, ge *gqlerror.Error) string {
 	return msg
 }
 
-// withRequest authenticates, bounds the body and tags the request with an id.
+// withRequest tags the request with an id, bounds its time,
+// authenticates it and applies the caller's rate limit.
 func (g *Gateway) withRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rid := r.Header.Get("X-Request-Id")
-		if rid == "" || len(rid) > 64 {
+		if !validRequestID(rid) {
 			b := make([]byte, 8)
 			_, _ = rand.Read(b)
 			rid = hex.EncodeToString(b)
 		}
 		w.Header().Set("X-Request-Id", rid)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, rid)
+		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Limits.RequestTimeout)
+		defer cancel()
+		ctx = context.WithValue(ctx, requestIDKey{}, rid)
 		p, err := g.authenticate(r.WithContext(ctx))
 		if err != nil {
-			code, status := "UNAUTHENTICATED", http.StatusUnauthorized
+			code, status := codeUnauthenticated, http.StatusUnauthorized
 			if !strings.Contains(err.Error(), "API key") {
 				g.cfg.Logger.ErrorContext(ctx, "authentication failed", "error", err.Error(), "request_id", rid)
-				code, status = "UNAVAILABLE", http.StatusServiceUnavailable
+				code, status = codeUnavailable, http.StatusServiceUnavailable
 				err = errors.New("authentication is unavailable right now; try again (request " + rid + ")")
 			}
 			writeErrors(w, status, err.Error(), code)
 			return
 		}
+		if ok, wait := g.limiter.allow(p, g.cfg.Now()); !ok {
+			secs := retryAfterSeconds(wait)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeErrors(w, http.StatusTooManyRequests,
+				fmt.Sprintf("too many requests: the rate limit is %s; retry after %d s", g.rateOf(p), secs), codeRateLimited)
+			return
+		}
 		ctx = WithPrincipal(ctx, p)
 		ctx = context.WithValue(ctx, queryHolderKey{}, new(string))
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// rateOf describes p's rate limit.
+func (g *Gateway) rateOf(p Principal) string {
+	rl := g.cfg.RateLimits
+	if p.Operator() || p.PartnerID == "" {
+		return fmt.Sprintf("%g requests per second per operator key, bursts of %d", rl.OperatorRate, rl.OperatorBurst)
+	}
+	return fmt.Sprintf("%g requests per second per partner, bursts of %d", rl.PartnerRate, rl.PartnerBurst)
+}
+
+// validRequestID accepts a caller's X-Request-Id only when it is short
+// and plain, since it is echoed in headers, messages and logs.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !isNameChar(c) && c != '-' && c != '.' && c != ':' {
+			return false
+		}
+	}
+	return true
 }
 
 func writeErrors(w http.ResponseWriter, status int, msg, code string) {
@@ -200,9 +311,9 @@ func (g *Gateway) withIdempotency(next http.Handler) http.Handler {
 			writeErrors(w, http.StatusBadRequest, "Idempotency-Key is longer than 255 characters", "BAD_USER_INPUT")
 			return
 		}
-		body, err := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body) // withBody read and bounded it
 		if err != nil {
-			writeErrors(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes), "BAD_USER_INPUT")
+			writeErrors(w, http.StatusBadRequest, "the request body could not be read", codeBadRequest)
 			return
 		}
 		p, _ := PrincipalFrom(r.Context())

@@ -109,7 +109,13 @@ func (g *Gateway) fail(ctx context.Context, err error, commandID string) error {
 			g.cfg.MutationTimeout, to.commandID), map[string]any{"commandId": to.commandID})
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return g.gqlError(ctx, customer.Errorf(customer.CodeTimeout, "the request was cancelled"), nil)
+		if commandID != "" {
+			// Published: the command still runs.
+			return g.gqlError(ctx, customer.Errorf(customer.CodeTimeout,
+				"the request ended (timeout or cancelled) before the command completed; it may still run: query command(id: %q) for its outcome", commandID),
+				map[string]any{"commandId": commandID})
+		}
+		return g.gqlError(ctx, customer.Errorf(customer.CodeTimeout, "the request ended (timeout or cancelled) before this mutation started; nothing was sent"), nil)
 	}
 	var extra map[string]any
 	if commandID != "" {
