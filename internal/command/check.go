@@ -1,6 +1,8 @@
 package command
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 
 	"github.com/textkit/customers/internal/customer"
@@ -81,6 +83,10 @@ func Check(c *Command, subject string) (*Checked, error) {
 			ci, err := p.ContactInfo.Normalize()
 			errs.Add(prefixed("payload.contactInfo.", err))
 			out.Contact = &ci
+		case p.Sealed != "" && subject != "" && !FromGateway(subject):
+			// Only the gateway holds the customer's key; anything else
+			// claiming to be ciphertext could never be read back.
+			errs.Add(customer.Invalid("payload.sealed", "is accepted only from the gateway; send plaintext contactInfo"))
 		case strings.HasPrefix(p.Sealed, "vault:v"):
 			out.Sealed = p.Sealed
 		case p.Sealed != "":
@@ -97,8 +103,8 @@ func Check(c *Command, subject string) (*Checked, error) {
 		errs.Add(prefixed("payload.", err))
 		out.Retention = r
 	default: // activate, deactivate: no payload
-		if len(c.Payload) > 0 && string(c.Payload) != "null" && string(c.Payload) != "{}" {
-			errs.Add(customer.Invalid("payload", "must be empty for %s", c.Type))
+		if !emptyPayload(c.Payload) {
+			errs.Add(customer.Invalid("payload", "must be empty (absent, null or {}) for %s", c.Type))
 		}
 	}
 	if err := errs.Err(); err != nil {
@@ -124,4 +130,14 @@ func prefixed(prefix string, err error) error {
 		out[i] = &c
 	}
 	return out
+}
+
+// emptyPayload reports whether raw is absent, null or an empty object.
+func emptyPayload(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return true
+	}
+	var m map[string]json.RawMessage
+	return json.Unmarshal(t, &m) == nil && len(m) == 0
 }

@@ -137,10 +137,8 @@ func TestCheckRetention(t *testing.T) {
 		{`{"strategy":"TEMPORARY","period":121}`, customer.Retention{}, "payload.retention.period"},
 		{`{"strategy":"TEMPORARY"}`, customer.Retention{}, "payload.retention.period"},
 		// GraphQL accepts expectedVersion inside retention (the spec's
-		// example puts it there); the wire format does not. KNOWN BUG
-		// (decode.go): the path of a nested unknown field loses a level;
-		// it should read payload.retention.expectedVersion.
-		{`{"strategy":"TEMPORARY","period":6,"expectedVersion":3}`, customer.Retention{}, "payload.expectedVersion"},
+		// example puts it there); the wire format does not.
+		{`{"strategy":"TEMPORARY","period":6,"expectedVersion":3}`, customer.Retention{}, "payload.retention.expectedVersion"},
 		{`{}`, customer.Retention{}, "payload.retention.strategy"},
 	}
 	for _, tc := range cases {
@@ -206,5 +204,24 @@ func TestCheckContactInfoForms(t *testing.T) {
 		if field != "" && !slices.Contains(fields(err), field) {
 			t.Errorf("%s: fields %q, want %s: %v", body, fields(err), field, err)
 		}
+	}
+}
+
+func TestSealedContactInfoIsAcceptedOnlyFromTheGateway(t *testing.T) {
+	c := &command.Command{
+		Version: 1, ID: "0b8f6c0e-1111-4a1a-9a1a-000000000009", Type: command.UpdateContactInfo,
+		CustomerID: "0b8f6c0e-1111-4a1a-9a1a-000000000001", PartnerID: "25521a6f-b8d1-414b-8575-545430f076fd",
+		Payload: command.MustPayload(command.ContactInfoPayload{Sealed: "vault:v1:abc"}),
+	}
+	if _, err := command.Check(c, command.GatewaySubject(c.PartnerID, c.CustomerID)); err != nil {
+		t.Fatalf("from the gateway: %v", err)
+	}
+	mapped := "customers.cmdp.3." + c.PartnerID + "." + c.CustomerID + ".gw"
+	if _, err := command.Check(c, mapped); err != nil {
+		t.Fatalf("from the gateway, as mapped: %v", err)
+	}
+	_, err := command.Check(c, command.CommandSubject(c.PartnerID, c.CustomerID))
+	if got := fields(err); len(got) != 1 || got[0] != "payload.sealed" {
+		t.Fatalf("from a partner: %v, want a payload.sealed error", err)
 	}
 }

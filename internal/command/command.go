@@ -53,8 +53,9 @@ type Command struct {
 	// ExpectedVersion, when set, makes the command apply only if the
 	// customer is at exactly that version. Absent or null means any.
 	ExpectedVersion *int64 `json:"expectedVersion,omitempty"`
-	// Actor says who asked, for the customer's history: "partner:<id>",
-	// "operator:<name>" or "nats:<partnerId>" for direct publishers.
+	// Actor says who asked, for the customer's history: "partner:<id>" or
+	// "operator:<name>" from the gateway. Commands published directly
+	// are recorded as "nats:<partnerId>" whatever they say here.
 	Actor    string          `json:"actor,omitempty"`
 	IssuedAt time.Time       `json:"issuedAt,omitzero"`
 	Payload  json.RawMessage `json:"payload,omitempty"`
@@ -111,7 +112,11 @@ type Outcome struct {
 	CustomerVersion int64             `json:"customerVersion,omitempty"`
 	Event           EventType         `json:"event,omitempty"`
 	Errors          []*customer.Error `json:"errors,omitempty"`
-	ProcessedAt     time.Time         `json:"processedAt"`
+	// Retryable marks a rejection for a passing reason (code UNAVAILABLE):
+	// the same command id, sent again, is processed again instead of
+	// getting this outcome back.
+	Retryable   bool      `json:"retryable,omitempty"`
+	ProcessedAt time.Time `json:"processedAt"`
 }
 
 // Err returns the outcome's errors as one error, nil when applied.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -20,6 +22,9 @@ const MaxSize = 64 << 10
 // *customer.Error that says what is wrong, in terms a partner can act on.
 // Decode does not validate the values; Validate does.
 func Decode(data []byte) (*Command, error) {
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] != '{' {
+		return nil, customer.Invalid("", "must be an object: a command is one JSON object")
+	}
 	var c Command
 	if err := decodeStrict(data, &c, ""); err != nil {
 		return nil, err
@@ -43,13 +48,14 @@ func decodeStrict(data []byte, v any, prefix string) error {
 	if !utf8.Valid(data) {
 		return customer.Invalid(field, "is not valid UTF-8")
 	}
-	if err := checkDuplicateKeys(data, prefix); err != nil {
+	unknown, all, err := checkKeys(data, prefix)
+	if err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err, prefix)
+		return jsonError(err, prefix, append(unknown, longestFirst(all)...))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return customer.Invalid(field, "has data after the JSON object")
@@ -58,7 +64,7 @@ func decodeStrict(data []byte, v any, prefix string) error {
 }
 
 // jsonError turns encoding/json's errors into field errors.
-func jsonError(err error, prefix string) error {
+func jsonError(err error, prefix string, paths []string) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -76,7 +82,16 @@ func jsonError(err error, prefix string) error {
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 		name := strings.Trim(rest, `"`)
-		return customer.Invalid(prefix+name, "is not a field of this message (wire version %d)", WireVersion)
+		// encoding/json does not say where the field is: find the first key
+		// of that name that is not a known field.
+		field := prefix + name
+		for _, p := range paths {
+			if p == name || strings.HasSuffix(p, "."+name) {
+				field = p
+				break
+			}
+		}
+		return customer.Invalid(field, "is not a field of this message (wire version %d)", WireVersion)
 	}
 	return customer.Invalid(strings.TrimSuffix(prefix, "."), "cannot be decoded: %s", strings.TrimPrefix(msg, "json: "))
 }
@@ -99,14 +114,18 @@ func jsonKind(k string) string {
 	return "a " + k
 }
 
-// checkDuplicateKeys walks the JSON tokens and reports the first object key
-// that appears twice in one object: encoding/json would silently keep the
-// last one, and a partner's bug should not be guessed at.
-func checkDuplicateKeys(data []byte, prefix string) error {
+// checkKeys walks the JSON tokens and reports the first object key that
+// appears twice in one object (encoding/json would silently keep the last
+// one), compared case-insensitively because encoding/json also matches
+// field names case-insensitively; and a key that is a known field name in
+// the wrong case. It returns the paths of the keys that are not a known
+// field name, and of all keys, so an unknown field can be reported where
+// it is.
+func checkKeys(data []byte, prefix string) (unknown, all []string, err error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	type frame struct {
-		keys   map[string]bool
+		keys   map[string]string // lower-cased key → key as written
 		path   string
 		object bool
 		expect bool // next string token in an object is a key
@@ -115,11 +134,8 @@ func checkDuplicateKeys(data []byte, prefix string) error {
 	path := strings.TrimSuffix(prefix, ".")
 	for {
 		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
 		if err != nil {
-			return nil // syntax errors are reported by the real decode
+			return unknown, all, nil // io.EOF, or a syntax error the real decode reports
 		}
 		var top *frame
 		if len(stack) > 0 {
@@ -127,10 +143,20 @@ func checkDuplicateKeys(data []byte, prefix string) error {
 		}
 		if top != nil && top.object && top.expect {
 			if key, ok := tok.(string); ok {
-				if top.keys[key] {
-					return customer.Invalid(join(top.path, key), "appears twice in one object")
+				lower := strings.ToLower(key)
+				if first, dup := top.keys[lower]; dup {
+					if first == key {
+						return nil, nil, customer.Invalid(join(top.path, key), "appears twice in one object")
+					}
+					return nil, nil, customer.Invalid(join(top.path, key), "appears twice in one object (as %q and %q)", first, key)
 				}
-				top.keys[key] = true
+				top.keys[lower] = key
+				all = append(all, join(top.path, key))
+				if canonical, known := knownFields[lower]; !known {
+					unknown = append(unknown, join(top.path, key))
+				} else if canonical != key {
+					return nil, nil, customer.Invalid(join(top.path, key), "must be spelled %q (names are case-sensitive)", canonical)
+				}
 				top.expect = false
 				path = join(top.path, key)
 				continue
@@ -138,7 +164,7 @@ func checkDuplicateKeys(data []byte, prefix string) error {
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &frame{keys: map[string]bool{}, path: path, object: true, expect: true})
+			stack = append(stack, &frame{keys: map[string]string{}, path: path, object: true, expect: true})
 			continue
 		case json.Delim('['):
 			stack = append(stack, &frame{path: path})
@@ -156,6 +182,44 @@ func checkDuplicateKeys(data []byte, prefix string) error {
 	}
 }
 
+// longestFirst orders paths deepest first: a known name in the wrong
+// place is most likely the nested one.
+func longestFirst(paths []string) []string {
+	out := slices.Clone(paths)
+	slices.SortStableFunc(out, func(a, b string) int { return strings.Count(b, ".") - strings.Count(a, ".") })
+	return out
+}
+
+// knownFields maps every JSON field name of the wire types, lower-cased,
+// to its spelling.
+var knownFields = func() map[string]string {
+	m := map[string]string{}
+	var walk func(t reflect.Type)
+	seen := map[reflect.Type]bool{}
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			m[strings.ToLower(name)] = name
+			walk(f.Type)
+		}
+	}
+	for _, v := range []any{Command{}, RegisterPayload{}, ContactInfoPayload{}, TerminatePayload{}} {
+		walk(reflect.TypeOf(v))
+	}
+	return m
+}()
+
 func join(path, key string) string {
 	if path == "" {
 		return key
@@ -165,10 +229,11 @@ func join(path, key string) string {
 
 // Encode returns the command's JSON with the wire version set.
 func Encode(c *Command) ([]byte, error) {
-	if c.Version == 0 {
-		c.Version = WireVersion
+	cp := *c
+	if cp.Version == 0 {
+		cp.Version = WireVersion
 	}
-	b, err := json.Marshal(c)
+	b, err := json.Marshal(&cp)
 	if err != nil {
 		return nil, fmt.Errorf("encode command %s: %w", c.ID, err)
 	}

@@ -114,7 +114,7 @@ func TestDecodeAndCheck(t *testing.T) {
 		{"issuedAt not RFC 3339", envelope + `,"issuedAt":"2026-03-02"}`, "decode", "", "cannot be decoded"},
 
 		// null where a value is required.
-		{"null command", `null`, "check", "version", "must be 1"},
+		{"null command", `null`, "decode", "", "must be an object"},
 		{"null version", `{"version":null` + envelope[12:] + `}`, "check", "version", "must be 1"},
 		{"null id", strings.Replace(envelope, `"id":"0b7e6a3c-1f2d-4e5a-8b9c-0d1e2f3a4b02"`, `"id":null`, 1) + `}`, "check", "id", "is required"},
 		{"null type", strings.Replace(envelope, `"type":"customer.activate"`, `"type":null`, 1) + `}`, "check", "type", "unknown command type"},

@@ -10,6 +10,7 @@ import (
 // provisioner's consumers read.
 const (
 	CommandPrefix    = "customers.cmd"
+	GatewayPrefix    = "customers.gw"
 	PartitionPrefix  = "customers.cmdp"
 	OutcomePrefix    = "customers.outcome"
 	EventPrefix      = "customers.evt"
@@ -20,6 +21,20 @@ const (
 // CommandSubject is where a command for customerID of partnerID is published.
 func CommandSubject(partnerID, customerID string) string {
 	return CommandPrefix + "." + partnerID + "." + customerID
+}
+
+// GatewaySubject is where the gateway publishes a command: the server maps
+// it onto the same partition as CommandSubject, marked as the gateway's.
+func GatewaySubject(partnerID, customerID string) string {
+	return GatewayPrefix + "." + partnerID + "." + customerID
+}
+
+// FromGateway reports whether a command subject (as published or as mapped)
+// is the gateway's. Only the gateway's NATS user may publish such subjects.
+func FromGateway(subject string) bool {
+	t := strings.Split(subject, ".")
+	return (len(t) == 4 && t[0]+"."+t[1] == GatewayPrefix) ||
+		(len(t) == 6 && t[0]+"."+t[1] == PartitionPrefix && t[5] == "gw")
 }
 
 // PartitionFilter is the subject filter of one partition's consumer.
@@ -53,9 +68,11 @@ func DeadLetterSubject(partnerToken string) string {
 func SubjectIDs(subject string) (partnerID, customerID string, ok bool) {
 	t := strings.Split(subject, ".")
 	switch {
-	case len(t) == 4 && t[0]+"."+t[1] == CommandPrefix:
+	case len(t) == 4 && (t[0]+"."+t[1] == CommandPrefix || t[0]+"."+t[1] == GatewayPrefix):
 		return t[2], t[3], true
 	case len(t) == 5 && t[0]+"."+t[1] == PartitionPrefix:
+		return t[3], t[4], true
+	case len(t) == 6 && t[0]+"."+t[1] == PartitionPrefix && t[5] == "gw":
 		return t[3], t[4], true
 	}
 	return "", "", false

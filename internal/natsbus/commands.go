@@ -25,7 +25,7 @@ func NewCommandPublisher(nc *nats.Conn) (*CommandPublisher, error) {
 	return &CommandPublisher{js: js}, nil
 }
 
-// PublishCommand stores c in the command stream, with its id as the
+// PublishCommand stores c in the command stream, on the gateway's subject, with its id as the
 // Nats-Msg-Id, and returns once JetStream acknowledged it (on disk:
 // sync_interval always).
 func (p *CommandPublisher) PublishCommand(ctx context.Context, c *command.Command) error {
@@ -33,7 +33,7 @@ func (p *CommandPublisher) PublishCommand(ctx context.Context, c *command.Comman
 	if err != nil {
 		return err
 	}
-	_, err = p.js.Publish(ctx, command.CommandSubject(c.PartnerID, c.CustomerID), b, jetstream.WithMsgID(c.ID))
+	_, err = p.js.Publish(ctx, command.GatewaySubject(c.PartnerID, c.CustomerID), b, jetstream.WithMsgID(c.ID))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 		return fmt.Errorf("publish command %s: the command stream does not exist yet (is the provisioner running?): %w", c.ID, err)
 	}

@@ -41,6 +41,7 @@ const maxStaleRetries = 8
 // be redelivered later.
 func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
 	start := p.cfg.Now()
+	ctx = withLogger(ctx, p.cfg.Logger.With("subject", in.Subject, "nats_msg_id", in.MsgID))
 	cmd, err := command.Decode(in.Data)
 	if err != nil {
 		return p.badMessage(ctx, in, nil, err)
@@ -58,7 +59,8 @@ func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
 		return p.badMessage(ctx, in, cmd, customer.Invalid("subject",
 			"was published to partition %d directly; publish to %s", part, command.CommandSubject(cmd.PartnerID, cmd.CustomerID)))
 	}
-	if chk.Actor == "" {
+	if !command.FromGateway(in.Subject) || chk.Actor == "" {
+		// A direct publisher's claim about who it is cannot be checked.
 		chk.Actor = "nats:" + chk.PartnerID
 	}
 
@@ -66,7 +68,7 @@ func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
 	if err != nil {
 		return p.transient("read outcome", err)
 	}
-	if prev != nil {
+	if prev != nil && !prev.Retryable {
 		log.Info("command already processed; republishing its outcome", "status", string(prev.Status))
 		return p.finish(ctx, chk, prev)
 	}
@@ -247,13 +249,14 @@ func (p *Provisioner) awaitKey(ctx context.Context, customerID string) error {
 		if ok {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return customer.Errorf(customer.CodeUnavailable, "the customer's encryption key is not ready yet; try again shortly")
 		}
 		select {
 		case <-ctx.Done():
 			return p.transient("wait for the customer's key", ctx.Err())
-		case <-time.After(wait):
+		case <-time.After(min(wait, left)):
 		}
 		if wait < time.Second {
 			wait *= 2
@@ -293,6 +296,7 @@ func (p *Provisioner) record(ctx context.Context, chk *command.Checked, state *c
 	if len(rejection) > 0 && rejection[0] != nil {
 		out.Status = command.Rejected
 		out.Errors = customer.AsErrors(rejection[0])
+		out.Retryable = customer.ErrorCode(rejection[0]) == customer.CodeUnavailable
 	} else {
 		out.Status = command.Applied
 		out.Event = command.EventOf(chk.Type)

@@ -6,10 +6,11 @@
 -- ARGV[2] base version ("0" creates the customer) or "reject"
 -- ARGV[3] new customer JSON (version = base + 1)
 -- ARGV[4] history entry JSON
--- Returns {0, stored outcome} if the command was already processed,
+-- A stored outcome marked retryable (a rejection for a passing reason) is
+-- replaced. Returns {0, stored outcome} if the command was already processed,
 -- {1, outcome} when recorded now, {2, current version} when stale.
 local prev = redis.call('GET', KEYS[3])
-if prev then
+if prev and not cjson.decode(prev)['retryable'] then
   return {0, prev}
 end
 if ARGV[2] ~= 'reject' then
