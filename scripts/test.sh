@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command and what CI runs (.ci/run): installs the
-# dependencies (scripts/deps.sh), runs go vet, then every test with gotestsum.
+# dependencies (scripts/deps.sh), runs go vet, each fuzz target for a bounded
+# time, then every test with gotestsum.
 # Tests start the real services they need themselves (internal/testsvc finds
 # the binaries deps.sh installed); one of them runs scripts/up.sh on free
 # ports. Exits non-zero if vet or any test fails; gotestsum's summary line
@@ -33,6 +34,25 @@ if ! go vet "${pkgs[@]}"; then
 	status=1
 fi
 
-echo "test: gotestsum (deps and vet took $(elapsed "$T_START"))"
+# Each fuzz target runs for a bounded time (TEXTKIT_FUZZTIME, default 15s);
+# its seeds (the docs' examples among them) also run in the normal tests.
+# A crash fails the run; go test writes the input to testdata/fuzz/ so it
+# becomes a regression test once committed. Skipped when packages are given.
+if (($# == 0)) && [[ "${TEXTKIT_FUZZTIME:-15s}" != 0 ]]; then
+	for target in \
+		"FuzzGraphQLRequest ./internal/gateway/" \
+		"FuzzRewriteAnyAtom ./internal/gateway/" \
+		"FuzzDecode ./internal/command/" \
+		"FuzzContactInfoNormalize ./internal/customer/"; do
+		read -r name pkg <<<"$target"
+		echo "test: fuzz $name $pkg for ${TEXTKIT_FUZZTIME:-15s}"
+		if ! go test -run '^$' -fuzz "^$name\$" -fuzztime "${TEXTKIT_FUZZTIME:-15s}" "$pkg"; then
+			echo "test: fuzz $name found a failure (see testdata/fuzz in $pkg)"
+			status=1
+		fi
+	done
+fi
+
+echo "test: gotestsum (deps, vet and fuzzing took $(elapsed "$T_START"))"
 gotestsum --format testname -- -count=1 -timeout 30m "${pkgs[@]}" || status=$?
 exit "$status"

@@ -68,6 +68,9 @@ type Options struct {
 	NoKeyKeeper bool
 	// MutationTimeout of the gateway; default 10s.
 	MutationTimeout time.Duration
+	// RateLimits of the gateway; default: high enough never to matter, so
+	// tests and benchmarks measure the system, not the limiter.
+	RateLimits *gateway.RateLimits
 }
 
 // Start runs a stack for t. A package using it must run its tests through
@@ -232,6 +235,10 @@ func (s *Stack) StartProvisioner(t testing.TB, mutate ...func(*provisioner.Confi
 
 func (s *Stack) startGateway(opt Options) {
 	t := s.T
+	limits := gateway.RateLimits{PartnerRate: 1e9, PartnerBurst: 1 << 30, OperatorRate: 1e9, OperatorBurst: 1 << 30}
+	if opt.RateLimits != nil {
+		limits = *opt.RateLimits
+	}
 	nc := s.NATS.Connect(t, "gateway")
 	outcomes, err := gateway.NewOutcomes(nc, s.Store)
 	if err != nil {
@@ -246,6 +253,7 @@ func (s *Stack) startGateway(opt Options) {
 		Logger:          s.Logger().With("service", "gateway"),
 		IsKeyMissing:    func(err error) bool { return errorsIs(err, vault.ErrKeyNotFound) },
 		MutationTimeout: opt.MutationTimeout, KeyWait: 5 * time.Second,
+		RateLimits:      limits,
 	})
 	if err != nil {
 		t.Fatal(err)
