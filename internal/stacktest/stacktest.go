@@ -29,6 +29,7 @@ import (
 	"github.com/textkit/customers/internal/provisioner"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
+	"github.com/textkit/customers/internal/retention"
 	"github.com/textkit/customers/internal/testsvc"
 	"github.com/textkit/customers/internal/twilio"
 	"github.com/textkit/customers/internal/twiliotest"
@@ -66,6 +67,8 @@ type Options struct {
 	// NoKeyKeeper leaves out the stand-in for retention that creates each
 	// registered customer's key (a test that runs real retention sets it).
 	NoKeyKeeper bool
+	// Retention runs the real retention service (and no key keeper).
+	Retention bool
 	// MutationTimeout of the gateway; default 10s.
 	MutationTimeout time.Duration
 	// RateLimits of the gateway; default: high enough never to matter, so
@@ -111,7 +114,10 @@ func Start(t testing.TB, opt Options) *Stack {
 	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{}); err != nil {
 		t.Fatal(err)
 	}
-	if !opt.NoKeyKeeper {
+	switch {
+	case opt.Retention:
+		s.StartRetention(t)
+	case !opt.NoKeyKeeper:
 		s.keepKeys(js)
 	}
 	if !opt.NoProvisioner {
@@ -225,6 +231,59 @@ func (s *Stack) StartProvisioner(t testing.TB, mutate ...func(*provisioner.Confi
 			case <-done:
 			case <-time.After(10 * time.Second):
 				t.Error("provisioner did not stop")
+			}
+			conn.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// StartRetention runs a retention replica until the returned stop is
+// called or the test ends. It sweeps every 200ms, so due keys go quickly.
+func (s *Stack) StartRetention(t testing.TB, mutate ...func(*retention.Config)) (stop func()) {
+	t.Helper()
+	pub, err := natsbus.NewPublisher(s.NATS.Connect(t, "retention"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := retention.Config{
+		Store: s.Store, Keys: s.Vault.Client(t, s.Tokens.Retention), Publisher: pub,
+		Logger: s.Logger().With("service", "retention"), SweepInterval: 200 * time.Millisecond,
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	svc, err := retention.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := nats.Connect(s.NATS.URL(), nats.UserInfo("retention", natstest.Passwords["retention"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- svc.Run(ctx, retention.RunConfig{Conn: conn, AckWait: 5 * time.Second, Running: running,
+			Redelivery: natsbus.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond}, CloseTimeout: 2 * time.Second})
+	}()
+	select {
+	case <-running:
+	case err := <-done:
+		t.Fatalf("retention stopped at start: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("retention did not start")
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("retention did not stop")
 			}
 			conn.Close()
 		})
