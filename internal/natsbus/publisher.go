@@ -3,7 +3,9 @@ package natsbus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,6 +89,23 @@ func (p *Publisher) DeadLetter(ctx context.Context, partnerToken, id, subject, s
 	msg.Header.Set(HeaderOriginalStreamSeq, streamSeq)
 	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+streamSeq+"-"+id)); err != nil {
 		return fmt.Errorf("dead-letter message %s: %w", id, err)
+	}
+	return nil
+}
+
+// EraseCommand overwrites and deletes a processed command in the command
+// stream. A command carrying plaintext contact info is erased before it is
+// acknowledged: a plain removal (work-queue retention) would only mark it
+// deleted and leave its bytes in the stream's files until the block is
+// compacted. A command that is gone already counts as erased.
+func (p *Publisher) EraseCommand(ctx context.Context, streamSeq uint64) error {
+	s, err := p.js.Stream(ctx, CommandStream)
+	if err != nil {
+		return fmt.Errorf("erase command %d: %w", streamSeq, err)
+	}
+	err = s.SecureDeleteMsg(ctx, streamSeq)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !strings.Contains(err.Error(), "no message found") {
+		return fmt.Errorf("erase command %d: %w", streamSeq, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -70,7 +71,13 @@ func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
 	}
 	if prev != nil && !prev.Retryable {
 		log.Info("command already processed; republishing its outcome", "status", string(prev.Status))
-		return p.finish(ctx, chk, prev)
+		if err := p.finish(ctx, chk, prev); err != nil {
+			return err
+		}
+		if chk.Contact != nil {
+			return p.erase(ctx, in)
+		}
+		return nil
 	}
 
 	for attempt := 0; ; attempt++ {
@@ -80,6 +87,11 @@ func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
 			continue
 		}
 		break
+	}
+	if err == nil && chk.Contact != nil {
+		// Plaintext personal data: overwrite it in the stream now rather
+		// than leave it to the work queue's plain removal.
+		err = p.erase(ctx, in)
 	}
 	observe(chk.Type, err, p.cfg.Now().Sub(start))
 	if err != nil {
@@ -407,6 +419,9 @@ func (p *Provisioner) badMessage(ctx context.Context, in Incoming, cmd *command.
 	if err := p.cfg.Publisher.DeadLetter(ctx, partnerToken, out.CommandID, in.Subject, in.StreamSeq, in.Data, reason); err != nil {
 		return p.transient("dead-letter", err)
 	}
+	if err := p.erase(ctx, in); err != nil {
+		return err
+	}
 	log.Warn("bad command dead-lettered", "reason", reason, "subject", in.Subject)
 	observe(out.Type, nil, 0)
 	if err := p.cfg.Publisher.PublishOutcome(ctx, out); err != nil {
@@ -437,4 +452,18 @@ func logger(ctx context.Context) *slog.Logger {
 		return l
 	}
 	return slog.Default()
+}
+
+// erase overwrites the message in the command stream (see
+// Publisher.EraseCommand); messages without a stream sequence (not from
+// the stream) have nothing to erase.
+func (p *Provisioner) erase(ctx context.Context, in Incoming) error {
+	seq, err := strconv.ParseUint(in.StreamSeq, 10, 64)
+	if err != nil || seq == 0 {
+		return nil
+	}
+	if err := p.cfg.Publisher.EraseCommand(ctx, seq); err != nil {
+		return p.transient("erase the command", err)
+	}
+	return nil
 }

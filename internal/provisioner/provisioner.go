@@ -39,6 +39,8 @@ type Publisher interface {
 	PublishOutcome(ctx context.Context, o *command.Outcome) error
 	PublishEvent(ctx context.Context, e *command.Event) error
 	DeadLetter(ctx context.Context, partnerToken, id, subject, streamSeq string, data []byte, reason string) error
+	// EraseCommand overwrites a processed command in the command stream.
+	EraseCommand(ctx context.Context, streamSeq uint64) error
 }
 
 // Config holds the provisioner's collaborators and settings.

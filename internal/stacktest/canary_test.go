@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/stacktest"
 	"github.com/textkit/customers/internal/vault"
 )
@@ -48,9 +50,18 @@ func TestCanaryContactInfoIsShredded(t *testing.T) {
 	if len(r.Errors) > 0 {
 		t.Fatalf("activate + update: %s", r.Raw)
 	}
+	// A partner publishing straight onto NATS sends plaintext: the
+	// provisioner seals it, and erases the command from the stream.
+	direct := trustCommand(command.UpdateContactInfo, id, "", command.ContactInfoPayload{ContactInfo: &customer.ContactInfo{
+		BusinessName: canary + " Direct", PhoneNumber: "+14165551212", AddressLine1: "2 " + canary + " Ave",
+		PostalCode: "M5E 1E5", Province: "ON", Country: "CA",
+	}})
+	if o := publishAndWait(t, s, command.CommandSubject(stacktest.PartnerID, id), direct); o.Status != command.Applied {
+		t.Fatalf("direct update: %+v", o)
+	}
 	// While the key lives the owner reads the contact info back.
 	r = s.Do(s.PartnerKey, `{ customer(id: "`+id+`") { contactInfo { businessName } contactInfoStatus } }`, nil)
-	if !strings.Contains(string(r.Raw), canary+" Inc.") || !strings.Contains(string(r.Raw), "AVAILABLE") {
+	if !strings.Contains(string(r.Raw), canary+" Direct") || !strings.Contains(string(r.Raw), "AVAILABLE") {
 		t.Fatalf("contact info before termination: %s", r.Raw)
 	}
 	c, err := s.Store.Get(ctx, id)
