@@ -23,7 +23,7 @@ import (
 // benchmark's commands reach only the methods below.
 type discard struct{ provisioner.Publisher }
 
-func (discard) EraseCommand(context.Context, uint64) error { return nil }
+func (discard) EraseCommand(context.Context, uint64) error             { return nil }
 func (discard) PublishOutcome(context.Context, *command.Outcome) error { return nil }
 func (discard) PublishEvent(context.Context, *command.Event) error     { return nil }
 
