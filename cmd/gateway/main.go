@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/textkit/customers/internal/gateway"
 	"github.com/textkit/customers/internal/natsbus"
-	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/service"
 	"github.com/textkit/customers/internal/vault"
 )
@@ -25,15 +23,7 @@ func main() { service.Main("gateway", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := service.NewFlags("gateway", getenv)
-	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "address of /graphql, /healthz, /readyz and /metrics")
-	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
-	natsUser := fs.String("nats-user", "gateway", "NATS user")
-	natsPassword := fs.String("nats-password", "", "NATS password")
-	redisAddr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port")
-	redisPassword := fs.String("redis-password", "", "Redis password")
-	redisUnsafe := fs.Bool("redis-allow-unsafe-persistence", false, "run even if Redis could lose acknowledged writes")
-	vaultAddr := fs.String("vault-addr", "http://127.0.0.1:8200", "Vault address")
-	vaultToken := fs.String("vault-token", "", "Vault token (the gateway's: encrypt and decrypt only)")
+	c := fs.Common("gateway", "127.0.0.1:8080", "address of /graphql, /healthz, /readyz and /metrics", "the gateway's: encrypt and decrypt only")
 	timeout := fs.Duration("mutation-timeout", 10*time.Second, "how long a mutation waits for its outcome")
 	keyWait := fs.Duration("key-wait", 10*time.Second, "how long a contact info update waits for a new customer's key")
 	dev := fs.Bool("dev", false, "dev profile: introspection and field suggestions on")
@@ -49,12 +39,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rateBurst := fs.Int("rate-burst", gateway.DefaultPartnerBurst, "burst of requests per partner above the rate")
 	opRateLimit := fs.Int("operator-rate-limit", gateway.DefaultOperatorRate, "requests per second per operator key, per gateway replica")
 	opRateBurst := fs.Int("operator-rate-burst", gateway.DefaultOperatorBurst, "burst of requests per operator key above the rate")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args, stdout); err != nil {
 		return err
 	}
-	log, err := service.NewLogger(stderr, *logLevel, "gateway")
-	if err != nil {
+	if _, err := service.NewLogger(io.Discard, *c.LogLevel, "gateway"); err != nil {
 		return err
 	}
 	if *timeout <= 0 || *timeout > 5*time.Minute {
@@ -82,76 +70,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rates := gateway.RateLimits{
 		PartnerRate: float64(*rateLimit), PartnerBurst: *rateBurst, OperatorRate: float64(*opRateLimit), OperatorBurst: *opRateBurst,
 	}
-	if *vaultToken == "" {
-		return errors.New("TEXTKIT_VAULT_TOKEN is empty: use the gateway token that `textkit vault-init` wrote")
+	if err := limits.Validate(*timeout); err != nil {
+		return fmt.Errorf("%w (TEXTKIT_REQUEST_TIMEOUT, TEXTKIT_MUTATION_TIMEOUT, TEXTKIT_MAX_MUTATIONS)", err)
 	}
-	vc, err := vault.New(vault.Config{Addr: *vaultAddr, Token: *vaultToken})
+	d, err := service.Open(ctx, c, stderr, "")
 	if err != nil {
 		return err
 	}
-	if err := vc.Health(ctx); err != nil {
-		return fmt.Errorf("vault at %s is not usable (is it running? scripts/up.sh starts it; TEXTKIT_VAULT_ADDR): %w", *vaultAddr, err)
-	}
-	if _, err := vc.CheckToken(ctx); err != nil {
-		return fmt.Errorf("vault at %s refused TEXTKIT_VAULT_TOKEN (use the gateway token that `textkit vault-init` wrote): %w", *vaultAddr, err)
-	}
-	rdb, err := redisstore.Connect(ctx, redisstore.Config{Addr: *redisAddr, Password: *redisPassword, AllowUnsafePersistence: *redisUnsafe})
-	if err != nil {
+	nc := d.NATS[0]
+	fail := func(err error) error {
+		d.Close()
 		return err
 	}
-	defer rdb.Close()
-	nc, err := natsbus.Connect(ctx, natsbus.Config{URL: *natsURL, User: *natsUser, Password: *natsPassword, Name: "gateway"})
+	outcomes, err := gateway.NewOutcomes(nc, d.Store)
 	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	store := redisstore.New(rdb)
-	outcomes, err := gateway.NewOutcomes(nc, store)
-	if err != nil {
-		return fmt.Errorf("subscribe to outcomes: %w", err)
+		return fail(fmt.Errorf("subscribe to outcomes: %w", err))
 	}
 	pub, err := natsbus.NewCommandPublisher(nc)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	gw, err := gateway.New(gateway.Config{
-		Store: store, Publisher: pub, Outcomes: outcomes, Keys: vc, Logger: log,
+		Store: d.Store, Publisher: pub, Outcomes: outcomes, Keys: d.Vault, Logger: d.Log,
 		IsKeyMissing:    func(err error) bool { return errors.Is(err, vault.ErrKeyNotFound) },
 		MutationTimeout: *timeout, KeyWait: *keyWait, Dev: *dev, Limits: limits, RateLimits: rates,
 	})
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	ops := service.NewOps()
-	ops.AddCheck("nats", func(ctx context.Context) error {
-		if !nc.IsConnected() {
-			return errors.New("not connected")
-		}
+	d.Ops.AddCheck("command-stream", func(ctx context.Context) error {
 		return natsbus.CheckStream(ctx, js, natsbus.CommandStream)
 	})
-	ops.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
-	ops.AddCheck("vault", vc.Health)
-	ops.Mux.Handle("/graphql", gw.Handler())
-	ops.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	d.Ops.Mux.Handle("/graphql", gw.Handler())
+	d.Ops.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "TextKit Customers GraphQL API: POST /graphql with Authorization: Bearer <api key>\n")
 	})
-	l, err := service.Listen(*httpAddr)
-	if err != nil {
-		return err
-	}
-	log.Info("gateway starting", "graphql", "http://"+l.Addr().String()+"/graphql", "dev", *dev)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return service.Serve(gctx, l, ops.Mux, log) })
-	go vc.KeepTokenAlive(gctx, 12*time.Hour, func(err error) { log.Warn("vault token renewal failed", "error", err.Error()) })
-	err = g.Wait()
-	log.Info("gateway stopped")
-	if errors.Is(err, context.Canceled) || errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	d.Log.Info("gateway starting", "graphql", "http://"+*c.HTTPAddr+"/graphql", "dev", *dev)
+	return d.Run(ctx)
 }

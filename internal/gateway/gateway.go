@@ -81,7 +81,7 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if err := c.Limits.validate(c.MutationTimeout); err != nil {
+	if err := c.Limits.Validate(c.MutationTimeout); err != nil {
 		return err
 	}
 	return c.RateLimits.validate()

@@ -65,7 +65,9 @@ type Limits struct {
 	RequestTimeout time.Duration
 }
 
-func (l *Limits) validate(mutationTimeout time.Duration) error {
+// Validate fills the defaults of zero limits and checks that the request
+// timeout leaves every mutation of a request its full outcome wait.
+func (l *Limits) Validate(mutationTimeout time.Duration) error {
 	for _, f := range []struct {
 		name string
 		v    *int

@@ -1,0 +1,164 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/vault"
+)
+
+// Common are the settings every service takes: where it listens, how it
+// logs, and how it reaches NATS, Redis and Vault.
+type Common struct {
+	name          string
+	HTTPAddr      *string
+	NATSURL       *string
+	NATSUser      *string
+	NATSPassword  *string
+	RedisAddr     *string
+	RedisPassword *string
+	RedisUnsafe   *bool
+	VaultAddr     *string
+	VaultToken    *string
+	LogLevel      *string
+}
+
+// Common defines the shared flags of service name, listening on httpAddr
+// by default; vaultRole says what its Vault token may do (for -h).
+func (f *Flags) Common(name, httpAddr, httpUsage, vaultRole string) *Common {
+	return &Common{
+		name:          name,
+		HTTPAddr:      f.String("http-addr", httpAddr, httpUsage),
+		NATSURL:       f.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL"),
+		NATSUser:      f.String("nats-user", name, "NATS user"),
+		NATSPassword:  f.String("nats-password", "", "NATS password"),
+		RedisAddr:     f.String("redis-addr", "127.0.0.1:6399", "Redis host:port"),
+		RedisPassword: f.String("redis-password", "", "Redis password"),
+		RedisUnsafe:   f.Bool("redis-allow-unsafe-persistence", false, "run even if Redis could lose acknowledged writes"),
+		VaultAddr:     f.String("vault-addr", "http://127.0.0.1:8200", "Vault address"),
+		VaultToken:    f.String("vault-token", "", "Vault token ("+vaultRole+")"),
+		LogLevel:      f.String("log-level", "info", "debug, info, warn or error"),
+	}
+}
+
+// Deps are a service's open connections, its logger and its operations
+// endpoints (with a readiness check per dependency already added).
+type Deps struct {
+	Name  string
+	Log   *slog.Logger
+	Vault *vault.Client
+	Redis redis.UniversalClient
+	Store *redisstore.Store
+	// NATS holds the connections Open was asked for, in order.
+	NATS []*nats.Conn
+	Ops  *Ops
+
+	listener net.Listener
+	closers  []func()
+}
+
+// Open checks the settings and connects, in order, to Vault (reachable,
+// unsealed, token accepted), Redis (reachable, password accepted,
+// persistence safe) and NATS (natsConns connections named after their
+// roles), failing with one line that names what is wrong. It also opens
+// the HTTP listener, so a taken port fails at start.
+func Open(ctx context.Context, c *Common, stderr io.Writer, natsConns ...string) (*Deps, error) {
+	log, err := NewLogger(stderr, *c.LogLevel, c.name)
+	if err != nil {
+		return nil, err
+	}
+	d := &Deps{Name: c.name, Log: log, Ops: NewOps()}
+	fail := func(err error) (*Deps, error) {
+		d.Close()
+		return nil, err
+	}
+	if *c.VaultToken == "" {
+		return fail(fmt.Errorf("TEXTKIT_VAULT_TOKEN is empty: use the %s token that `textkit vault-init` wrote", c.name))
+	}
+	if d.Vault, err = vault.New(vault.Config{Addr: *c.VaultAddr, Token: *c.VaultToken}); err != nil {
+		return fail(err)
+	}
+	if err := d.Vault.Health(ctx); err != nil {
+		return fail(fmt.Errorf("vault at %s is not usable (is it running? scripts/up.sh starts it; TEXTKIT_VAULT_ADDR): %w", *c.VaultAddr, err))
+	}
+	if _, err := d.Vault.CheckToken(ctx); err != nil {
+		return fail(fmt.Errorf("vault at %s refused TEXTKIT_VAULT_TOKEN (use the %s token that `textkit vault-init` wrote): %w", *c.VaultAddr, c.name, err))
+	}
+	d.Redis, err = redisstore.Connect(ctx, redisstore.Config{Addr: *c.RedisAddr, Password: *c.RedisPassword, AllowUnsafePersistence: *c.RedisUnsafe})
+	if err != nil {
+		return fail(err)
+	}
+	d.closers = append(d.closers, func() { d.Redis.Close() })
+	d.Store = redisstore.New(d.Redis)
+	for _, role := range natsConns {
+		name := c.name
+		if role != "" {
+			name += "-" + role
+		}
+		nc, err := natsbus.Connect(ctx, natsbus.Config{URL: *c.NATSURL, User: *c.NATSUser, Password: *c.NATSPassword, Name: name})
+		if err != nil {
+			return fail(err)
+		}
+		// Asynchronous errors (a permission the NATS config lacks, a slow
+		// consumer) would otherwise go unnoticed.
+		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Error("nats error", "connection", name, "error", err.Error())
+		})
+		d.NATS = append(d.NATS, nc)
+		d.closers = append(d.closers, nc.Close)
+	}
+	d.Ops.AddCheck("nats", func(ctx context.Context) error {
+		for _, nc := range d.NATS {
+			if !nc.IsConnected() {
+				return errors.New("not connected")
+			}
+		}
+		return nil
+	})
+	d.Ops.AddCheck("redis", func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() })
+	d.Ops.AddCheck("vault", d.Vault.Health)
+	if d.listener, err = Listen(*c.HTTPAddr); err != nil {
+		return fail(err)
+	}
+	return d, nil
+}
+
+// Close closes every connection Open made.
+func (d *Deps) Close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
+
+// Run serves the operations endpoints, keeps the Vault token alive and
+// runs work until ctx ends or something fails; then it shuts down
+// gracefully and closes the connections. A cancelled ctx is a clean stop.
+func (d *Deps) Run(ctx context.Context, work ...func(ctx context.Context) error) error {
+	defer d.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return Serve(gctx, d.listener, d.Ops.Mux, d.Log) })
+	go d.Vault.KeepTokenAlive(gctx, 12*time.Hour, func(err error) {
+		d.Log.Warn("vault token renewal failed", "error", err.Error())
+	})
+	for _, w := range work {
+		g.Go(func() error { return w(gctx) })
+	}
+	err := g.Wait()
+	d.Log.Info(d.Name + " stopped")
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
