@@ -312,7 +312,7 @@ func (s *Stack) startGateway(opt Options) {
 		Logger:          s.Logger().With("service", "gateway"),
 		IsKeyMissing:    func(err error) bool { return errorsIs(err, vault.ErrKeyNotFound) },
 		MutationTimeout: opt.MutationTimeout, KeyWait: 5 * time.Second,
-		RateLimits:      limits,
+		RateLimits: limits,
 	})
 	if err != nil {
 		t.Fatal(err)
