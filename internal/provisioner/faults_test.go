@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -328,13 +327,6 @@ func (s *stamper) requests() []stampedRequest {
 // than Twilio asked. Times are taken where the emulator receives and
 // answers, so a slow machine can only make the gap longer.
 func TestTwilioRetryAfterIsHonoured(t *testing.T) {
-	if os.Getenv("TEXTKIT_KNOWN_BUGS") == "" {
-		// Known bug, reported: twilio.Error.RetryAfter is parsed but nothing
-		// waits for it; the provisioner's transient error goes to watermill's
-		// Retry middleware (100ms, 200ms, 400ms) and then to the NAK backoff
-		// (internal/provisioner/run.go, handle.go). Remove this skip with the fix.
-		t.Skip("Retry-After is not honoured yet; run with TEXTKIT_KNOWN_BUGS=1")
-	}
 	h := newHarness(t)
 	st := &stamper{next: h.twilio.Handler()}
 	front := httptest.NewServer(st)

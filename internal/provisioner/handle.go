@@ -14,6 +14,7 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/twilio"
 )
 
 // Incoming is one message from the command stream.
@@ -96,6 +97,7 @@ func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
 	observe(chk.Type, err, p.cfg.Now().Sub(start))
 	if err != nil {
 		log.Warn("command failed; it will be redelivered", "error", err.Error())
+		p.honourRetryAfter(ctx, err)
 	}
 	return err
 }
@@ -466,4 +468,24 @@ func (p *Provisioner) erase(ctx context.Context, in Incoming) error {
 		return p.transient("erase the command", err)
 	}
 	return nil
+}
+
+// maxRetryAfter caps how long a Retry-After from Twilio holds a command;
+// longer waits go through redelivery backoff instead.
+const maxRetryAfter = 30 * time.Second
+
+// honourRetryAfter waits as long as Twilio asked (Retry-After on a 429 or
+// 503) before the command is retried, so a rate-limited Twilio is not
+// hammered by the retry middleware's quick first attempts.
+func (p *Provisioner) honourRetryAfter(ctx context.Context, err error) {
+	var te *twilio.Error
+	if !errors.As(err, &te) || te.RetryAfter <= 0 {
+		return
+	}
+	wait := min(te.RetryAfter, maxRetryAfter)
+	logger(ctx).Info("waiting as Twilio asked before retrying", "retry_after", wait.String())
+	select {
+	case <-ctx.Done():
+	case <-time.After(wait):
+	}
 }

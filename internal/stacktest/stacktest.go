@@ -57,7 +57,8 @@ type Stack struct {
 	Gateway *httptest.Server
 	// PartnerKey, OtherPartnerKey and OperatorKey are API keys.
 	PartnerKey, OtherPartnerKey, OperatorKey string
-	Logs                                     *bytes.Buffer
+	// Logs collects every service's JSON log lines.
+	Logs *LogBuffer
 }
 
 // Options change what Start runs.
@@ -80,7 +81,7 @@ type Options struct {
 // vaulttest.Main (TestMain).
 func Start(t testing.TB, opt Options) *Stack {
 	t.Helper()
-	s := &Stack{T: t, Logs: &bytes.Buffer{}}
+	s := &Stack{T: t, Logs: &LogBuffer{}}
 	s.NATS = natstest.Start(t)
 	s.RDB, s.Redis = redistest.Start(t)
 	s.Store = redisstore.New(s.RDB)
@@ -129,22 +130,46 @@ func Start(t testing.TB, opt Options) *Stack {
 
 // Logger returns a JSON logger into s.Logs (and stderr with TEXTKIT_TEST_LOG=1).
 func (s *Stack) Logger() *slog.Logger {
-	var w io.Writer = &lockedWriter{w: s.Logs}
+	var w io.Writer = s.Logs
 	if os.Getenv("TEXTKIT_TEST_LOG") != "" {
 		w = io.MultiWriter(w, os.Stderr)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type lockedWriter struct {
+// LogBuffer is a buffer that every service's logger writes to at once and
+// tests read while they run.
+type LogBuffer struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Bytes returns a copy of everything written so far.
+func (l *LogBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
+// Len returns how many bytes were written.
+func (l *LogBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
 }
 
 // keepKeys plays retention's first duty: create each registered customer's key.
