@@ -10,6 +10,7 @@ import (
 
 	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/redisstore/redistest"
+	"github.com/textkit/customers/internal/testsvc"
 	"github.com/textkit/customers/internal/twiliotest"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -108,7 +109,7 @@ func TestRunsAndStopsGracefully(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var errw syncBuffer
+	var errw testsvc.SyncBuffer
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &errw) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(errw.String(), "http listening") {

@@ -7,12 +7,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/redisstore/redistest"
+	"github.com/textkit/customers/internal/testsvc"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
 
@@ -93,7 +93,7 @@ func TestRunsIsReadyAndStopsGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	var errw syncBuffer
+	var errw testsvc.SyncBuffer
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &errw) }()
 
 	var addr string
@@ -133,21 +133,4 @@ func TestRunsIsReadyAndStopsGracefully(t *testing.T) {
 	if !strings.Contains(errw.String(), `"msg":"retention stopped"`) {
 		t.Fatalf("no shutdown line in the JSON log:\n%s", errw.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

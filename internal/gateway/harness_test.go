@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +31,7 @@ type harness struct {
 	Store *redisstore.Store
 	Redis *testsvc.Redis
 	Pub   *fakePublisher
-	Logs  *syncBuffer
+	Logs  *testsvc.SyncBuffer
 	// Keys: two of the docs' partner, one of the other partner, one operator.
 	PartnerKey, PartnerKey2, OtherPartnerKey, OperatorKey string
 
@@ -45,7 +43,7 @@ type harness struct {
 func newHarness(t testing.TB, mutate func(*gateway.Config)) *harness {
 	t.Helper()
 	rdb, srv := redistest.Start(t, testsvc.WithRedisConfig("appendfsync", "no"))
-	h := &harness{t: t, Store: redisstore.New(rdb), Redis: srv, Logs: &syncBuffer{}}
+	h := &harness{t: t, Store: redisstore.New(rdb), Redis: srv, Logs: &testsvc.SyncBuffer{}}
 	ctx := context.Background()
 	for _, p := range []redisstore.Partner{{ID: stacktest.PartnerID, Name: "Docs partner"}, {ID: stacktest.OtherPartnerID, Name: "Other partner"}} {
 		if err := h.Store.PutPartner(ctx, p); err != nil {
@@ -216,24 +214,6 @@ func (fakeKeys) Decrypt(_ context.Context, _ string, ciphertext string) ([]byte,
 }
 
 func (fakeKeys) KeyStatus(context.Context, string) (bool, error) { return true, nil }
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // logLines returns the JSON log records that carry request id rid.
 func logLines(logs, rid string) []map[string]any {

@@ -25,7 +25,7 @@ type Process struct {
 	Name string
 
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error // set before done is closed
 }
@@ -53,7 +53,7 @@ func StartProcess(t testing.TB, path string, args []string, env []string) *Proce
 func startProcess(path string, args []string, env []string) (*Process, error) {
 	p := &Process{
 		Name: filepath.Base(path),
-		out:  &syncBuffer{},
+		out:  &SyncBuffer{},
 		done: make(chan struct{}),
 	}
 	p.cmd = exec.Command(path, args...)
@@ -141,20 +141,22 @@ func (p *Process) tail() string {
 	return s
 }
 
-// syncBuffer is a bytes.Buffer safe for the writer goroutines of exec.Cmd
-// and readers in the test.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that writer goroutines (a process's
+// output, a service's logger) and the test reading it may use at once.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
