@@ -246,28 +246,7 @@ func checkCurl(t *testing.T, out string) {
 // verbatim, to the stack up.sh started, as a partner pasting them would.
 func checkDocsExamples(t *testing.T, url, key string) {
 	t.Helper()
-	path := filepath.Join(repoRoot(t), "..", "shared", "spec", "customers-api.txt")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		testsvc.Missing(t, "the customer-facing docs at "+path, "check out shared/ beside the repo")
-	}
-	var examples []string
-	var cur []string
-	in := false
-	for _, line := range strings.Split(string(raw), "\n") {
-		switch {
-		case strings.TrimSpace(line) == "mutation {":
-			in, cur = true, []string{line}
-		case in && strings.HasPrefix(line, "Which responds"):
-			examples = append(examples, strings.Join(cur, "\n"))
-			in = false
-		case in:
-			cur = append(cur, line)
-		}
-	}
-	if len(examples) != 5 {
-		t.Fatalf("found %d examples in %s, want 5", len(examples), path)
-	}
+	examples := testsvc.DocsExamples(t)
 	wants := []string{`"userErrors":[]`, `"activateCustomer":true,"updateCustomerContactInfo":true`, `"updateCustomerContactInfo":true`, `"deactivateCustomer":true`, `GRAPHQL_PARSE_FAILED`}
 	for i, ex := range examples {
 		body, _ := json.Marshal(map[string]string{"query": ex})

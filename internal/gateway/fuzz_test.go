@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,7 +25,7 @@ import (
 // variables); mode&4 adds an Idempotency-Key, mode&8 uses an operator key.
 func FuzzGraphQLRequest(f *testing.F) {
 	h := newHarness(f, unlimitedRate)
-	for _, ex := range docsExamples(f) {
+	for _, ex := range testsvc.DocsExamples(f) {
 		for mode := range uint8(16) {
 			f.Add(mode, ex, "")
 		}
@@ -139,42 +137,4 @@ func checkFuzzResponse(t *testing.T, rec *httptest.ResponseRecorder) {
 	if strings.Contains(string(raw), "goroutine ") {
 		t.Fatalf("stack trace in the response: %s", raw)
 	}
-}
-
-// docsExamples returns the request examples of the customer-facing docs,
-// as specExamples does (which needs a *testing.T, not a *testing.F).
-func docsExamples(tb testing.TB) []string {
-	tb.Helper()
-	path := os.Getenv("TEXTKIT_SPEC")
-	if path == "" {
-		dir, _ := os.Getwd()
-		for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-			p := filepath.Join(dir, "..", "shared", "spec", "customers-api.txt")
-			if _, err := os.Stat(p); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	raw, err := os.ReadFile(path)
-	if path == "" || err != nil {
-		testsvc.Missing(tb, "the customer-facing docs (shared/spec/customers-api.txt)", "check out shared/ beside the repo or set TEXTKIT_SPEC")
-	}
-	var out, cur []string
-	in := false
-	for _, line := range strings.Split(string(raw), "\n") {
-		switch {
-		case strings.TrimSpace(line) == "mutation {":
-			in, cur = true, []string{line}
-		case in && strings.HasPrefix(line, "Which responds"):
-			out = append(out, strings.TrimSpace(strings.Join(cur, "\n")))
-			in = false
-		case in:
-			cur = append(cur, line)
-		}
-	}
-	if len(out) != 5 {
-		tb.Fatalf("found %d examples in %s, want 5", len(out), path)
-	}
-	return out
 }

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,49 +16,9 @@ func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
 // docsCustomerID is the customer the docs' examples act on.
 const docsCustomerID = "e4c81004-1a4c-477f-97e3-b67022e9a351"
 
-// specExamples returns the request examples of the customer-facing docs,
-// verbatim, in order: each starts at a line "mutation {" and ends before
-// "Which responds".
-func specExamples(t *testing.T) []string {
-	t.Helper()
-	path := os.Getenv("TEXTKIT_SPEC")
-	if path == "" {
-		dir, _ := os.Getwd()
-		for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-			p := filepath.Join(dir, "..", "shared", "spec", "customers-api.txt")
-			if _, err := os.Stat(p); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	raw, err := os.ReadFile(path)
-	if path == "" || err != nil {
-		testsvc.Missing(t, "the customer-facing docs (shared/spec/customers-api.txt)", "check out shared/ beside the repo or set TEXTKIT_SPEC")
-	}
-	var out []string
-	var cur []string
-	in := false
-	for _, line := range strings.Split(string(raw), "\n") {
-		switch {
-		case strings.TrimSpace(line) == "mutation {":
-			in, cur = true, []string{line}
-		case in && strings.HasPrefix(line, "Which responds"):
-			out = append(out, strings.TrimSpace(strings.Join(cur, "\n")))
-			in = false
-		case in:
-			cur = append(cur, line)
-		}
-	}
-	if len(out) != 5 {
-		t.Fatalf("found %d examples in %s, want 5", len(out), path)
-	}
-	return out
-}
-
 func TestSpecExamplesWorkAsWritten(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
-	ex := specExamples(t)
+	ex := testsvc.DocsExamples(t)
 	// The dev stack registers the customer the examples act on (scripts/up.sh).
 	r := s.Do(s.PartnerKey, `mutation { registerCustomer(input: {id: "`+docsCustomerID+`", space: "docs-example", partnerId: "`+stacktest.PartnerID+`", industryId: "`+stacktest.IndustryID+`", label: "Docs example customer"}) { response userErrors { field message } } }`, nil)
 	if !strings.Contains(string(r.Raw), `"response":true`) {

@@ -227,26 +227,33 @@ func (s *Stack) StartProvisioner(t testing.TB, mutate ...func(*provisioner.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := nats.Connect(s.NATS.URL(), nats.UserInfo("provisioner", natstest.Passwords["provisioner"]))
+	return s.run(t, "provisioner", func(ctx context.Context, conn *nats.Conn, running chan<- struct{}) error {
+		return p.Run(ctx, provisioner.RunConfig{
+			Conn: conn, AckWait: 3 * time.Second, Running: running,
+			Redelivery:   natsbus.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond},
+			CloseTimeout: 2 * time.Second,
+		})
+	})
+}
+
+// run runs a service replica as user on a connection of its own until the
+// returned stop is called or the test ends.
+func (s *Stack) run(t testing.TB, user string, run func(ctx context.Context, conn *nats.Conn, running chan<- struct{}) error) (stop func()) {
+	t.Helper()
+	conn, err := nats.Connect(s.NATS.URL(), nats.UserInfo(user, natstest.Passwords[user]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	running := make(chan struct{})
 	done := make(chan error, 1)
-	go func() {
-		done <- p.Run(ctx, provisioner.RunConfig{
-			Conn: conn, AckWait: 3 * time.Second, Running: running,
-			Redelivery:   natsbus.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond},
-			CloseTimeout: 2 * time.Second,
-		})
-	}()
+	go func() { done <- run(ctx, conn, running) }()
 	select {
 	case <-running:
 	case err := <-done:
-		t.Fatalf("provisioner stopped at start: %v", err)
+		t.Fatalf("%s stopped at start: %v", user, err)
 	case <-time.After(15 * time.Second):
-		t.Fatal("provisioner did not start")
+		t.Fatalf("%s did not start", user)
 	}
 	var once sync.Once
 	stop = func() {
@@ -255,7 +262,7 @@ func (s *Stack) StartProvisioner(t testing.TB, mutate ...func(*provisioner.Confi
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
-				t.Error("provisioner did not stop")
+				t.Errorf("%s did not stop", user)
 			}
 			conn.Close()
 		})
@@ -283,38 +290,10 @@ func (s *Stack) StartRetention(t testing.TB, mutate ...func(*retention.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := nats.Connect(s.NATS.URL(), nats.UserInfo("retention", natstest.Passwords["retention"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	running := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- svc.Run(ctx, retention.RunConfig{Conn: conn, AckWait: 5 * time.Second, Running: running,
+	return s.run(t, "retention", func(ctx context.Context, conn *nats.Conn, running chan<- struct{}) error {
+		return svc.Run(ctx, retention.RunConfig{Conn: conn, AckWait: 5 * time.Second, Running: running,
 			Redelivery: natsbus.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond}, CloseTimeout: 2 * time.Second})
-	}()
-	select {
-	case <-running:
-	case err := <-done:
-		t.Fatalf("retention stopped at start: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("retention did not start")
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Error("retention did not stop")
-			}
-			conn.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	})
 }
 
 func (s *Stack) startGateway(opt Options) {
