@@ -318,8 +318,9 @@ func normalizeProvince(country, s string) (string, error) {
 
 // normalizePostalCode returns s in the canonical form for country: Canadian
 // "A1A 1A1" whose first letter belongs to province, US ZIP "12345" or
-// "12345-6789", and elsewhere 1 to 16 letters, digits, spaces and hyphens,
-// upper-cased with runs of spaces collapsed. province is "" when it was
+// "12345-6789", and elsewhere none (many countries have no postal codes)
+// or 1 to 16 letters, digits, spaces and hyphens, upper-cased with runs of
+// spaces collapsed. province is "" when it was
 // invalid, and the match is then not checked.
 func normalizePostalCode(country, province, s string) (string, error) {
 	const field = "postalCode"
@@ -355,7 +356,8 @@ func normalizePostalCode(country, province, s string) (string, error) {
 		return s, nil
 	}
 	if s == "" {
-		return "", Invalid(field, "is required: 1 to %d letters, digits, spaces or hyphens", maxPostalLen)
+		// Many countries (Hong Kong, the UAE, …) have no postal codes.
+		return "", nil
 	}
 	alnum := false
 	for i := 0; i < len(s); i++ {

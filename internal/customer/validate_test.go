@@ -533,9 +533,9 @@ func TestContactInfoNormalize(t *testing.T) {
 		{name: "province control character elsewhere",
 			in:      spec(func(c *ContactInfo) { c.Country, c.Province, c.PostalCode = "FR", "Île-de\x00France", "75001" }),
 			wantErr: []string{"province"}, wantMsg: "control characters"},
-		{name: "postal code missing elsewhere",
-			in:      spec(func(c *ContactInfo) { c.Country, c.Province, c.PostalCode = "FR", "", " " }),
-			wantErr: []string{"postalCode"}, wantMsg: "is required"},
+		{name: "no postal code elsewhere (Hong Kong has none)",
+			in:   spec(func(c *ContactInfo) { c.Country, c.Province, c.PostalCode = "HK", "", " " }),
+			want: spec(func(c *ContactInfo) { c.Country, c.Province, c.PostalCode = "HK", "", "" })},
 		{name: "postal code too long elsewhere",
 			in:      spec(func(c *ContactInfo) { c.Country, c.Province, c.PostalCode = "FR", "", long(17) }),
 			wantErr: []string{"postalCode"}, wantMsg: "1 to 16 letters"},
@@ -571,7 +571,7 @@ func TestContactInfoNormalize(t *testing.T) {
 				"postalCode", "province", "country"}},
 		{name: "zero value",
 			in:      ContactInfo{},
-			wantErr: []string{"businessName", "phoneNumber", "addressLine1", "postalCode", "country"}},
+			wantErr: []string{"businessName", "phoneNumber", "addressLine1", "country"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

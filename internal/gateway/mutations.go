@@ -179,7 +179,7 @@ func (m *mutationResolver) UpdateCustomerContactInfo(ctx context.Context, in mod
 	}
 	ci, err := customer.ContactInfo{
 		BusinessName: in.BusinessName, SecondaryName: deref(in.SecondaryName), PhoneNumber: in.PhoneNumber,
-		AddressLine1: in.AddressLine1, AddressLine2: deref(in.AddressLine2), PostalCode: in.PostalCode,
+		AddressLine1: in.AddressLine1, AddressLine2: deref(in.AddressLine2), PostalCode: deref(in.PostalCode),
 		Province: deref(in.Province), Country: in.Country,
 	}.Normalize()
 	if err != nil {

@@ -260,7 +260,7 @@ func contactModel(ci customer.ContactInfo) *model.ContactInfo {
 	}
 	return &model.ContactInfo{
 		BusinessName: ci.BusinessName, SecondaryName: opt(ci.SecondaryName), PhoneNumber: ci.PhoneNumber,
-		AddressLine1: ci.AddressLine1, AddressLine2: opt(ci.AddressLine2), PostalCode: ci.PostalCode,
+		AddressLine1: ci.AddressLine1, AddressLine2: opt(ci.AddressLine2), PostalCode: opt(ci.PostalCode),
 		Province: opt(ci.Province), Country: ci.Country,
 	}
 }

@@ -997,7 +997,8 @@ input UpdateCustomerContactInfoInput {
   phoneNumber: String!
   addressLine1: String!
   addressLine2: String
-  postalCode: String!
+  "Required for CA (A1A 1A1) and US (ZIP); optional elsewhere, since many countries have none."
+  postalCode: String
   "Required for CA and US (two-letter code), free text elsewhere."
   province: String
   "ISO 3166-1 alpha-2, e.g. CA."
@@ -1109,7 +1110,7 @@ type ContactInfo {
   phoneNumber: String!
   addressLine1: String!
   addressLine2: String
-  postalCode: String!
+  postalCode: String
   province: String
   country: String!
 }
@@ -2129,11 +2130,11 @@ func (ec *executionContext) _ContactInfo_postalCode(ctx context.Context, field g
 			return obj.PostalCode, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ContactInfo_postalCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5758,7 +5759,7 @@ func (ec *executionContext) unmarshalInputUpdateCustomerContactInfoInput(ctx con
 			it.AddressLine2 = data
 		case "postalCode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCode"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -5903,7 +5904,7 @@ func (ec *executionContext) _ContactInfo(ctx context.Context, sel ast.SelectionS
 			}
 		case "postalCode":
 			out.Values[i] = ec._ContactInfo_postalCode(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "province":

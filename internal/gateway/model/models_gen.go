@@ -32,7 +32,7 @@ type ContactInfo struct {
 	PhoneNumber   string  `json:"phoneNumber"`
 	AddressLine1  string  `json:"addressLine1"`
 	AddressLine2  *string `json:"addressLine2,omitempty"`
-	PostalCode    string  `json:"postalCode"`
+	PostalCode    *string `json:"postalCode,omitempty"`
 	Province      *string `json:"province,omitempty"`
 	Country       string  `json:"country"`
 }
@@ -158,7 +158,8 @@ type UpdateCustomerContactInfoInput struct {
 	PhoneNumber  string  `json:"phoneNumber"`
 	AddressLine1 string  `json:"addressLine1"`
 	AddressLine2 *string `json:"addressLine2,omitempty"`
-	PostalCode   string  `json:"postalCode"`
+	// Required for CA (A1A 1A1) and US (ZIP); optional elsewhere, since many countries have none.
+	PostalCode *string `json:"postalCode,omitempty"`
 	// Required for CA and US (two-letter code), free text elsewhere.
 	Province *string `json:"province,omitempty"`
 	// ISO 3166-1 alpha-2, e.g. CA.
