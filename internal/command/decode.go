@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/textkit/customers/internal/customer"
@@ -67,7 +68,11 @@ func decodeStrict(data []byte, v any, prefix string) error {
 func jsonError(err error, prefix string, paths []string) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var tim *time.ParseError
 	switch {
+	case errors.As(err, &tim):
+		// The only time in the wire format is the envelope's issuedAt.
+		return customer.Invalid(prefix+"issuedAt", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 	case errors.As(err, &syn):
 		return customer.Invalid(strings.TrimSuffix(prefix, "."), "is not valid JSON: %s at byte %d", syn.Error(), syn.Offset)
 	case errors.As(err, &typ):

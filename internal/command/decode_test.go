@@ -111,7 +111,7 @@ func TestDecodeAndCheck(t *testing.T) {
 		{"period over the int limit", terminate(`{"strategy":"NO_RETENTION","period":9223372036854775808}`), "check", "payload.retention.period", "must be an integer"},
 		{"payload as a string", register(`"acme"`), "check", "payload", "must be an object"},
 		{"phone number as a number", contact(`{"businessName":"A","phoneNumber":14165551212,"addressLine1":"1 Yonge St","postalCode":"M5E 1E5","province":"ON","country":"CA"}`), "check", "payload.contactInfo.phoneNumber", "must be a string"},
-		{"issuedAt not RFC 3339", envelope + `,"issuedAt":"2026-03-02"}`, "decode", "", "cannot be decoded"},
+		{"issuedAt not RFC 3339", envelope + `,"issuedAt":"2026-03-02"}`, "decode", "issuedAt", "RFC 3339"},
 
 		// null where a value is required.
 		{"null command", `null`, "decode", "", "must be an object"},
@@ -278,4 +278,11 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the command: %s\nin:  %q\nout: %q", why, data, b)
 		}
 	})
+}
+
+func TestMalformedIssuedAtNamesTheField(t *testing.T) {
+	_, err := command.Decode([]byte(`{"version":1,"issuedAt":"yesterday"}`))
+	if got := fields(err); len(got) != 1 || got[0] != "issuedAt" || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Fatalf("got %v (fields %v), want an issuedAt error asking for RFC 3339", err, got)
+	}
 }
