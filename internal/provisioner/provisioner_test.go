@@ -229,10 +229,16 @@ func TestDuplicateCommandsApplyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Shrink it twice: nats-server (2.12) re-arms its de-dup purge timer
+	// before it stores the new config, so under load the first purge can
+	// still see the old 10-minute window and sleep for minutes. The second
+	// update's purge runs with the first small window already in force.
 	cfg := stream.CachedInfo().Config
-	cfg.Duplicates = 100 * time.Millisecond
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatalf("shrink the de-duplication window: %v", err)
+	for _, w := range []time.Duration{150 * time.Millisecond, 100 * time.Millisecond} {
+		cfg.Duplicates = w
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatalf("shrink the de-duplication window: %v", err)
+		}
 	}
 	for _, tc := range []struct {
 		cmd   *command.Command
