@@ -1,11 +1,9 @@
 package provisioner_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/provisioner"
+	"github.com/textkit/customers/internal/testsvc"
 	"github.com/textkit/customers/internal/twilio"
 	"github.com/textkit/customers/internal/twiliotest"
 )
@@ -35,7 +34,7 @@ func TestPerCustomerOrderWithThreeReplicas(t *testing.T) {
 	// keeper may lag behind twenty registrations.
 	// The replicas log into one buffer of their own: stacktest's Logger
 	// gives each logger its own lock over the shared buffer.
-	logs := &lockedBuffer{}
+	logs := &testsvc.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("replica logs (tail):\n%s", tail(logs.String(), 8<<10))
@@ -166,20 +165,3 @@ func (c countApplied) WithGroup(name string) slog.Handler {
 	return countApplied{next: c.next.WithGroup(name), n: c.n}
 }
 
-// lockedBuffer is a log sink shared by several loggers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
