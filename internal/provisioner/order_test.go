@@ -164,4 +164,3 @@ func (c countApplied) WithAttrs(as []slog.Attr) slog.Handler {
 func (c countApplied) WithGroup(name string) slog.Handler {
 	return countApplied{next: c.next.WithGroup(name), n: c.n}
 }
-
