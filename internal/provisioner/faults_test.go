@@ -2,6 +2,7 @@ package provisioner_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -51,28 +52,29 @@ func (h *harness) mustRegistered(t *testing.T, id string, out *command.Outcome) 
 	return subs[0]
 }
 
-// A replica dies while Twilio is creating the sub-account: the account is
-// made, the customer is not written. The next replica finds the account by
-// its name instead of making a second one.
+// A replica dies right after Twilio created the sub-account, before the
+// customer is written: the account exists, Redis knows nothing, the
+// command is neither acked nor nacked. The next replica gets it redelivered
+// and finds the account by its name instead of making a second one.
 func TestCrashBetweenTwilioCreateAndRedisWrite(t *testing.T) {
-	t.Parallel() // mostly waiting: backoffs and redeliveries
+	t.Parallel() // mostly waiting: the ack wait and redelivery
 	h := newHarness(t)
 	ctx := context.Background()
-	stop := h.start(t)
-	// A slow create: the emulator carries it out after the delay even
-	// though the caller is gone by then.
-	if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Delay: time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	dying := &dyingTwilio{created: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(func() { close(dying.release) })
+	stop := h.start(t, func(cfg *provisioner.Config) {
+		dying.Subaccounts = cfg.Twilio
+		cfg.Twilio = dying
+	})
 	id := uuid.NewString()
 	reg := registerCmd(id, "crashed")
 	h.publish(reg)
-	h.waitFor("the create to reach Twilio", func() bool { return h.twilio.Count(twiliotest.OpCreate) == 1 })
-	stop()
-	h.waitFor("the delayed create to be carried out", func() bool {
-		return len(h.twilio.Subaccounts(twilio.SubaccountName(id))) == 1
-	})
+	<-dying.created
+	stop() // the replica never gets past the create: nothing to drain
 	// Crashed in between: Twilio has the account, Redis knows nothing.
+	if n := len(h.twilio.Subaccounts(twilio.SubaccountName(id))); n != 1 {
+		t.Fatalf("%d sub-accounts after the crash, want the 1 the dead replica made", n)
+	}
 	if _, err := h.store.Get(ctx, id); customer.ErrorCode(err) != customer.CodeNotFound {
 		t.Fatalf("customer after the crash: %v, want not found", err)
 	}
@@ -80,7 +82,7 @@ func TestCrashBetweenTwilioCreateAndRedisWrite(t *testing.T) {
 		t.Fatalf("outcome after the crash: %+v %v, want none", o, err)
 	}
 	if o := h.published(reg.ID); o != nil {
-		t.Fatalf("outcome published by the stopped replica: %+v", o)
+		t.Fatalf("outcome published by the dead replica: %+v", o)
 	}
 
 	h.start(t)
@@ -91,6 +93,25 @@ func TestCrashBetweenTwilioCreateAndRedisWrite(t *testing.T) {
 	if ev := h.eventsOf(id); len(ev) > 1 {
 		t.Fatalf("%d events for one registration", len(ev))
 	}
+}
+
+// dyingTwilio lets the first sub-account creation through to Twilio and
+// then never returns (until the test ends), as a process that died right
+// after the call would.
+type dyingTwilio struct {
+	provisioner.Subaccounts
+	created, release chan struct{}
+	once             sync.Once
+}
+
+func (d *dyingTwilio) EnsureSubaccount(ctx context.Context, customerID string) (twilio.Account, error) {
+	acct, err := d.Subaccounts.EnsureSubaccount(ctx, customerID)
+	if err != nil {
+		return acct, err
+	}
+	d.once.Do(func() { close(d.created) })
+	<-d.release
+	return twilio.Account{}, errors.New("the replica died")
 }
 
 // Twilio makes the sub-account but the answer never arrives (a 500 after

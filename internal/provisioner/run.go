@@ -69,6 +69,9 @@ func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	if err != nil {
 		return err
 	}
+	// Graceful stop: the router closes the subscriber, which first lets
+	// the commands in flight finish and be acknowledged.
+	drained := natsbus.Draining(sub, rc.CloseTimeout)
 	router.AddMiddleware(
 		middleware.Recoverer,
 		middleware.Retry{
@@ -80,7 +83,7 @@ func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 		}.Middleware,
 	)
 	for part := 0; part < natsbus.Partitions; part++ {
-		router.AddConsumerHandler(natsbus.PartitionConsumerName(part), natsbus.PartitionTopic(part), sub, p.HandleMessage)
+		router.AddConsumerHandler(natsbus.PartitionConsumerName(part), natsbus.PartitionTopic(part), drained, p.HandleMessage)
 	}
 	if rc.Running != nil {
 		go func() {

@@ -166,7 +166,8 @@ func (s *Service) consume(ctx context.Context, rc RunConfig) error {
 			Logger:          wlog,
 		}.Middleware,
 	)
-	router.AddConsumerHandler(ConsumerName, eventTopic, sub, s.HandleMessage)
+	// Graceful stop: the event in flight finishes and is acknowledged.
+	router.AddConsumerHandler(ConsumerName, eventTopic, natsbus.Draining(sub, rc.CloseTimeout), s.HandleMessage)
 	if rc.Running != nil {
 		go func() {
 			select {

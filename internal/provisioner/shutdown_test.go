@@ -1,0 +1,40 @@
+package provisioner_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/twiliotest"
+)
+
+// Stopping a replica (SIGTERM) while it handles a command lets the command
+// finish: it is applied, its outcome published and the message
+// acknowledged, not left for redelivery after the ack wait.
+func TestGracefulStopFinishesTheCommandInFlight(t *testing.T) {
+	h := newHarness(t)
+	stop := h.start(t)
+	if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Delay: 1500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	reg := registerCmd(id, "in-flight")
+	h.publish(reg)
+	h.waitFor("the create to reach Twilio", func() bool { return h.twilio.Count(twiliotest.OpCreate) == 1 })
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	o := h.outcome(reg.ID)
+	mustApplied(t, o)
+	<-stopped
+	info, err := h.provisionerStreamInfo(natsbus.CommandStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 0 {
+		t.Fatalf("the finished command is still in the stream (%d messages): it was not acknowledged", info.State.Msgs)
+	}
+	_ = command.Applied
+}
