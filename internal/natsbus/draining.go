@@ -3,6 +3,7 @@ package natsbus
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -37,6 +38,7 @@ type draining struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 	inflight sync.WaitGroup
+	active   atomic.Int64 // messages handed out and not yet acked or nacked
 
 	mu      sync.Mutex
 	cancels []context.CancelFunc
@@ -77,8 +79,10 @@ func (d *draining) Subscribe(ctx context.Context, topic string) (<-chan *message
 				d.inflight.Add(1)
 				select {
 				case out <- m:
+					d.active.Add(1)
 					go func() {
 						defer d.inflight.Done()
+						defer d.active.Add(-1)
 						select {
 						case <-m.Acked():
 						case <-m.Nacked():
@@ -108,7 +112,7 @@ func (d *draining) stop() { d.stopOnce.Do(func() { close(d.stopping) }) }
 func (d *draining) Close() error {
 	d.closeOnce.Do(func() {
 		d.stop()
-		if d.waitInflight() {
+		if busy := d.active.Load() > 0; d.waitInflight() && busy {
 			time.Sleep(ackGrace)
 		}
 		d.err = d.inner.Close()
