@@ -77,6 +77,8 @@ func (d *draining) Subscribe(ctx context.Context, topic string) (<-chan *message
 					return
 				}
 				d.inflight.Add(1)
+				// Read before handing m out: the router replaces it.
+				mctx := m.Context()
 				select {
 				case out <- m:
 					d.active.Add(1)
@@ -86,7 +88,7 @@ func (d *draining) Subscribe(ctx context.Context, topic string) (<-chan *message
 						select {
 						case <-m.Acked():
 						case <-m.Nacked():
-						case <-m.Context().Done():
+						case <-mctx.Done():
 						}
 					}()
 				case <-d.stopping:
