@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command and what CI runs (.ci/run): installs the
 # dependencies (scripts/deps.sh), runs go vet, each fuzz target for a bounded
-# time, then every test with gotestsum.
+# time, then every test with gotestsum, under the race detector.
 # Tests start the real services they need themselves (internal/testsvc finds
 # the binaries deps.sh installed); one of them runs scripts/up.sh on free
 # ports. Exits non-zero if vet or any test fails; gotestsum's summary line
@@ -54,5 +54,5 @@ if (($# == 0)) && [[ "${TEXTKIT_FUZZTIME:-15s}" != 0 ]]; then
 fi
 
 echo "test: gotestsum (deps, vet and fuzzing took $(elapsed "$T_START"))"
-gotestsum --format testname -- -count=1 -timeout 30m "${pkgs[@]}" || status=$?
+gotestsum --format testname -- -race -count=1 -timeout 30m "${pkgs[@]}" || status=$?
 exit "$status"
