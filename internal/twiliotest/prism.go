@@ -1,7 +1,6 @@
 package twiliotest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,7 +56,7 @@ func SpecPath(t testing.TB) string {
 type Prism struct {
 	// URL is its base URL, to use in place of https://api.twilio.com.
 	URL string
-	out *syncBuffer
+	out *testsvc.SyncBuffer
 }
 
 // Output returns what Prism has logged so far.
@@ -85,7 +83,7 @@ func startPrism(t testing.TB, mode, spec string, rest ...string) *Prism {
 	port := testsvc.FreePort(t)
 	args := append([]string{mode, "--host", "127.0.0.1", "--port", strconv.Itoa(port), spec}, rest...)
 	cmd := exec.Command(bin, args...)
-	out := &syncBuffer{}
+	out := &testsvc.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, so cleanup ends node and all it started
 	if err := cmd.Start(); err != nil {
@@ -159,23 +157,6 @@ func Violations(h http.Header) ([]Violation, error) {
 		return nil, fmt.Errorf("sl-violations %q: %w", raw, err)
 	}
 	return vs, nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tail(s string, lines int) string {

@@ -9,7 +9,6 @@
 package vaulttest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,7 +54,7 @@ type Server struct {
 	bin        string
 	port       int
 	persistent bool
-	out        *syncBuffer
+	out        *testsvc.SyncBuffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -173,7 +172,7 @@ func newServer(bin string, persistent bool, port int) (*Server, error) {
 		bin:        bin,
 		port:       port,
 		persistent: persistent,
-		out:        &syncBuffer{},
+		out:        &testsvc.SyncBuffer{},
 	}
 	if !persistent {
 		s.RootToken = "root-" + randomHex(12)
@@ -520,21 +519,3 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's two output pipes and
-// readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
