@@ -81,9 +81,6 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // Output returns everything the process has written to stdout and stderr.
 func (p *Process) Output() string { return p.out.String() }
 
-// Done is closed when the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
-
 // Exited reports whether the process has exited, and its error if so
 // (nil for exit status 0).
 func (p *Process) Exited() (bool, error) {

@@ -5,7 +5,6 @@
 package natstest
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,59 +53,35 @@ func ConfigPath() string {
 type Server struct {
 	*server.Server
 	StoreDir string
-	port     int
 }
 
-// Start runs a server from deploy/nats/nats.conf and stops it when the test ends.
+// Start runs a server from deploy/nats/nats.conf on a random loopback port
+// and stops it when the test ends.
 func Start(t testing.TB) *Server {
-	t.Helper()
-	s := &Server{StoreDir: t.TempDir()}
-	s.start(t, -1)
-	t.Cleanup(s.Shutdown)
-	return s
-}
-
-func (s *Server) start(t testing.TB, port int) {
 	t.Helper()
 	setEnv()
 	opts, err := server.ProcessConfigFile(ConfigPath())
 	if err != nil {
 		t.Fatalf("load %s: %v", ConfigPath(), err)
 	}
-	opts.Host, opts.Port = "127.0.0.1", port
+	opts.Host, opts.Port = "127.0.0.1", -1
 	opts.HTTPHost, opts.HTTPPort = "", 0
-	opts.StoreDir = s.StoreDir
+	opts.StoreDir = t.TempDir()
 	opts.NoLog, opts.NoSigs = true, true
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
 	}
 	srv.Start()
+	t.Cleanup(srv.Shutdown)
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats server not ready after 10s")
 	}
-	s.Server = srv
-	s.port = srvPort(srv)
-}
-
-func srvPort(srv *server.Server) int {
-	if a, ok := srv.Addr().(*net.TCPAddr); ok {
-		return a.Port
-	}
-	return 0
+	return &Server{Server: srv, StoreDir: opts.StoreDir}
 }
 
 // URL is the client URL.
 func (s *Server) URL() string { return s.ClientURL() }
-
-// Restart stops the server and starts it again on the same port and store
-// directory, as a crash and restart would.
-func (s *Server) Restart(t testing.TB) {
-	t.Helper()
-	s.Server.Shutdown()
-	s.Server.WaitForShutdown()
-	s.start(t, s.port)
-}
 
 // Connect returns a connection as user (one of Passwords' keys), closed when the test ends.
 func (s *Server) Connect(t testing.TB, user string) *nats.Conn {
