@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -38,8 +39,15 @@ func requestID(ctx context.Context) string {
 type idempotencyKeyCtx struct{}
 
 func idempotencyKeyFrom(ctx context.Context) string {
-	k, _ := ctx.Value(idempotencyKeyCtx{}).(string)
-	return k
+	k, _ := ctx.Value(idempotencyKeyCtx{}).(idempotency)
+	return k.key
+}
+
+// markReplayed notes that the response answers from an earlier outcome.
+func markReplayed(ctx context.Context) {
+	if k, ok := ctx.Value(idempotencyKeyCtx{}).(idempotency); ok {
+		k.replayed.set.Store(true)
+	}
 }
 
 // Handler returns the /graphql endpoint: request id, timeout,
@@ -292,14 +300,20 @@ func writeErrors(w http.ResponseWriter, status int, msg, code string) {
 	})
 }
 
-// idempotencyTTL is how long a response is kept for its Idempotency-Key.
+// idempotencyTTL is how long an Idempotency-Key stays bound to its request.
+// It must stay below redisstore.OutcomeTTL: a replay answers from the
+// stored outcomes of the commands the first request sent.
 const idempotencyTTL = 24 * time.Hour
 
-// withIdempotency implements the Idempotency-Key header: the first
-// complete response to a key is stored and replayed for the same request;
-// the same key with a different request is refused. Command ids are
-// derived from the key (newID), so even a retry that races the first
-// attempt applies nothing twice.
+// withIdempotency implements the Idempotency-Key header. The first request
+// with a key binds the key to that request's fingerprint; the same key with
+// a different request is refused. No response is stored: a response may
+// carry contact info, and a stored copy would outlive the customer's key.
+// Instead a retried request runs again, and every mutation in it derives
+// its command id from the key (newID) and answers from that command's
+// stored outcome (Gateway.replay): nothing is applied twice, the mutations
+// answer as they first did, and the rest reads the data as it is now (after
+// crypto-shredding: destroyed), exactly as a fresh request would.
 func (g *Gateway) withIdempotency(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
@@ -319,51 +333,51 @@ func (g *Gateway) withIdempotency(next http.Handler) http.Handler {
 		p, _ := PrincipalFrom(r.Context())
 		sum := sha256.Sum256(append([]byte(r.Method+"\n"+r.URL.RawQuery+"\n"), body...))
 		fingerprint := hex.EncodeToString(sum[:])
-		rec, err := g.cfg.Store.IdempotentResponse(r.Context(), p.KeyID, key)
+		bound, err := g.cfg.Store.BindIdempotencyKey(r.Context(), p.KeyID, key, fingerprint, idempotencyTTL)
 		if err != nil {
+			g.cfg.Logger.WarnContext(r.Context(), "idempotency record unavailable", "error", err.Error(), "request_id", requestID(r.Context()))
 			writeErrors(w, http.StatusServiceUnavailable, "idempotency records are unavailable right now; try again", "UNAVAILABLE")
 			return
 		}
-		if rec != nil {
-			if rec.Fingerprint != fingerprint {
-				writeErrors(w, http.StatusUnprocessableEntity, "this Idempotency-Key was already used with a different request; use a new key for a new request", "IDEMPOTENCY_KEY_REUSED")
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Idempotent-Replayed", "true")
-			w.WriteHeader(rec.Status)
-			_, _ = w.Write(rec.Body)
+		if bound != fingerprint {
+			writeErrors(w, http.StatusUnprocessableEntity, "this Idempotency-Key was already used with a different request; use a new key for a new request", "IDEMPOTENCY_KEY_REUSED")
 			return
 		}
+		replayed := &replayMark{}
+		ctx := context.WithValue(r.Context(), idempotencyKeyCtx{}, idempotency{key: key, replayed: replayed})
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		rw := &recorder{ResponseWriter: w, status: http.StatusOK}
-		ctx := context.WithValue(r.Context(), idempotencyKeyCtx{}, key)
-		next.ServeHTTP(rw, r.WithContext(ctx))
-		if final(rw.status, rw.body.Bytes()) {
-			if err := g.cfg.Store.StoreIdempotentResponse(r.Context(), p.KeyID, key, fingerprint, rw.status, rw.body.Bytes(), idempotencyTTL); err != nil {
-				g.cfg.Logger.WarnContext(r.Context(), "could not store idempotent response", "error", err.Error(), "request_id", requestID(r.Context()))
-			}
-		}
+		next.ServeHTTP(&replayHeader{ResponseWriter: w, mark: replayed}, r.WithContext(ctx))
 	})
 }
 
-// final reports whether a response is worth replaying: not a timeout or an
-// outage, after which a retry should wait for the real outcome.
-func final(status int, body []byte) bool {
-	if status >= 500 {
-		return false
-	}
-	return !bytes.Contains(body, []byte(`"code":"TIMEOUT"`)) && !bytes.Contains(body, []byte(`"code":"UNAVAILABLE"`))
+// idempotency is what a request's Idempotency-Key gives its resolvers.
+type idempotency struct {
+	key      string
+	replayed *replayMark
 }
 
-type recorder struct {
+// replayMark records that a mutation answered from an earlier outcome.
+type replayMark struct{ set atomic.Bool }
+
+// replayHeader adds Idempotent-Replayed: true to a response in which a
+// mutation answered from the outcome of an earlier request with the key.
+type replayHeader struct {
 	http.ResponseWriter
-	status int
-	body   bytes.Buffer
+	mark    *replayMark
+	written bool
 }
 
-func (r *recorder) WriteHeader(s int) { r.status = s; r.ResponseWriter.WriteHeader(s) }
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
+func (r *replayHeader) WriteHeader(s int) {
+	if !r.written && r.mark.set.Load() {
+		r.Header().Set("Idempotent-Replayed", "true")
+	}
+	r.written = true
+	r.ResponseWriter.WriteHeader(s)
+}
+
+func (r *replayHeader) Write(b []byte) (int, error) {
+	if !r.written {
+		r.WriteHeader(http.StatusOK)
+	}
 	return r.ResponseWriter.Write(b)
 }

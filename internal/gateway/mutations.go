@@ -84,7 +84,7 @@ func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.O
 	log.DebugContext(ctx, "command published")
 	wctx, stop := context.WithTimeout(ctx, g.cfg.MutationTimeout)
 	defer stop()
-	out, err := g.cfg.Outcomes.Wait(wctx, ch, cmd.CustomerID, cmd.ID)
+	out, err := g.cfg.Outcomes.Wait(wctx, ch, cmd.PartnerID, cmd.CustomerID, cmd.ID)
 	elapsed := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -126,26 +126,37 @@ func (g *Gateway) fail(ctx context.Context, err error, commandID string) error {
 
 // simple runs a Boolean mutation: load the visible customer, check the
 // version and the transition early (the provisioner checks again,
-// authoritatively), publish and wait.
+// authoritatively), publish and wait. A retry with the same
+// Idempotency-Key answers from the first attempt's outcome.
 func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *model.ExpectedVersion, check func(*customer.Customer) error, payload func(*customer.Customer) (any, error)) (*bool, error) {
+	id = customer.NormalizeID(id)
+	owner := g.ownerOf(ctx, id)
+	if _, prev, err := g.replay(ctx, owner, id); err != nil {
+		return nil, g.fail(ctx, err, "")
+	} else if prev != nil {
+		return answer(ctx, g, prev)
+	}
+	refuse := func(err error) (*bool, error) {
+		return nil, g.fail(ctx, g.refuse(ctx, t, owner, id, err), "")
+	}
 	c, err := g.visible(ctx, id)
 	if err != nil {
-		return nil, g.fail(ctx, err, "")
+		return refuse(err)
 	}
 	var ev *int64
 	if expected != nil {
 		ev = expected.Version
 	}
 	if err := c.CheckVersion(ev); err != nil {
-		return nil, g.fail(ctx, err, "")
+		return refuse(err)
 	}
 	if err := check(c); err != nil {
-		return nil, g.fail(ctx, err, "")
+		return refuse(err)
 	}
 	var body any
 	if payload != nil {
 		if body, err = payload(c); err != nil {
-			return nil, g.fail(ctx, err, "")
+			return refuse(err)
 		}
 	}
 	cmd := g.newCommand(ctx, t, c, ev, body)
@@ -153,11 +164,78 @@ func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expecte
 	if err != nil {
 		return nil, g.fail(ctx, err, cmd.ID)
 	}
+	return answer(ctx, g, out)
+}
+
+// answer is a Boolean mutation's answer to its command's outcome.
+func answer(ctx context.Context, g *Gateway, out *command.Outcome) (*bool, error) {
 	if err := out.Err(); err != nil {
-		return nil, g.fail(ctx, err, cmd.ID)
+		return nil, g.fail(ctx, err, out.CommandID)
 	}
 	ok := true
 	return &ok, nil
+}
+
+// replay looks up, for a request with an Idempotency-Key, the outcome of
+// the command this mutation sent when the request was first made (its id
+// is derived from the key): a retry answers from it instead of acting
+// again, even if the customer has changed since. It returns nil when the
+// mutation has no final outcome yet and must run.
+func (g *Gateway) replay(ctx context.Context, partnerID, customerID string) (commandID string, prev *command.Outcome, err error) {
+	commandID = g.newID(ctx, "command")
+	if idempotencyKeyFrom(ctx) == "" || customer.ValidateID("id", customerID) != nil {
+		return commandID, nil, nil
+	}
+	out, err := g.cfg.Store.Outcome(ctx, partnerID, customerID, commandID)
+	if err != nil {
+		return commandID, nil, g.unavailable(ctx, "the customer store", err)
+	}
+	if out == nil || out.Retryable {
+		return commandID, nil, nil
+	}
+	markReplayed(ctx)
+	return commandID, out, nil
+}
+
+// refuse records, for a request with an Idempotency-Key, a mutation the
+// gateway refused before publishing anything, as the rejected outcome of
+// the command id derived from the key: a retry then answers the same
+// (replay) instead of running against a customer that may have changed.
+// Passing failures (UNAVAILABLE, TIMEOUT, INTERNAL) are not recorded, so
+// a retry runs again. It returns why.
+func (g *Gateway) refuse(ctx context.Context, t command.Type, partnerID, customerID string, why error) error {
+	if idempotencyKeyFrom(ctx) == "" || customer.ValidateID("id", customerID) != nil {
+		return why
+	}
+	switch customer.ErrorCode(why) {
+	case customer.CodeUnavailable, customer.CodeTimeout, customer.CodeInternal:
+		return why
+	}
+	out := command.Outcome{
+		Version: command.WireVersion, CommandID: g.newID(ctx, "command"), Type: t,
+		CustomerID: customerID, PartnerID: partnerID, Status: command.Rejected,
+		Errors: customer.AsErrors(why), ProcessedAt: g.cfg.Now().UTC(),
+	}
+	if _, _, err := g.cfg.Store.Apply(ctx, redisstore.Change{CustomerID: customerID, CommandID: out.CommandID, Outcome: out}); err != nil {
+		// A retry will check again rather than replay; nothing is lost.
+		g.cfg.Logger.WarnContext(ctx, "could not record the refusal for Idempotency-Key replays", "error", err.Error(), "request_id", requestID(ctx))
+	}
+	return why
+}
+
+// ownerOf is the partner whose commands on customerID the request sends:
+// the caller's own partner, or for an operator the customer's (when the
+// customer exists; "" otherwise). Only requests with an Idempotency-Key
+// need it.
+func (g *Gateway) ownerOf(ctx context.Context, customerID string) string {
+	p, _ := PrincipalFrom(ctx)
+	if !p.Operator() || idempotencyKeyFrom(ctx) == "" || customer.ValidateID("id", customerID) != nil {
+		return p.PartnerID
+	}
+	if c, err := g.cfg.Store.Get(ctx, customerID); err == nil {
+		return c.PartnerID()
+	}
+	return ""
 }
 
 func (m *mutationResolver) ActivateCustomer(ctx context.Context, in model.ActivateCustomerInput) (*bool, error) {
@@ -239,8 +317,14 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 		id = customer.NormalizeID(*in.ID)
 	}
 	partnerID := customer.NormalizeID(in.PartnerID)
+	if _, prev, err := g.replay(ctx, partnerID, id); err != nil {
+		return nil, g.fail(ctx, err, "")
+	} else if prev != nil {
+		return registered(prev), nil
+	}
 	industryID := customer.NormalizeID(in.IndustryID)
 	fail := func(err error) (*model.RegisterCustomerPayload, error) {
+		err = g.refuse(ctx, command.Register, partnerID, id, err)
 		return &model.RegisterCustomerPayload{UserErrors: model.UserErrorsOf(customer.AsErrors(err))}, nil
 	}
 	if !p.Operator() && partnerID != p.PartnerID {
@@ -274,18 +358,31 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 	if err != nil {
 		return nil, g.fail(ctx, err, cmd.ID)
 	}
-	res := &model.RegisterCustomerPayload{CommandID: &cmd.ID, CustomerID: &id, UserErrors: model.UserErrorsOf(out.Errors)}
+	return registered(out), nil
+}
+
+// registered is registerCustomer's answer to its command's outcome.
+func registered(out *command.Outcome) *model.RegisterCustomerPayload {
+	res := &model.RegisterCustomerPayload{CommandID: &out.CommandID, CustomerID: &out.CustomerID, UserErrors: model.UserErrorsOf(out.Errors)}
 	if out.Status == command.Applied {
 		res.Response = true
 		v := out.CustomerVersion
 		res.Version = &v
 	}
-	return res, nil
+	return res
 }
 
 func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.TerminateCustomerInput) (*model.TerminateCustomerPayload, error) {
 	g := m.g
+	cid := customer.NormalizeID(in.ID)
+	owner := g.ownerOf(ctx, cid)
+	if _, prev, err := g.replay(ctx, owner, cid); err != nil {
+		return nil, g.fail(ctx, err, "")
+	} else if prev != nil {
+		return terminated(prev), nil
+	}
 	fail := func(err error) (*model.TerminateCustomerPayload, error) {
+		err = g.refuse(ctx, command.Terminate, owner, cid, err)
 		return &model.TerminateCustomerPayload{UserErrors: model.UserErrorsOf(customer.AsErrors(err))}, nil
 	}
 	var ev *int64
@@ -331,14 +428,18 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 	if err != nil {
 		return nil, g.fail(ctx, err, cmd.ID)
 	}
-	id := c.ID()
-	res := &model.TerminateCustomerPayload{CommandID: &cmd.ID, CustomerID: &id, UserErrors: model.UserErrorsOf(out.Errors)}
+	return terminated(out), nil
+}
+
+// terminated is terminateCustomer's answer to its command's outcome.
+func terminated(out *command.Outcome) *model.TerminateCustomerPayload {
+	res := &model.TerminateCustomerPayload{CommandID: &out.CommandID, CustomerID: &out.CustomerID, UserErrors: model.UserErrorsOf(out.Errors)}
 	if out.Status == command.Applied {
 		res.Response = true
 		v := out.CustomerVersion
 		res.Version = &v
 	}
-	return res, nil
+	return res
 }
 
 func (m *mutationResolver) UpsertPartner(ctx context.Context, in model.PartnerInput) (*model.Partner, error) {

@@ -66,7 +66,7 @@ func (o *Outcomes) Expect(commandID string) (<-chan *command.Outcome, func()) {
 
 // Wait returns the outcome from ch or from Redis, whichever comes first,
 // or ctx's error.
-func (o *Outcomes) Wait(ctx context.Context, ch <-chan *command.Outcome, customerID, commandID string) (*command.Outcome, error) {
+func (o *Outcomes) Wait(ctx context.Context, ch <-chan *command.Outcome, partnerID, customerID, commandID string) (*command.Outcome, error) {
 	t := time.NewTicker(o.poll)
 	defer t.Stop()
 	for {
@@ -74,7 +74,7 @@ func (o *Outcomes) Wait(ctx context.Context, ch <-chan *command.Outcome, custome
 		case out := <-ch:
 			return out, nil
 		case <-t.C:
-			out, err := o.store.Outcome(ctx, customerID, commandID)
+			out, err := o.store.Outcome(ctx, partnerID, customerID, commandID)
 			if err == nil && out != nil {
 				return out, nil
 			}

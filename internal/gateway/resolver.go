@@ -143,7 +143,11 @@ func (q *queryResolver) Command(ctx context.Context, id string) (*model.Command,
 	if err != nil {
 		return nil, q.g.gqlError(ctx, q.g.unavailable(ctx, "the customer store", err), nil)
 	}
-	out, err := q.g.cfg.Store.CommandOutcome(ctx, id)
+	scope := p.PartnerID
+	if p.Operator() {
+		scope = ""
+	}
+	out, err := q.g.cfg.Store.CommandOutcome(ctx, scope, id)
 	if err != nil {
 		return nil, q.g.gqlError(ctx, q.g.unavailable(ctx, "the customer store", err), nil)
 	}

@@ -59,7 +59,7 @@ func BenchmarkProvisionerApply(b *testing.B) {
 		}
 	}
 	check := func(b *testing.B, cmd *command.Command) {
-		o, err := s.Store.Outcome(ctx, cmd.CustomerID, cmd.ID)
+		o, err := s.Store.Outcome(ctx, cmd.PartnerID, cmd.CustomerID, cmd.ID)
 		if err != nil || o == nil || o.Status != command.Applied {
 			b.Fatalf("%s: outcome %+v (%v), want APPLIED", cmd.Type, o, err)
 		}

@@ -78,7 +78,7 @@ func TestCrashBetweenTwilioCreateAndRedisWrite(t *testing.T) {
 	if _, err := h.store.Get(ctx, id); customer.ErrorCode(err) != customer.CodeNotFound {
 		t.Fatalf("customer after the crash: %v, want not found", err)
 	}
-	if o, err := h.store.Outcome(ctx, id, reg.ID); o != nil || err != nil {
+	if o, err := h.store.Outcome(ctx, reg.PartnerID, id, reg.ID); o != nil || err != nil {
 		t.Fatalf("outcome after the crash: %+v %v, want none", o, err)
 	}
 	if o := h.published(reg.ID); o != nil {

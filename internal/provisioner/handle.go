@@ -66,7 +66,10 @@ func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
 		chk.Actor = "nats:" + chk.PartnerID
 	}
 
-	prev, err := p.cfg.Store.Outcome(ctx, chk.CustomerID, chk.ID)
+	if err := p.cfg.Store.IndexCommand(ctx, chk.PartnerID, chk.ID, chk.CustomerID); err != nil {
+		return p.transient("index command", err)
+	}
+	prev, err := p.cfg.Store.Outcome(ctx, chk.PartnerID, chk.CustomerID, chk.ID)
 	if err != nil {
 		return p.transient("read outcome", err)
 	}
@@ -316,6 +319,11 @@ func (p *Provisioner) record(ctx context.Context, chk *command.Checked, state *c
 		out.Event = command.EventOf(chk.Type)
 		ch.State, ch.BaseVersion = state, base
 		ch.History = redisstore.HistoryEntry{Event: out.Event, At: now, Actor: chk.Actor, CommandID: chk.ID}
+		ch.Event = eventOf(chk, &out)
+		// Listed before the apply that fills the outbox: see redisstore.NoteOutbox.
+		if err := p.cfg.Store.NoteOutbox(ctx, chk.CustomerID, now); err != nil {
+			return p.transient("note outbox", err)
+		}
 	}
 	ch.Outcome = out
 	stored, fresh, err := p.cfg.Store.Apply(ctx, ch)
@@ -333,29 +341,14 @@ func (p *Provisioner) record(ctx context.Context, chk *command.Checked, state *c
 
 // finish publishes a stored outcome and everything that follows from it.
 // It runs again when a command is redelivered after a crash, so each step
-// is idempotent (indexes are sets; events are de-duplicated by id).
+// is idempotent (events are de-duplicated by id). The event was put in the
+// customer's outbox by the apply; if this process dies before delivering
+// it, the outbox relay does.
 func (p *Provisioner) finish(ctx context.Context, chk *command.Checked, out *command.Outcome) error {
 	log := logger(ctx)
-	if err := p.cfg.Store.IndexCommand(ctx, chk.ID, chk.CustomerID); err != nil {
-		return p.transient("index command", err)
-	}
 	if out.Status == command.Applied {
-		if chk.Type == command.Register {
-			if err := p.cfg.Store.IndexCustomer(ctx, chk.PartnerID, chk.CustomerID); err != nil {
-				return p.transient("index customer", err)
-			}
-		}
-		ev := &command.Event{
-			Version: command.WireVersion, ID: chk.ID, Type: out.Event, CustomerID: chk.CustomerID,
-			PartnerID: chk.PartnerID, CustomerVersion: out.CustomerVersion, CommandID: chk.ID,
-			Actor: chk.Actor, OccurredAt: out.ProcessedAt, Status: statusAfter(chk.Type),
-		}
-		if chk.Type == command.Terminate {
-			r := chk.Retention
-			ev.Retention = &r
-		}
-		if err := p.cfg.Publisher.PublishEvent(ctx, ev); err != nil {
-			return p.transient("publish event", err)
+		if err := p.deliver(ctx, eventOf(chk, out)); err != nil {
+			return err
 		}
 		log.Info("command applied", "customer_version", out.CustomerVersion, "event", string(out.Event))
 	} else {
@@ -364,6 +357,38 @@ func (p *Provisioner) finish(ctx context.Context, chk *command.Checked, out *com
 	if err := p.cfg.Publisher.PublishOutcome(ctx, out); err != nil {
 		// The outcome is stored; a client can still look it up.
 		log.Warn("could not publish outcome", "error", err.Error())
+	}
+	return nil
+}
+
+// eventOf is the event of an applied command.
+func eventOf(chk *command.Checked, out *command.Outcome) *command.Event {
+	ev := &command.Event{
+		Version: command.WireVersion, ID: chk.ID, Type: command.EventOf(chk.Type), CustomerID: chk.CustomerID,
+		PartnerID: chk.PartnerID, CustomerVersion: out.CustomerVersion, CommandID: chk.ID,
+		Actor: chk.Actor, OccurredAt: out.ProcessedAt, Status: statusAfter(chk.Type),
+	}
+	if chk.Type == command.Terminate {
+		r := chk.Retention
+		ev.Retention = &r
+	}
+	return ev
+}
+
+// deliver does what follows from an applied command's event (a new
+// customer is listed under its partner), publishes it, and removes it from
+// the customer's outbox. Every step is idempotent.
+func (p *Provisioner) deliver(ctx context.Context, ev *command.Event) error {
+	if ev.Type == command.Registered {
+		if err := p.cfg.Store.IndexCustomer(ctx, ev.PartnerID, ev.CustomerID); err != nil {
+			return p.transient("index customer", err)
+		}
+	}
+	if err := p.cfg.Publisher.PublishEvent(ctx, ev); err != nil {
+		return p.transient("publish event", err)
+	}
+	if err := p.cfg.Store.DeliveredEvent(ctx, ev.CustomerID, ev.ID); err != nil {
+		return p.transient("mark event delivered", err)
 	}
 	return nil
 }
@@ -405,12 +430,12 @@ func (p *Provisioner) badMessage(ctx context.Context, in Incoming, cmd *command.
 	// Store the rejection when ids are usable, so command(id) and a
 	// republished command get the same answer.
 	if customer.ValidateID("id", out.CommandID) == nil && customer.ValidateID("customerId", customerToken) == nil {
+		if err := p.cfg.Store.IndexCommand(ctx, partnerToken, out.CommandID, customerToken); err != nil {
+			return p.transient("index command", err)
+		}
 		stored, _, err := p.cfg.Store.Apply(ctx, redisstore.Change{CustomerID: customerToken, CommandID: out.CommandID, Outcome: *out})
 		if err != nil {
 			return p.transient("record rejection", err)
-		}
-		if err := p.cfg.Store.IndexCommand(ctx, out.CommandID, customerToken); err != nil {
-			return p.transient("index command", err)
 		}
 		out = stored
 	}

@@ -33,6 +33,8 @@ type RunConfig struct {
 	CloseTimeout time.Duration
 	// Running, if set, is closed once the router runs.
 	Running chan<- struct{}
+	// Outbox configures the relay of events left undelivered.
+	Outbox OutboxConfig
 }
 
 // Run creates the streams and partition consumers (idempotently) and
@@ -85,6 +87,7 @@ func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	for part := 0; part < natsbus.Partitions; part++ {
 		router.AddConsumerHandler(natsbus.PartitionConsumerName(part), natsbus.PartitionTopic(part), drained, p.HandleMessage)
 	}
+	go p.relayOutbox(ctx, rc.Outbox)
 	if rc.Running != nil {
 		go func() {
 			select {

@@ -85,12 +85,21 @@ func CheckPersistence(ctx context.Context, rdb redis.UniversalClient) error {
 }
 
 // Key names. The part in braces is Redis Cluster's hash tag.
-func customerKey(id string) string            { return "cust:{" + id + "}" }
-func historyKey(id string) string             { return "cust:{" + id + "}:history" }
-func outcomeKey(id, commandID string) string  { return "cust:{" + id + "}:cmd:" + commandID }
-func keyStatusKey(id string) string           { return "cust:{" + id + "}:key" }
-func spaceKey(space string) string            { return "space:{" + space + "}" }
-func commandIndexKey(commandID string) string { return "cmdidx:{" + commandID + "}" }
-func partnerIndexKey(partnerID string) string { return "partner:{" + partnerID + "}:customers" }
+func customerKey(id string) string { return "cust:{" + id + "}" }
+func historyKey(id string) string  { return "cust:{" + id + "}:history" }
+func outcomeKey(id, partnerID, commandID string) string {
+	return "cust:{" + id + "}:cmd:" + partnerID + ":" + commandID
+}
+func legacyOutcomeKey(id, commandID string) string  { return "cust:{" + id + "}:cmd:" + commandID }
+func outboxKey(id string) string                    { return "cust:{" + id + "}:outbox" }
+func keyStatusKey(id string) string                 { return "cust:{" + id + "}:key" }
+func spaceKey(space string) string                  { return "space:{" + space + "}" }
+func commandIndexKey(commandID string) string       { return "cmdix:{" + commandID + "}" }
+func legacyCommandIndexKey(commandID string) string { return "cmdidx:{" + commandID + "}" }
+func partnerIndexKey(partnerID string) string       { return "partner:{" + partnerID + "}:customers" }
 
 const allCustomersKey = "customers:all"
+
+// outboxIndexKey lists the customers whose outbox may hold undelivered
+// events, scored by when an event was last put there (unix ms).
+const outboxIndexKey = "outbox:customers"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -104,29 +105,76 @@ func (s *Store) History(ctx context.Context, id string) ([]HistoryEntry, error) 
 	return out, nil
 }
 
-// Outcome returns the stored outcome of a command on customerID, nil if the
-// command was not processed yet.
-func (s *Store) Outcome(ctx context.Context, customerID, commandID string) (*command.Outcome, error) {
-	raw, err := s.rdb.Get(ctx, outcomeKey(customerID, commandID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+// OutcomeTTL is how long a command's outcome (its idempotency record) is
+// kept. It outlasts the command stream's MaxAge (a command can be
+// redelivered until then) and the gateway's Idempotency-Key lifetime (a
+// retried request answers from its commands' outcomes), so nothing is
+// applied twice; after it, command(id) no longer knows the command.
+const OutcomeTTL = 7 * 24 * time.Hour
+
+// Outcome returns the stored outcome of partnerID's command commandID on
+// customerID, nil if the command was not processed yet. Outcomes are
+// scoped by partner: another partner's command with the same id is a
+// different command.
+func (s *Store) Outcome(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error) {
+	raws, err := s.rdb.MGet(ctx, outcomeKey(customerID, partnerID, commandID), legacyOutcomeKey(customerID, commandID)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("outcome of %s: %w", commandID, err)
 	}
-	return decodeOutcome(raw)
+	for _, raw := range raws {
+		str, ok := raw.(string)
+		if !ok {
+			continue
+		}
+		o, err := decodeOutcome(str)
+		if err != nil {
+			return nil, err
+		}
+		if o.PartnerID == partnerID || o.PartnerID == "" {
+			return o, nil
+		}
+	}
+	return nil, nil
 }
 
-// CommandOutcome looks a command up by id alone (through the command index).
-func (s *Store) CommandOutcome(ctx context.Context, commandID string) (*command.Outcome, error) {
-	cid, err := s.rdb.Get(ctx, commandIndexKey(commandID)).Result()
+// CommandOutcome looks a command up by id alone, through the command index:
+// the outcome of partnerID's command with that id, or for partnerID ""
+// (operators) of any partner's. Nil when none is stored.
+func (s *Store) CommandOutcome(ctx context.Context, partnerID, commandID string) (*command.Outcome, error) {
+	members, err := s.rdb.SMembers(ctx, commandIndexKey(commandID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("command index %s: %w", commandID, err)
+	}
+	for _, m := range members {
+		p, cid, ok := strings.Cut(m, "/")
+		if !ok || (partnerID != "" && p != partnerID) {
+			continue
+		}
+		o, err := s.Outcome(ctx, p, cid, commandID)
+		if err != nil || o != nil {
+			return o, err
+		}
+	}
+	// Commands indexed before the index was scoped by partner.
+	cid, err := s.rdb.Get(ctx, legacyCommandIndexKey(commandID)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("command index %s: %w", commandID, err)
 	}
-	return s.Outcome(ctx, cid, commandID)
+	raw, err := s.rdb.Get(ctx, legacyOutcomeKey(cid, commandID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outcome of %s: %w", commandID, err)
+	}
+	o, err := decodeOutcome(raw)
+	if err != nil || (partnerID != "" && o.PartnerID != partnerID) {
+		return nil, err
+	}
+	return o, nil
 }
 
 func decodeOutcome(raw string) (*command.Outcome, error) {
@@ -152,7 +200,12 @@ type Change struct {
 	// State is the new state; nil records a rejection, which changes nothing.
 	State   *customer.Customer
 	History HistoryEntry
+	// Outcome is stored under its PartnerID and CommandID.
 	Outcome command.Outcome
+	// Event, for an applied change, is put in the customer's outbox in
+	// the same atomic step (its CustomerVersion is set to the new
+	// version), to be published and then marked delivered.
+	Event *command.Event
 }
 
 // ErrStale means the customer changed since the state was read: reload
@@ -166,8 +219,10 @@ var ErrStale = errors.New("customer changed concurrently")
 // history entry appended; then the outcome is stored. A rejection stores
 // only the outcome.
 func (s *Store) Apply(ctx context.Context, ch Change) (out *command.Outcome, fresh bool, err error) {
-	keys := []string{customerKey(ch.CustomerID), historyKey(ch.CustomerID), outcomeKey(ch.CustomerID, ch.CommandID)}
-	base, doc, hist := "reject", "", ""
+	keys := []string{customerKey(ch.CustomerID), historyKey(ch.CustomerID),
+		outcomeKey(ch.CustomerID, ch.Outcome.PartnerID, ch.CommandID), outboxKey(ch.CustomerID),
+		legacyOutcomeKey(ch.CustomerID, ch.CommandID)}
+	base, doc, hist, evID, ev := "reject", "", "", "", ""
 	if ch.State != nil {
 		snap := ch.State.Snapshot()
 		snap.Version = ch.BaseVersion + 1
@@ -182,12 +237,21 @@ func (s *Store) Apply(ctx context.Context, ch Change) (out *command.Outcome, fre
 			return nil, false, fmt.Errorf("encode history: %w", err)
 		}
 		base, doc, hist = strconv.FormatInt(ch.BaseVersion, 10), string(d), string(h)
+		if ch.Event != nil {
+			e := *ch.Event
+			e.CustomerVersion = snap.Version
+			b, err := json.Marshal(e)
+			if err != nil {
+				return nil, false, fmt.Errorf("encode event: %w", err)
+			}
+			evID, ev = e.ID, string(b)
+		}
 	}
 	o, err := json.Marshal(ch.Outcome)
 	if err != nil {
 		return nil, false, fmt.Errorf("encode outcome: %w", err)
 	}
-	res, err := applyScript.Run(ctx, s.rdb, keys, string(o), base, doc, hist).Slice()
+	res, err := applyScript.Run(ctx, s.rdb, keys, string(o), base, doc, hist, OutcomeTTL.Milliseconds(), evID, ev).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("apply command %s: %w", ch.CommandID, err)
 	}
@@ -206,10 +270,16 @@ func (s *Store) Apply(ctx context.Context, ch Change) (out *command.Outcome, fre
 	return nil, false, fmt.Errorf("apply command %s: unexpected script result %v", ch.CommandID, res)
 }
 
-// IndexCommand records which customer a command id belongs to, so the
-// command can be looked up by id alone. Idempotent.
-func (s *Store) IndexCommand(ctx context.Context, commandID, customerID string) error {
-	if err := s.rdb.Set(ctx, commandIndexKey(commandID), customerID, 0).Err(); err != nil {
+// IndexCommand records which customer partnerID's command id belongs to,
+// so the command can be looked up by id alone (CommandOutcome). The index
+// is a set: another partner using the same id adds to it and can neither
+// replace nor see this entry. It is kept as long as outcomes. Idempotent.
+func (s *Store) IndexCommand(ctx context.Context, partnerID, commandID, customerID string) error {
+	k := commandIndexKey(commandID)
+	pipe := s.rdb.TxPipeline()
+	pipe.SAdd(ctx, k, partnerID+"/"+customerID)
+	pipe.PExpire(ctx, k, OutcomeTTL)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("index command %s: %w", commandID, err)
 	}
 	return nil
@@ -256,39 +326,38 @@ func (s *Store) PendingCommand(ctx context.Context, commandID string) (*Pending,
 	return &p, nil
 }
 
-// IdempotentRecord is a stored response to a request with an Idempotency-Key.
-type IdempotentRecord struct {
-	Fingerprint string `json:"fingerprint"`
-	Status      int    `json:"status"`
-	Body        []byte `json:"body"`
-}
-
 func idempotencyKey(principal, key string) string {
 	return "idem:{" + principal + "}:" + key
 }
 
-// IdempotentResponse returns the stored response for principal's key, nil if none.
-func (s *Store) IdempotentResponse(ctx context.Context, principal, key string) (*IdempotentRecord, error) {
-	raw, err := s.rdb.Get(ctx, idempotencyKey(principal, key)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("idempotency record: %w", err)
-	}
-	var r IdempotentRecord
-	if err := json.Unmarshal([]byte(raw), &r); err != nil {
-		return nil, fmt.Errorf("decode idempotency record: %w", err)
-	}
-	return &r, nil
-}
+// bindScript binds an idempotency key to a request fingerprint unless it is
+// bound already, and returns the fingerprint the key is bound to.
+var bindScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`)
 
-// StoreIdempotentResponse keeps the first response for principal's key; a
-// later one for the same key does not replace it.
-func (s *Store) StoreIdempotentResponse(ctx context.Context, principal, key, fingerprint string, status int, body []byte, ttl time.Duration) error {
-	b, _ := json.Marshal(IdempotentRecord{Fingerprint: fingerprint, Status: status, Body: body})
-	if err := s.rdb.SetNX(ctx, idempotencyKey(principal, key), b, ttl).Err(); err != nil {
-		return fmt.Errorf("store idempotency record: %w", err)
+// BindIdempotencyKey binds principal's Idempotency-Key to fingerprint (a
+// hash of the request) for ttl, unless it is bound already, and returns
+// the fingerprint it is bound to: fingerprint itself for the first request
+// and its retries, another for a different request with the same key. The
+// record holds no response: responses may carry personal data.
+func (s *Store) BindIdempotencyKey(ctx context.Context, principal, key, fingerprint string, ttl time.Duration) (string, error) {
+	bound, err := bindScript.Run(ctx, s.rdb, []string{idempotencyKey(principal, key)}, fingerprint, ttl.Milliseconds()).Text()
+	if err != nil {
+		return "", fmt.Errorf("idempotency record: %w", err)
 	}
-	return nil
+	// Records written before responses stopped being stored are JSON
+	// objects holding the fingerprint.
+	if strings.HasPrefix(bound, "{") {
+		var old struct {
+			Fingerprint string `json:"fingerprint"`
+		}
+		if err := json.Unmarshal([]byte(bound), &old); err != nil {
+			return "", fmt.Errorf("decode idempotency record: %w", err)
+		}
+		bound = old.Fingerprint
+	}
+	return bound, nil
 }

@@ -13,7 +13,8 @@
 //   - deletion_allowed is set only inside DestroyKey, immediately before the
 //     delete. After DestroyKey, old ciphertext can never be decrypted again.
 //   - Least privilege: Bootstrap writes one policy per service. The gateway
-//     and the provisioner may encrypt, decrypt and check a key exists; only
+//     may encrypt, decrypt and check a key exists; the provisioner may only
+//     encrypt and check a key exists (it never reads contact info back); only
 //     retention may create, configure and delete keys, and it cannot
 //     decrypt. No token may export or back up a key.
 //   - Errors never contain plaintext or ciphertext, only the operation, the
