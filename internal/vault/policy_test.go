@@ -122,8 +122,8 @@ func TestLeastPrivilege(t *testing.T) {
 			[]string{"key status", "encrypt", "encrypt batch", "renew own token"},
 			append([]string{"decrypt", "decrypt batch"}, userDenied...)},
 		{"retention", actor{f.tokens.Retention, f.retention},
-			[]string{"create key", "create existing key", "key status", "key config", "renew own token"},
-			[]string{"encrypt", "encrypt batch", "decrypt", "decrypt batch", "rotate key", "data key", "rewrap", "export", "backup",
+			[]string{"create key", "create existing key", "key status", "key config", "rotate key", "renew own token"},
+			[]string{"encrypt", "encrypt batch", "decrypt", "decrypt batch", "data key", "rewrap", "export", "backup",
 				"write policy", "create token"}},
 	} {
 		t.Run(c.service, func(t *testing.T) {

@@ -7,7 +7,9 @@
 # create: new keys; read: KeyStatus; update: re-creating an existing key
 # (idempotent CreateKey) and, through the prefix glob, the sub-path
 # transit/keys/customer-<id>/config where DestroyKey sets deletion_allowed;
-# delete: the key itself.
+# delete: the key itself. The glob also reaches a key's other sub-paths
+# (rotate, trim), which retention never calls; Vault cannot narrow it: a
+# deny on "transit/keys/+/rotate" loses to this more specific path.
 path "transit/keys/customer-*" {
   capabilities = ["create", "read", "update", "delete"]
 }
@@ -27,16 +29,6 @@ path "transit/rewrap/*" {
 }
 
 path "transit/datakey/*" {
-  capabilities = ["deny"]
-}
-
-# The glob above also reaches a key's other sub-paths; retention only
-# needs config.
-path "transit/keys/+/rotate" {
-  capabilities = ["deny"]
-}
-
-path "transit/keys/+/trim" {
   capabilities = ["deny"]
 }
 
