@@ -40,7 +40,7 @@ type harness struct {
 	stack   *stacktest.Stack
 	store   *redisstore.Store
 	twilio  *twiliotest.Server
-	keys    *vault.Client // the provisioner's token
+	keys    *vault.Client // the gateway's token: the provisioner may not decrypt
 	gateway jetstream.JetStream
 
 	mu       sync.Mutex
@@ -54,7 +54,7 @@ func newHarness(t *testing.T) *harness {
 	s := stacktest.Start(t, stacktest.Options{NoProvisioner: true})
 	h := &harness{
 		t: t, stack: s, store: s.Store, twilio: s.Twilio,
-		keys:     s.Vault.Client(t, s.Tokens.Provisioner),
+		keys:     s.Vault.Client(t, s.Tokens.Gateway),
 		outcomes: map[string]*command.Outcome{}, changed: make(chan struct{}, 1),
 	}
 	t.Cleanup(func() {

@@ -90,7 +90,7 @@ func TestCanaryContactInfoIsShredded(t *testing.T) {
 	}
 
 	// The stored ciphertext no longer decrypts, for any service.
-	for _, tok := range []string{s.Tokens.Gateway, s.Tokens.Provisioner} {
+	for _, tok := range []string{s.Tokens.Gateway, s.Vault.RootToken} {
 		if _, err := s.Vault.Client(t, tok).Decrypt(ctx, id, sealed); !errors.Is(err, vault.ErrKeyNotFound) {
 			t.Fatalf("decrypt after destruction: %v, want ErrKeyNotFound", err)
 		}
