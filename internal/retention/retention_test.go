@@ -63,7 +63,7 @@ func TestNoRetentionShredsTheKeyAtOnce(t *testing.T) {
 	e.publish(term)
 	r := e.waitState(id, redisstore.KeyDestroyed)
 
-	if _, err := prov.Decrypt(ctx(t), id, ct); !errors.Is(err, vault.ErrKeyNotFound) {
+	if _, err := e.vault.Client(t, e.tokens.Gateway).Decrypt(ctx(t), id, ct); !errors.Is(err, vault.ErrKeyNotFound) {
 		t.Fatalf("decrypt after shredding: %v, want ErrKeyNotFound", err)
 	}
 	if e.keyExists(id) {
