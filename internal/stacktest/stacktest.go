@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,9 @@ type Stack struct {
 	PartnerKey, OtherPartnerKey, OperatorKey string
 	// Logs collects every service's JSON log lines.
 	Logs *LogBuffer
+	// TwilioStateFile is the file the Twilio emulator keeps its accounts
+	// in (Options.TwilioState); "" when none.
+	TwilioStateFile string
 }
 
 // Options change what Start runs.
@@ -75,6 +79,10 @@ type Options struct {
 	// RateLimits of the gateway; default: high enough never to matter, so
 	// tests and benchmarks measure the system, not the limiter.
 	RateLimits *gateway.RateLimits
+	// TwilioState has the Twilio emulator keep its accounts in a state
+	// file, as in the dev stack (off by default: the emulator rewrites the
+	// whole file on every change, which would weigh on benchmarks).
+	TwilioState bool
 }
 
 // Start runs a stack for t. A package using it must run its tests through
@@ -85,7 +93,10 @@ func Start(t testing.TB, opt Options) *Stack {
 	s.NATS = natstest.Start(t)
 	s.RDB, s.Redis = redistest.Start(t)
 	s.Store = redisstore.New(s.RDB)
-	s.Twilio = twiliotest.NewServer(t, twiliotest.Config{})
+	if opt.TwilioState {
+		s.TwilioStateFile = filepath.Join(t.TempDir(), "twilio-state.json")
+	}
+	s.Twilio = twiliotest.NewServer(t, twiliotest.Config{StateFile: s.TwilioStateFile})
 	s.Vault = vaulttest.Shared(t)
 	s.Tokens = s.Vault.Bootstrap(t)
 	ctx := context.Background()
