@@ -29,7 +29,8 @@ import (
 // Keys is the Vault transit adapter (internal/vault.Client) as retention
 // uses it: it manages keys and never sees customer data. CreateKey is
 // idempotent; DestroyKey returns nil only when Vault confirmed the key is
-// gone, also when it was gone already.
+// gone by a read of the key after the delete (a "not found" from the
+// delete alone proves nothing), also when it was gone already.
 type Keys interface {
 	CreateKey(ctx context.Context, customerID string) error
 	DestroyKey(ctx context.Context, customerID string) error
