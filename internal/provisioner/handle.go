@@ -177,7 +177,7 @@ func (p *Provisioner) execute(ctx context.Context, chk *command.Checked) error {
 			return p.reject(ctx, chk, err)
 		}
 		if c.TwilioSID() != "" {
-			if _, err := p.cfg.Twilio.Close(ctx, c.TwilioSID()); err != nil {
+			if err := p.closeSubaccount(ctx, c.TwilioSID()); err != nil {
 				return p.dependency(ctx, chk, "close the Twilio sub-account", err)
 			}
 		}

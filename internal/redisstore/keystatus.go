@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -55,28 +56,69 @@ const (
 	publishedPrefix  = "published:"
 )
 
+// ErrUnreadableKeyRecord means a stored key record holds something that
+// cannot be read: an unknown state, a time that does not parse, or a
+// SCHEDULED record without its date. Nothing is defaulted in its place
+// (a missing date read as the zero time would be "due long ago"), so such
+// a record never leads to a destruction: retention leaves it alone and
+// reports it until an operator fixes it. The message names the field,
+// never its content.
+var ErrUnreadableKeyRecord = errors.New("unreadable key record")
+
+// rank orders the key states; advanceKeyScript has the same table.
+var rank = map[KeyState]int{KeyPending: 0, KeyActive: 1, KeyScheduled: 2, KeyDestroyed: 3}
+
 // KeyStatus returns the customer's key record; State is PENDING when
-// retention has not recorded anything yet.
+// retention has not recorded anything yet. A record that cannot be read
+// gives an error matching ErrUnreadableKeyRecord together with the fields
+// that could be read (the times it could not parse are zero): the caller
+// must not act on it.
 func (s *Store) KeyStatus(ctx context.Context, customerID string) (KeyRecord, error) {
 	m, err := s.rdb.HGetAll(ctx, keyStatusKey(customerID)).Result()
 	if err != nil {
 		return KeyRecord{}, fmt.Errorf("key status of %s: %w", customerID, err)
 	}
-	return keyRecordFrom(m), nil
+	r, err := keyRecordFrom(m)
+	if err != nil {
+		return r, fmt.Errorf("key status of %s: %w", customerID, err)
+	}
+	return r, nil
 }
 
-func keyRecordFrom(m map[string]string) KeyRecord {
+// keyRecordFrom reads a stored record. Every problem is reported (as
+// ErrUnreadableKeyRecord), none is papered over with a default.
+func keyRecordFrom(m map[string]string) (KeyRecord, error) {
 	r := KeyRecord{
 		State:     KeyPending,
 		Reason:    m[fieldReason],
 		PartnerID: m[fieldPartnerID],
 		CommandID: m[fieldCommandID],
 	}
-	if st := m[fieldState]; st != "" {
+	var problems []string
+	if st, ok := m[fieldState]; ok {
 		r.State = KeyState(st)
+		if _, known := rank[r.State]; !known {
+			problems = append(problems, "state is not one of PENDING, ACTIVE, SCHEDULED, DESTROYED")
+		}
 	}
-	r.DestroyAt, _ = time.Parse(time.RFC3339Nano, m[fieldDestroyAt])
-	r.DestroyedAt, _ = time.Parse(time.RFC3339Nano, m[fieldDestroyedAt])
+	// An empty field is an absent one (advanceKeyScript treats it so).
+	readTime := func(field string) time.Time {
+		v := m[field]
+		if v == "" {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil || t.IsZero() {
+			problems = append(problems, field+" is not an RFC 3339 time")
+			return time.Time{}
+		}
+		return t
+	}
+	r.DestroyAt = readTime(fieldDestroyAt)
+	r.DestroyedAt = readTime(fieldDestroyedAt)
+	if r.State == KeyScheduled && m[fieldDestroyAt] == "" {
+		problems = append(problems, "a SCHEDULED record has no destroyAt")
+	}
 	for k, v := range m {
 		if t, ok := strings.CutPrefix(k, publishedPrefix); ok && t != "" && v == "1" {
 			if r.Published == nil {
@@ -85,13 +127,19 @@ func keyRecordFrom(m map[string]string) KeyRecord {
 			r.Published[command.EventType(t)] = true
 		}
 	}
-	return r
+	if len(problems) > 0 {
+		return r, fmt.Errorf("%w: %s", ErrUnreadableKeyRecord, strings.Join(problems, "; "))
+	}
+	return r, nil
 }
 
 // advanceKeyScript moves the key record forward, never back. A later state
 // replaces the state and every field given; the same state only fills
 // fields that are still empty (so a redelivered event changes nothing); an
-// earlier state changes nothing. It returns {changed, HGETALL}.
+// earlier state changes nothing. A stored state it does not know is left
+// alone (an error naming unreadableStateReply): overwriting it could
+// bring a key back, or lose a decision to destroy one. It returns
+// {changed, HGETALL}.
 var advanceKeyScript = redis.NewScript(`
 local rank = {PENDING = 0, ACTIVE = 1, SCHEDULED = 2, DESTROYED = 3}
 local new = ARGV[1]
@@ -100,7 +148,10 @@ if rank[new] == nil then
 end
 local cur = redis.call('HGET', KEYS[1], 'state')
 local curRank = 0
-if cur and rank[cur] ~= nil then curRank = rank[cur] end
+if cur then
+  if rank[cur] == nil then return redis.error_reply('UNREADABLE stored key state') end
+  curRank = rank[cur]
+end
 local changed = 0
 if rank[new] > curRank then
   redis.call('HSET', KEYS[1], 'state', new)
@@ -125,7 +176,9 @@ return {changed, redis.call('HGETALL', KEYS[1])}
 // late or redelivered event can never turn a destroyed key back into an
 // active or scheduled one. Recording the state the key is already in only
 // fills fields that are still empty. It returns the record as stored
-// afterwards and whether the state changed.
+// afterwards and whether the state changed. A stored record that cannot be
+// read gives an error matching ErrUnreadableKeyRecord; when its state is
+// what cannot be read, nothing was written.
 func (s *Store) AdvanceKeyStatus(ctx context.Context, customerID string, r KeyRecord) (KeyRecord, bool, error) {
 	args := []any{string(r.State),
 		fieldReason, r.Reason,
@@ -136,14 +189,25 @@ func (s *Store) AdvanceKeyStatus(ctx context.Context, customerID string, r KeyRe
 	}
 	res, err := advanceKeyScript.Run(ctx, s.rdb, []string{keyStatusKey(customerID)}, args...).Slice()
 	if err != nil {
+		if strings.Contains(err.Error(), unreadableStateReply) {
+			err = fmt.Errorf("%w: state is not one of PENDING, ACTIVE, SCHEDULED, DESTROYED", ErrUnreadableKeyRecord)
+		}
 		return KeyRecord{}, false, fmt.Errorf("record key status of %s: %w", customerID, err)
 	}
 	if len(res) != 2 {
 		return KeyRecord{}, false, fmt.Errorf("record key status of %s: unexpected script answer", customerID)
 	}
 	changed, _ := res[0].(int64)
-	return keyRecordFrom(pairs(res[1])), changed == 1, nil
+	rec, err := keyRecordFrom(pairs(res[1]))
+	if err != nil {
+		return rec, changed == 1, fmt.Errorf("record key status of %s: %w", customerID, err)
+	}
+	return rec, changed == 1, nil
 }
+
+// unreadableStateReply starts advanceKeyScript's error for a stored state
+// it does not know.
+const unreadableStateReply = "UNREADABLE stored key state"
 
 // SetKeyStatus records the customer's key record (retention only), with
 // AdvanceKeyStatus's rules: it never moves a key back.

@@ -2,6 +2,9 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,5 +132,78 @@ func TestPublishedKeyEventsAreRemembered(t *testing.T) {
 	}
 	if !got.Published[command.KeyCreated] || got.Published[command.KeyDestroyed] {
 		t.Fatalf("published %v, want only %s", got.Published, command.KeyCreated)
+	}
+}
+
+// TestUnreadableKeyRecordIsReportedNotDefaulted writes records that
+// cannot be read (as a bug, a manual edit or a half-done migration might
+// leave them) and checks that nothing is defaulted in their place: a date
+// that does not parse must not come back as the zero time, which reads as
+// "due long ago".
+func TestUnreadableKeyRecordIsReportedNotDefaulted(t *testing.T) {
+	ctx := context.Background()
+	rdb, _ := redistest.Start(t)
+	s := redisstore.New(rdb)
+	const garbage = "next-tuesday-ish"
+	for _, c := range []struct {
+		name   string
+		fields map[string]any
+	}{
+		{"scheduled, date garbled", map[string]any{"state": "SCHEDULED", "destroyAt": garbage}},
+		{"scheduled, no date", map[string]any{"state": "SCHEDULED", "reason": "r"}},
+		{"scheduled, empty date", map[string]any{"state": "SCHEDULED", "destroyAt": ""}},
+		{"destroyed, destroyedAt garbled", map[string]any{"state": "DESTROYED", "destroyAt": "2025-02-28T10:20:30Z", "destroyedAt": garbage}},
+		{"unknown state", map[string]any{"state": garbage, "destroyAt": "2025-02-28T10:20:30Z"}},
+		{"empty state", map[string]any{"state": "", "destroyAt": "2025-02-28T10:20:30Z"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id := "0b8f6c0e-2222-4a1a-9a1a-" + fmt.Sprintf("%012d", len(c.name)*1000+len(c.fields))
+			key := "cust:{" + id + "}:key"
+			if err := rdb.HSet(ctx, key, c.fields).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.KeyStatus(ctx, id)
+			if !errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
+				t.Fatalf("KeyStatus = %+v, %v; want ErrUnreadableKeyRecord", got, err)
+			}
+			if strings.Contains(err.Error(), garbage) {
+				t.Errorf("error %q repeats the stored content", err)
+			}
+			if !got.DestroyAt.IsZero() && c.fields["destroyAt"] == garbage {
+				t.Errorf("a garbled date came back as %v", got.DestroyAt)
+			}
+			// Advancing it is refused or reported, never silently fixed.
+			before, _ := rdb.HGetAll(ctx, key).Result()
+			_, _, err = s.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{State: redisstore.KeyActive, PartnerID: "p"})
+			if !errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
+				t.Fatalf("AdvanceKeyStatus over it = %v, want ErrUnreadableKeyRecord", err)
+			}
+			after, _ := rdb.HGetAll(ctx, key).Result()
+			if after["state"] != before["state"] || after["destroyAt"] != before["destroyAt"] {
+				t.Fatalf("record changed from %v to %v", before, after)
+			}
+		})
+	}
+}
+
+func TestReadableKeyRecordsStayReadable(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	at := time.Date(2025, 2, 28, 10, 20, 30, 123456789, time.UTC)
+	for _, r := range []redisstore.KeyRecord{
+		{State: redisstore.KeyActive, PartnerID: "p"},
+		{State: redisstore.KeyScheduled, DestroyAt: at},
+		{State: redisstore.KeyDestroyed, DestroyAt: at, DestroyedAt: at.Add(time.Second)},
+	} {
+		got, _, err := s.AdvanceKeyStatus(ctx, custA, r)
+		if err != nil {
+			t.Fatalf("advance to %s: %v", r.State, err)
+		}
+		if got.State != r.State {
+			t.Fatalf("state %s, want %s", got.State, r.State)
+		}
+		if _, err := s.KeyStatus(ctx, custA); err != nil {
+			t.Fatalf("KeyStatus after %s: %v", r.State, err)
+		}
 	}
 }

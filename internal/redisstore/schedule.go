@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -13,9 +14,17 @@ import (
 
 // keyScheduleKey is the key destruction schedule: one sorted set of
 // customer ids scored by when their key is due for destruction, in Unix
-// milliseconds. It is the only retention key outside a customer's hash
-// tag; every script below touches it alone, so it works on Redis Cluster.
+// milliseconds. Claims and postponements move an entry's score; see
+// keyDueKey for the date that does not move.
 const keyScheduleKey = "retention:schedule"
+
+// keyDueKey holds the same members as keyScheduleKey, scored by when each
+// key became due, whatever happened to the entry since (claimed, given
+// back, postponed after a failure): it is what tells how long a
+// destruction is overdue. Its hash tag is the schedule's whole name, so
+// both are in one Redis Cluster slot and one script may change both.
+// These two are the only retention keys outside a customer's hash tag.
+const keyDueKey = "{retention:schedule}:due"
 
 // Claim is one schedule entry taken by a retention replica. While claimed,
 // the entry's score is the claim's lease (a time in the future, made
@@ -51,19 +60,30 @@ func leaseScore(now time.Time, lease time.Duration) string {
 	return strconv.FormatFloat(ms, 'f', -1, 64)
 }
 
-func scoreTime(score string) time.Time {
+// scoreTime reads a score as Redis gives it back. A score that does not
+// parse is an error, never the zero time: the zero time would read as
+// "due long ago".
+func scoreTime(score string) (time.Time, error) {
 	f, err := strconv.ParseFloat(score, 64)
-	if err != nil {
-		return time.Time{}
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return time.Time{}, fmt.Errorf("schedule score %q is not a time", score)
 	}
-	return time.UnixMilli(int64(f)).UTC()
+	return time.UnixMilli(int64(f)).UTC(), nil
 }
+
+// scheduleScript adds ARGV[2] due at ARGV[1] to the schedule (KEYS[1])
+// and to the due dates (KEYS[2]), each only where it is not there yet.
+var scheduleScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[2])
+return 1
+`)
 
 // ScheduleKeyDestruction adds the customer's key to the schedule, due at
 // at. An entry that is already there (scheduled or claimed) is left alone,
 // so a redelivered termination neither moves the date nor breaks a claim.
 func (s *Store) ScheduleKeyDestruction(ctx context.Context, customerID string, at time.Time) error {
-	err := s.rdb.ZAddNX(ctx, keyScheduleKey, redis.Z{Score: float64(dueScore(at)), Member: customerID}).Err()
+	err := scheduleScript.Run(ctx, s.rdb, []string{keyScheduleKey, keyDueKey}, dueScore(at), customerID).Err()
 	if err != nil {
 		return fmt.Errorf("schedule key destruction of %s: %w", customerID, err)
 	}
@@ -113,16 +133,19 @@ redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
 return s
 `)
 
-// settleScript removes the entry ARGV[1] (ARGV[3] empty) or sets its
-// score to ARGV[3], only if its score is still the lease ARGV[2]; it
-// returns 1 if it did, 0 if the claim was lost.
+// settleScript removes the entry ARGV[1] from the schedule (KEYS[1]) and
+// the due dates (KEYS[2]) (ARGV[3] empty) or sets its score to ARGV[3]
+// (and its due date to ARGV[4] unless that is empty), only if its score is
+// still the lease ARGV[2]; it returns 1 if it did, 0 if the claim was lost.
 var settleScript = redis.NewScript(`
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not s or tonumber(s) ~= tonumber(ARGV[2]) then return 0 end
 if ARGV[3] == '' then
   redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
 else
   redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+  if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1]) end
 end
 return 1
 `)
@@ -139,8 +162,19 @@ func (s *Store) ClaimDueKeyDestructions(ctx context.Context, now time.Time, leas
 		return nil, fmt.Errorf("claim due key destructions: %w", err)
 	}
 	claims := make([]Claim, 0, len(res)/2)
+	var bad []error
 	for i := 0; i+1 < len(res); i += 2 {
-		claims = append(claims, Claim{CustomerID: res[i], Due: scoreTime(res[i+1]), due: res[i+1], lease: ls})
+		due, err := scoreTime(res[i+1])
+		if err != nil {
+			// Left claimed: it comes back when the lease runs out, and
+			// nobody acts on a date that cannot be read.
+			bad = append(bad, err)
+			continue
+		}
+		claims = append(claims, Claim{CustomerID: res[i], Due: due, due: res[i+1], lease: ls})
+	}
+	if len(bad) > 0 {
+		return claims, fmt.Errorf("claim due key destructions: %w", errors.Join(bad...))
 	}
 	return claims, nil
 }
@@ -157,40 +191,145 @@ func (s *Store) ClaimKeyDestruction(ctx context.Context, customerID string, now 
 	if err != nil {
 		return Claim{}, false, fmt.Errorf("claim key destruction of %s: %w", customerID, err)
 	}
-	return Claim{CustomerID: customerID, Due: scoreTime(due), due: due, lease: ls}, true, nil
+	at, err := scoreTime(due)
+	if err != nil {
+		return Claim{}, false, fmt.Errorf("claim key destruction of %s: %w", customerID, err)
+	}
+	return Claim{CustomerID: customerID, Due: at, due: due, lease: ls}, true, nil
 }
 
 // CompleteKeyDestruction removes a claimed entry: the key is destroyed and
 // recorded. ok is false when the claim had been lost (its lease ran out
 // and another replica took the entry), in which case nothing changed.
 func (s *Store) CompleteKeyDestruction(ctx context.Context, c Claim) (ok bool, err error) {
-	return s.settle(ctx, c, "")
+	return s.settle(ctx, c, "", "")
 }
 
 // ReleaseKeyDestruction gives a claimed entry back unchanged, due when it
 // was before the claim, so the next sweep (of any replica) retries it.
 func (s *Store) ReleaseKeyDestruction(ctx context.Context, c Claim) (ok bool, err error) {
-	return s.settle(ctx, c, c.due)
+	return s.settle(ctx, c, c.due, "")
 }
 
 // PostponeKeyDestruction gives a claimed entry back due at at, or when it
 // was due before the claim if that is later: an entry is never made due
-// earlier.
+// earlier. The date it became due stays (the destruction is overdue all
+// the same).
 func (s *Store) PostponeKeyDestruction(ctx context.Context, c Claim, at time.Time) (ok bool, err error) {
+	return s.settle(ctx, c, laterScore(c, at), "")
+}
+
+// RescheduleKeyDestruction gives a claimed entry back due at at (never
+// earlier than before the claim), and makes at the date it becomes due:
+// for an entry found due earlier than the key record says it is.
+func (s *Store) RescheduleKeyDestruction(ctx context.Context, c Claim, at time.Time) (ok bool, err error) {
+	score := laterScore(c, at)
+	return s.settle(ctx, c, score, score)
+}
+
+// laterScore is the score of at, or the claim's score before it was
+// claimed if that is later.
+func laterScore(c Claim, at time.Time) string {
 	score := strconv.FormatInt(dueScore(at), 10)
 	if old, err := strconv.ParseFloat(c.due, 64); err == nil && old > float64(dueScore(at)) {
 		score = c.due
 	}
-	return s.settle(ctx, c, score)
+	return score
 }
 
-func (s *Store) settle(ctx context.Context, c Claim, score string) (bool, error) {
+func (s *Store) settle(ctx context.Context, c Claim, score, due string) (bool, error) {
 	if c.lease == "" {
 		return false, fmt.Errorf("settle key destruction of %s: not a claim", c.CustomerID)
 	}
-	n, err := settleScript.Run(ctx, s.rdb, []string{keyScheduleKey}, c.CustomerID, c.lease, score).Int()
+	n, err := settleScript.Run(ctx, s.rdb, []string{keyScheduleKey, keyDueKey}, c.CustomerID, c.lease, score, due).Int()
 	if err != nil {
 		return false, fmt.Errorf("settle key destruction of %s: %w", c.CustomerID, err)
 	}
 	return n == 1, nil
+}
+
+// Overdue is what the schedule holds past its due date: destructions that
+// are due and not done (failing, postponed, claimed by a replica that is
+// working on them or died, or unreadable).
+type Overdue struct {
+	// Count is how many destructions are overdue.
+	Count int64
+	// Oldest is when the longest-overdue one became due; zero when Count
+	// is 0.
+	Oldest time.Time
+}
+
+// overdueBatch bounds the work of one overdueScript or backfillDueScript run.
+const overdueBatch = 1000
+
+// overdueScript counts the due dates (KEYS[2]) not after ARGV[1] and
+// returns {count, oldest score or an empty string}. First it drops up to ARGV[2] of the
+// oldest of them whose member is no longer in the schedule (KEYS[1]),
+// which is the authority on what is left to do.
+var overdueScript = redis.NewScript(`
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due do
+  if not redis.call('ZSCORE', KEYS[1], due[i]) then redis.call('ZREM', KEYS[2], due[i]) end
+end
+local n = redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[1])
+local oldest = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, 1)
+return {n, oldest[2] or ''}
+`)
+
+// backfillDueScript gives the schedule (KEYS[1]) entries ARGV[1] to
+// ARGV[2] (by rank) a due date (KEYS[2]) where they have none, taken from
+// their schedule score; it returns how many entries it read.
+var backfillDueScript = redis.NewScript(`
+local e = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+for i = 1, #e, 2 do redis.call('ZADD', KEYS[2], 'NX', e[i + 1], e[i]) end
+return #e / 2
+`)
+
+// KeyDestructionsOverdue returns the destructions that are due at now and
+// not done. Schedule entries written before due dates were kept get one
+// first, taken from their schedule score (for an entry claimed or
+// postponed at that moment, a date later than the true one).
+func (s *Store) KeyDestructionsOverdue(ctx context.Context, now time.Time) (Overdue, error) {
+	if err := s.backfillDue(ctx); err != nil {
+		return Overdue{}, err
+	}
+	res, err := overdueScript.Run(ctx, s.rdb, []string{keyScheduleKey, keyDueKey}, nowScore(now), overdueBatch).Slice()
+	if err != nil {
+		return Overdue{}, fmt.Errorf("count overdue key destructions: %w", err)
+	}
+	if len(res) != 2 {
+		return Overdue{}, errors.New("count overdue key destructions: unexpected script answer")
+	}
+	n, _ := res[0].(int64)
+	out := Overdue{Count: n}
+	if score, _ := res[1].(string); score != "" {
+		if out.Oldest, err = scoreTime(score); err != nil {
+			return Overdue{}, fmt.Errorf("count overdue key destructions: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// backfillDue gives every schedule entry a due date, when some have none.
+func (s *Store) backfillDue(ctx context.Context) error {
+	scheduled, err := s.rdb.ZCard(ctx, keyScheduleKey).Result()
+	if err != nil {
+		return fmt.Errorf("count schedule entries: %w", err)
+	}
+	dated, err := s.rdb.ZCard(ctx, keyDueKey).Result()
+	if err != nil {
+		return fmt.Errorf("count due dates: %w", err)
+	}
+	if dated >= scheduled {
+		return nil
+	}
+	for start := int64(0); ; start += overdueBatch {
+		n, err := backfillDueScript.Run(ctx, s.rdb, []string{keyScheduleKey, keyDueKey}, start, start+overdueBatch-1).Int64()
+		if err != nil {
+			return fmt.Errorf("backfill due dates: %w", err)
+		}
+		if n < overdueBatch {
+			return nil
+		}
+	}
 }

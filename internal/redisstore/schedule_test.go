@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 )
@@ -173,5 +175,95 @@ func TestConcurrentClaimsTakeEachEntryOnce(t *testing.T) {
 	}
 	if n, _ := s.KeyDestructionsScheduled(ctx); n != 200 {
 		t.Fatalf("%d entries left, want 200 (claims keep their entries)", n)
+	}
+}
+
+func TestOverdueCountsEveryDestructionNotDoneSinceItsDueDate(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	t0 := time.Date(2025, 2, 28, 10, 0, 0, 0, time.UTC)
+	const a, b, c = "cust-a", "cust-b", "cust-c"
+	for id, at := range map[string]time.Time{a: t0, b: t0.Add(time.Hour), c: t0.Add(10 * 24 * time.Hour)} {
+		if err := s.ScheduleKeyDestruction(ctx, id, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(now time.Time, n int64, oldest time.Time) {
+		t.Helper()
+		got, err := s.KeyDestructionsOverdue(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Count != n || !got.Oldest.Equal(oldest) {
+			t.Fatalf("overdue at %v: %+v, want %d since %v", now, got, n, oldest)
+		}
+	}
+	want(t0.Add(-time.Millisecond), 0, time.Time{})
+	want(t0, 1, t0) // due is overdue until done
+	now := t0.Add(2 * time.Hour)
+	want(now, 2, t0)
+
+	// Claimed, then postponed after a failure: its score moves into the
+	// future, and it is overdue all the same, since t0.
+	claim, ok, err := s.ClaimKeyDestruction(ctx, a, now, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	want(now, 2, t0)
+	if ok, err := s.PostponeKeyDestruction(ctx, claim, now.Add(10*time.Minute)); err != nil || !ok {
+		t.Fatalf("postpone: %v %v", ok, err)
+	}
+	want(now, 2, t0)
+
+	// Done: no longer overdue.
+	claim, _, _ = s.ClaimKeyDestruction(ctx, b, now, time.Minute)
+	if ok, err := s.CompleteKeyDestruction(ctx, claim); err != nil || !ok {
+		t.Fatalf("complete: %v %v", ok, err)
+	}
+	want(now, 1, t0)
+
+	// Rescheduled to the key record's later date: due then, not before.
+	claim, _, _ = s.ClaimKeyDestruction(ctx, a, now.Add(20*time.Minute), time.Minute)
+	later := t0.Add(5 * time.Hour)
+	if ok, err := s.RescheduleKeyDestruction(ctx, claim, later); err != nil || !ok {
+		t.Fatalf("reschedule: %v %v", ok, err)
+	}
+	want(now, 0, time.Time{})
+	want(later, 1, later)
+	if at, _, _ := s.KeyDestructionEntry(ctx, a); !at.Equal(later) {
+		t.Fatalf("rescheduled entry due %v, want %v", at, later)
+	}
+}
+
+// TestOverdueCoversEntriesFromBeforeDueDates: a schedule written before
+// due dates were kept (entries only in the schedule) is counted, and due
+// dates whose entry left the schedule are dropped.
+func TestOverdueCoversEntriesFromBeforeDueDates(t *testing.T) {
+	ctx := context.Background()
+	rdb, _ := redistest.Start(t)
+	s := redisstore.New(rdb)
+	t0 := time.Date(2025, 2, 28, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < 1500; i++ { // more than one backfill batch
+		if err := rdb.ZAdd(ctx, "retention:schedule", redis.Z{Score: float64(t0.Add(time.Duration(i) * time.Second).UnixMilli()), Member: fmt.Sprintf("old-%04d", i)}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.ScheduleKeyDestruction(ctx, "new", t0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(time.Hour)
+	got, err := s.KeyDestructionsOverdue(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Count != 1501 || !got.Oldest.Equal(t0.Add(-time.Hour)) {
+		t.Fatalf("overdue %+v, want 1501 since %v", got, t0.Add(-time.Hour))
+	}
+	// Removed from the schedule behind the store's back: not overdue.
+	if err := rdb.ZRem(ctx, "retention:schedule", "new").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.KeyDestructionsOverdue(ctx, now); err != nil || got.Count != 1500 || !got.Oldest.Equal(t0) {
+		t.Fatalf("overdue after removal %+v %v, want 1500 since %v", got, err, t0)
 	}
 }

@@ -57,7 +57,18 @@ func (s *Service) handle(ctx context.Context, log *slog.Logger, data []byte) err
 	case command.Terminated:
 		err = s.terminated(ctx, log, &e)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errInvalidEvent):
+		s.unreadable(log, sourceEvent, err)
+		eventsTotal.WithLabelValues(string(e.Type), "invalid").Inc()
+		return nil
+	case errors.Is(err, redisstore.ErrUnreadableKeyRecord):
+		// Left alone and redelivered (with backoff) until an operator
+		// fixes the record; then the event finishes normally.
+		s.unreadable(log, sourceKeyRecord, err)
+		eventsTotal.WithLabelValues(string(e.Type), "retry").Inc()
+		return err
+	case err != nil:
 		eventsTotal.WithLabelValues(string(e.Type), "retry").Inc()
 		log.Warn("event failed; it will be redelivered", "error", err.Error())
 		return err
@@ -115,6 +126,10 @@ func (s *Service) ensureGone(ctx context.Context, log *slog.Logger, id string, r
 	return nil
 }
 
+// errInvalidEvent marks an event retention cannot act on and finishes
+// without effect (logged and counted; it stays in the stream).
+var errInvalidEvent = errors.New("event cannot be applied")
+
 // terminated applies the termination's retention: INDEFINITE keeps the key
 // (recorded in the reason); NO_RETENTION and TEMPORARY schedule its
 // destruction, and a destruction that is already due (always for
@@ -129,17 +144,28 @@ func (s *Service) terminated(ctx context.Context, log *slog.Logger, e *command.E
 	var at time.Time
 	destroy := false
 	if e.Retention != nil {
+		if e.Retention.Strategy == customer.Temporary && e.OccurredAt.IsZero() {
+			// The date counts from the termination; without its time
+			// there is no date (the zero time would make it due long
+			// ago). Nothing is recorded: a corrected event still can.
+			return fmt.Errorf("%w: TEMPORARY termination without occurredAt; key not scheduled", errInvalidEvent)
+		}
 		at, destroy = e.Retention.DestroyAt(e.OccurredAt)
 	}
 	if !destroy {
+		if e.Retention == nil || e.Retention.Strategy != customer.Indefinite {
+			// Kept, which can still be undone; but someone must look.
+			s.unreadable(log, sourceEvent, fmt.Errorf("termination retention (strategy %q, period %d) is not one retention can apply; key kept", strategy, period))
+		}
 		return s.keep(ctx, log, e, reason)
 	}
 	now := s.cfg.Now()
 	if e.Retention.Strategy == customer.NoRetention {
 		// "Now" is retention's now: a provisioner clock running ahead
-		// must not delay the destruction. Whole milliseconds, the
-		// schedule's resolution, so that it is due at once.
-		if at.After(now) {
+		// (or an event without its time) must not delay the
+		// destruction. Whole milliseconds, the schedule's resolution,
+		// so that it is due at once.
+		if at.After(now) || at.IsZero() {
 			at = now.UTC()
 		}
 		at = at.Truncate(time.Millisecond)

@@ -29,7 +29,8 @@ import (
 // Keys is the Vault transit adapter (internal/vault.Client) as retention
 // uses it: it manages keys and never sees customer data. CreateKey is
 // idempotent; DestroyKey returns nil only when Vault confirmed the key is
-// gone, also when it was gone already.
+// gone by a read of the key after the delete (a "not found" from the
+// delete alone proves nothing), also when it was gone already.
 type Keys interface {
 	CreateKey(ctx context.Context, customerID string) error
 	DestroyKey(ctx context.Context, customerID string) error
@@ -69,9 +70,9 @@ type Config struct {
 	// VaultAttempts is the number of calls VaultRetry allows. Default 3.
 	VaultAttempts int
 	// PermanentRetry is how long a key whose destruction failed for a
-	// reason retrying cannot fix (e.g. Vault refused the token) waits
-	// before it is tried again, so it does not hold up other keys.
-	// Default 10m.
+	// reason retrying cannot fix (e.g. Vault refused the token, or its
+	// record cannot be read) waits before it is tried again, so it does
+	// not hold up other keys. Default 10m.
 	PermanentRetry time.Duration
 }
 

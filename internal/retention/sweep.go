@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
@@ -19,6 +21,11 @@ type SweepResult struct {
 	// Failed counts destructions that failed permanently and were
 	// postponed by Config.PermanentRetry.
 	Failed int
+	// Unreadable counts due entries left alone because their schedule
+	// entry or key record could not be read; they are postponed by
+	// Config.PermanentRetry, like failures, and never destroyed until
+	// the record is fixed.
+	Unreadable int
 }
 
 // Sweep destroys every key that is due at Config.Now, one claimed entry at
@@ -28,7 +35,39 @@ type SweepResult struct {
 // unavailable) ends the sweep with that error, the entry given back
 // unchanged for the next sweep. A permanent failure postpones its entry
 // and the sweep goes on; the failures are joined into the returned error.
+// So is an entry that cannot be read: it is left in the schedule, counted
+// and logged, never destroyed. Afterwards the overdue metrics are set from
+// the schedule.
 func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
+	res, err := s.sweep(ctx)
+	if err == nil || !s.transient(err) {
+		lastSweepSuccess.Set(float64(s.cfg.Now().UnixMilli()) / 1000)
+	}
+	s.observeOverdue(ctx)
+	return res, err
+}
+
+// observeOverdue sets the overdue metrics from the schedule. A failure
+// leaves them as they were (the sweep's own failure says why).
+func (s *Service) observeOverdue(ctx context.Context) {
+	if ctx.Err() != nil {
+		return // shutting down
+	}
+	now := s.cfg.Now()
+	o, err := s.cfg.Store.KeyDestructionsOverdue(ctx, now)
+	if err != nil {
+		s.cfg.Logger.Warn("cannot count overdue destructions", "error", err.Error())
+		return
+	}
+	destructionsOverdue.Set(float64(o.Count))
+	age := 0.0
+	if o.Count > 0 && !o.Oldest.IsZero() {
+		age = max(now.Sub(o.Oldest).Seconds(), 0)
+	}
+	oldestOverdueSeconds.Set(age)
+}
+
+func (s *Service) sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	var permanent []error
 	for ctx.Err() == nil {
@@ -45,6 +84,9 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 		switch {
 		case err != nil && s.transient(err):
 			return res, err
+		case errors.Is(err, errUnreadable):
+			res.Unreadable++
+			permanent = append(permanent, err)
 		case err != nil:
 			res.Failed++
 			permanent = append(permanent, err)
@@ -71,6 +113,19 @@ type permanentError struct{ err error }
 func (e permanentError) Error() string { return e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
 
+// errUnreadable marks a destruction not attempted because its schedule
+// entry or key record could not be read.
+var errUnreadable = errors.New("left alone: the record cannot be read")
+
+// unreadable counts and logs a record retention cannot read. The log
+// names what is wrong (field names, never their content) and the
+// customer id when it is one.
+func (s *Service) unreadable(log *slog.Logger, source string, err error) {
+	unreadableRecords.WithLabelValues(source).Inc()
+	log.Error("record cannot be read; left alone, no key is destroyed on it until it is fixed",
+		"source", source, "error", err.Error())
+}
+
 // destroy carries out one claimed destruction due at now: it destroys the
 // key in Vault, records it DESTROYED once Vault confirmed, publishes the
 // audit event and removes the entry. On failure the entry is given back
@@ -96,7 +151,20 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 		settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.PostponeKeyDestruction(ctx, c, at) })
 	}
 
+	if err := customer.ValidateID("customerId", id); err != nil {
+		// The member is not a customer id: nothing to destroy by it. Its
+		// content is not logged (it could be anything).
+		bad := fmt.Errorf("schedule entry of %d bytes is not a customer id", len(id))
+		s.unreadable(s.cfg.Logger, sourceScheduleEntry, bad)
+		postpone(now.Add(s.cfg.PermanentRetry))
+		return false, permanentError{fmt.Errorf("%w: %w", errUnreadable, bad)}
+	}
 	rec, err := s.cfg.Store.KeyStatus(ctx, id)
+	if errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
+		s.unreadable(log, sourceKeyRecord, err)
+		postpone(now.Add(s.cfg.PermanentRetry))
+		return false, permanentError{fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, err)}
+	}
 	if err != nil {
 		sweepErrors.WithLabelValues("transient").Inc()
 		release()
@@ -118,9 +186,18 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 		log.Error("schedule entry without a scheduled key record; not destroyed", "key_state", string(rec.State))
 		postpone(now.Add(s.cfg.PermanentRetry))
 		return false, permanentError{fmt.Errorf("destroy key of %s: key record is %s, not SCHEDULED", id, rec.State)}
+	case rec.DestroyAt.IsZero():
+		// KeyStatus reports a SCHEDULED record without a date; this is
+		// the last line: no date, no destruction.
+		bad := errors.New("a SCHEDULED key record has no destroyAt")
+		s.unreadable(log, sourceKeyRecord, bad)
+		postpone(now.Add(s.cfg.PermanentRetry))
+		return false, permanentError{fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, bad)}
 	case now.Before(rec.DestroyAt):
 		// The record is the authority on the date; never early.
-		postpone(rec.DestroyAt)
+		settle(func(ctx context.Context) (bool, error) {
+			return s.cfg.Store.RescheduleKeyDestruction(ctx, c, rec.DestroyAt)
+		})
 		return false, nil
 	}
 
@@ -137,7 +214,8 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 		return false, permanentError{fmt.Errorf("destroy key: %w", err)}
 	}
 
-	// Vault confirmed: only now is the key recorded destroyed.
+	// Vault confirmed by reading the key back: only now is the key
+	// recorded destroyed.
 	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{
 		State: redisstore.KeyDestroyed, DestroyAt: rec.DestroyAt, DestroyedAt: s.cfg.Now().UTC(),
 		Reason: rec.Reason, PartnerID: rec.PartnerID, CommandID: rec.CommandID,

@@ -212,6 +212,37 @@ func (e *Emulator) SetStatus(sid string, s Status) error {
 	return e.saveLocked()
 }
 
+// SetAuthToken changes the main account's auth token, as rotating it in
+// Twilio's console does: clients holding the old one get 401 (code 20003)
+// from then on, until they are given the new one or it is set back.
+func (e *Emulator) SetAuthToken(token string) error {
+	if !alphanumeric(token) {
+		return errors.New("twiliotest: auth token must be alphanumeric")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.accounts[e.mainSID].AuthToken = token
+	return e.saveLocked()
+}
+
+// Forget removes the sub-account sid, as if it had never been ours: from
+// then on Twilio answers 404 (code 20404) for it, as it does for an
+// account that was moved to another main account or purged after it was
+// closed. The main account cannot be forgotten.
+func (e *Emulator) Forget(sid string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if sid == e.mainSID {
+		return errors.New("twiliotest: the main account cannot be forgotten")
+	}
+	if _, ok := e.accounts[sid]; !ok {
+		return fmt.Errorf("twiliotest: no account %s", sid)
+	}
+	delete(e.accounts, sid)
+	e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == sid })
+	return e.saveLocked()
+}
+
 // Reset forgets every sub-account, fault and recorded request; the main
 // account stays.
 func (e *Emulator) Reset() error {

@@ -197,6 +197,53 @@ func TestAuthAndVisibility(t *testing.T) {
 	wantError(t, status, got, http.StatusForbidden, 20403)
 }
 
+func TestForgottenAccountIsNotFound(t *testing.T) {
+	s := twiliotest.NewServer(t, twiliotest.Config{})
+	c := newClient(t, s)
+	gone := c.create("gone")["sid"].(string)
+	kept := c.create("kept")["sid"].(string)
+	if err := s.Forget(gone); err != nil {
+		t.Fatal(err)
+	}
+	status, _, got := c.do(http.MethodGet, "/2010-04-01/Accounts/"+gone+".json", nil)
+	wantError(t, status, got, http.StatusNotFound, 20404)
+	status, _, got = c.do(http.MethodPost, "/2010-04-01/Accounts/"+gone+".json", url.Values{"Status": {"closed"}})
+	wantError(t, status, got, http.StatusNotFound, 20404)
+	status, _, got = c.do(http.MethodGet, "/2010-04-01/Accounts.json", url.Values{"FriendlyName": {"gone"}})
+	if accts, _ := got["accounts"].([]any); status != http.StatusOK || len(accts) != 0 {
+		t.Errorf("list of a forgotten name: %d %v", status, got)
+	}
+	if _, ok := s.Account(kept); !ok || len(s.Subaccounts("")) != 1 {
+		t.Errorf("the other sub-account went too: %+v", s.Subaccounts(""))
+	}
+	if err := s.Forget(gone); err == nil {
+		t.Error("forgetting an unknown account succeeded")
+	}
+	if err := s.Forget(s.AccountSID()); err == nil {
+		t.Error("the main account was forgotten")
+	}
+}
+
+func TestRotatedAuthTokenRefusesTheOldOne(t *testing.T) {
+	s := twiliotest.NewServer(t, twiliotest.Config{AuthToken: "before1"})
+	old := newClient(t, s)
+	if err := s.SetAuthToken("after2"); err != nil {
+		t.Fatal(err)
+	}
+	status, _, got := old.do(http.MethodGet, "/2010-04-01/Accounts.json", nil)
+	wantError(t, status, got, http.StatusUnauthorized, 20003)
+	if s.AuthToken() != "after2" {
+		t.Errorf("AuthToken() = %q after rotation", s.AuthToken())
+	}
+	rotated := newClient(t, s)
+	if status, _, got := rotated.do(http.MethodGet, "/2010-04-01/Accounts.json", nil); status != http.StatusOK {
+		t.Errorf("new token: %d %v", status, got)
+	}
+	if err := s.SetAuthToken("not/alphanumeric"); err == nil {
+		t.Error("a token twilio-go would refuse was accepted")
+	}
+}
+
 func TestRejectsBadRequests(t *testing.T) {
 	s := twiliotest.NewServer(t, twiliotest.Config{})
 	c := newClient(t, s)

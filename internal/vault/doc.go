@@ -12,6 +12,10 @@
 //     otherwise a destroyed customer's key would come back on the next write.
 //   - deletion_allowed is set only inside DestroyKey, immediately before the
 //     delete. After DestroyKey, old ciphertext can never be decrypted again.
+//   - DestroyKey succeeds only when a read of the key afterwards gets
+//     Vault's own answer for a missing key: a "not found" that could come
+//     from something else (a missing mount, a proxy) never counts as a
+//     destroyed key.
 //   - Least privilege: Bootstrap writes one policy per service. The gateway
 //     may encrypt, decrypt and check a key exists; the provisioner may only
 //     encrypt and check a key exists (it never reads contact info back); only

@@ -129,6 +129,18 @@ func classify(op, key string, err error) error {
 	e := &Error{Op: op, Key: key}
 	var re *api.ResponseError
 	switch {
+	case errors.As(err, &re) && re.RawError:
+		// Not Vault's JSON error body: something between us and Vault
+		// (a proxy, a load balancer) answered. Its 404 says nothing
+		// about a key, so only the transient statuses keep their kind.
+		e.Status = re.StatusCode
+		e.Reason = "answer is not from vault: " + http.StatusText(re.StatusCode)
+		switch k := kindForStatus(re.StatusCode, nil); k {
+		case ErrUnavailable, ErrForbidden:
+			e.kind = k
+		default:
+			e.kind = ErrInvalid
+		}
 	case errors.As(err, &re):
 		e.Status = re.StatusCode
 		e.Reason = reason(re.Errors)

@@ -19,6 +19,9 @@ func TestClassify(t *testing.T) {
 	respErr := func(status int, msgs ...string) error {
 		return &api.ResponseError{HTTPMethod: "PUT", URL: "http://127.0.0.1:8200/v1/transit/encrypt/customer-1", StatusCode: status, Errors: msgs}
 	}
+	rawErr := func(status int, body string) error {
+		return &api.ResponseError{HTTPMethod: "GET", URL: "http://127.0.0.1:8200/v1/transit/keys/customer-1", StatusCode: status, RawError: true, Errors: []string{body}}
+	}
 	refused := &url.Error{Op: "Put", URL: "http://127.0.0.1:1/v1/transit/encrypt/customer-1",
 		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
 	for _, c := range []struct {
@@ -33,6 +36,9 @@ func TestClassify(t *testing.T) {
 		{"404", respErr(404), ErrKeyNotFound, false},
 		{"mount missing", respErr(404, "no handler for route \"transit/keys/customer-1\". route entry not found."), ErrInvalid, false},
 		{"bad ciphertext", respErr(400, "invalid ciphertext: no prefix"), ErrInvalid, false},
+		{"404 page not from vault", rawErr(404, "<html><body>404 Not Found</body></html>"), ErrInvalid, false},
+		{"502 page not from vault", rawErr(502, "<html>Bad Gateway</html>"), ErrUnavailable, true},
+		{"403 page not from vault", rawErr(403, "<html>Forbidden</html>"), ErrForbidden, false},
 		{"permission denied", respErr(403, "1 error occurred:\n\t* permission denied\n\n"), ErrForbidden, false},
 		{"unauthorized", respErr(401), ErrForbidden, false},
 		{"sealed", respErr(503, "Vault is sealed"), ErrSealed, true},

@@ -4,7 +4,8 @@
 # (crypto-shredding). It never sees customer data: no encrypt, decrypt,
 # rewrap or datakey, no export, no backup.
 
-# create: new keys; read: KeyStatus; update: re-creating an existing key
+# create: new keys; read: KeyStatus and DestroyKey's read-back that confirms
+# a deletion; update: re-creating an existing key
 # (idempotent CreateKey) and, through the prefix glob, the sub-path
 # transit/keys/customer-<id>/config where DestroyKey sets deletion_allowed;
 # delete: the key itself. The glob also reaches a key's other sub-paths
