@@ -80,7 +80,12 @@ func jsonError(err error, prefix string, paths []string) error {
 		if typ.Field == "" {
 			f = strings.TrimSuffix(prefix, ".")
 		}
-		return customer.Invalid(f, "must be %s, not a JSON %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+		// encoding/json's Value is the kind of value received, sometimes
+		// followed by the value itself ("number 9223372036854775808" for
+		// an integer that overflows): keep the kind only, so that no
+		// value received is ever quoted back.
+		kind, _, _ := strings.Cut(typ.Value, " ")
+		return customer.Invalid(f, "must be %s, not a JSON %s", jsonKind(typ.Type.Kind().String()), kind)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return customer.Invalid(strings.TrimSuffix(prefix, "."), "is empty or truncated JSON")
 	}

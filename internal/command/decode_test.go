@@ -286,3 +286,64 @@ func TestMalformedIssuedAtNamesTheField(t *testing.T) {
 		t.Fatalf("got %v (fields %v), want an issuedAt error asking for RFC 3339", err, got)
 	}
 }
+
+// TestRejectionsNeverQuoteTheValuesReceived: whatever is wrong with a contact
+// info value, the errors (which outcomes, logs and dead letters keep) name
+// the field and what is expected, never the value received.
+func TestRejectionsNeverQuoteTheValuesReceived(t *testing.T) {
+	const digits = "2895550173"
+	const word = "Zqxcanary"
+	field := func(name, value string) string {
+		return strings.Replace(goodContact, `"`+name+`":`+map[string]string{
+			"businessName": `"ACME"`, "phoneNumber": `"+14165551212"`, "addressLine1": `"1 Yonge St"`,
+			"postalCode": `"M5E 1E5"`, "province": `"ON"`, "country": `"CA"`,
+		}[name], `"`+name+`":`+value, 1)
+	}
+	cases := map[string]string{
+		"phone number as a number":        field("phoneNumber", "1"+digits),
+		"phone number as a float":         field("phoneNumber", "1"+digits+".5"),
+		"phone number too short":          field("phoneNumber", `"+1`+digits[:5]+`"`),
+		"phone number too long":           field("phoneNumber", `"+1`+digits+digits+`"`),
+		"phone number with letters":       field("phoneNumber", `"+1`+digits+word+`"`),
+		"phone number without a plus":     field("phoneNumber", `"`+digits+`"`),
+		"phone number with area 0":        field("phoneNumber", `"+10`+digits[1:]+`"`),
+		"business name as a number":       field("businessName", digits),
+		"business name as an array":       field("businessName", `["`+word+`"]`),
+		"business name as an object":      field("businessName", `{"`+word+`":1}`),
+		"business name too long":          field("businessName", `"`+strings.Repeat(word, 30)+`"`),
+		"business name with a newline":    field("businessName", `"`+word+`\n`+word+`"`),
+		"address as a number":             field("addressLine1", digits),
+		"address as a boolean":            field("addressLine1", "true"),
+		"postal code in another shape":    field("postalCode", `"`+word+`"`),
+		"postal code as a number":         field("postalCode", digits),
+		"postal code of another province": field("postalCode", `"H2X 1Y4"`),
+		"province unknown":                field("province", `"`+word+`"`),
+		"country unknown":                 field("country", `"`+word+`"`),
+		"a bare word as a value":          field("businessName", word),
+		"a bare number as a value":        field("businessName", digits+"x"),
+	}
+	bodies := map[string]string{
+		// Not contact info, but the same rule: encoding/json quotes an
+		// overflowing number in its error.
+		"expectedVersion overflowing": envelope + `,"expectedVersion":9` + digits + digits + `}`,
+		"period overflowing":          terminate(`{"strategy":"TEMPORARY","period":9` + digits + digits + `}`),
+	}
+	for name, ci := range cases {
+		bodies[name] = contact(ci)
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			_, err := decodeAndCheck([]byte(body), "")
+			if err == nil {
+				t.Fatalf("accepted %s", body)
+			}
+			for _, e := range customer.AsErrors(err) {
+				for _, secret := range []string{digits, digits[:5], word, strings.ToLower(word), "H2X"} {
+					if strings.Contains(e.Message, secret) || strings.Contains(e.Field, secret) {
+						t.Errorf("error %q quotes the value received (%s)", e, secret)
+					}
+				}
+			}
+		})
+	}
+}

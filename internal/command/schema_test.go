@@ -47,7 +47,7 @@ var (
 )
 
 type schemas struct {
-	command, outcome, event *jsonschema.Schema
+	command, outcome, event, deadLetter *jsonschema.Schema
 }
 
 var (
@@ -56,7 +56,7 @@ var (
 	loadErr    error
 )
 
-// loadSchemas compiles the three schema files, asserting formats
+// loadSchemas compiles the four schema files, asserting formats
 // (date-time), as a strict partner-side validator would.
 func loadSchemas(t testing.TB) schemas {
 	t.Helper()
@@ -79,7 +79,8 @@ func loadSchemas(t testing.TB) schemas {
 			}
 			return s
 		}
-		loaded = schemas{command: compile("command.v1.json"), outcome: compile("outcome.v1.json"), event: compile("event.v1.json")}
+		loaded = schemas{command: compile("command.v1.json"), outcome: compile("outcome.v1.json"), event: compile("event.v1.json"),
+			deadLetter: compile("deadletter.v1.json")}
 	})
 	if loadErr != nil {
 		t.Fatalf("compile schemas: %v", loadErr)
@@ -137,7 +138,7 @@ func readDir(t *testing.T, dir string) map[string][]byte {
 
 func TestSchemaFilesAreStrictDraft202012(t *testing.T) {
 	loadSchemas(t)
-	for _, name := range []string{"command.v1.json", "outcome.v1.json", "event.v1.json"} {
+	for _, name := range []string{"command.v1.json", "outcome.v1.json", "event.v1.json", "deadletter.v1.json"} {
 		b, err := os.ReadFile(filepath.Join(schemaDir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -332,6 +333,8 @@ func TestSchemaEnumsMatchGo(t *testing.T) {
 		{"event.v1.json", []string{"properties", "type", "enum"}, sorted(allEvents)},
 		{"event.v1.json", []string{"properties", "status", "enum"}, sorted(statuses)},
 		{"event.v1.json", []string{"properties", "retention", "properties", "strategy", "enum"}, sorted(strategies)},
+		{"deadletter.v1.json", []string{"properties", "type", "enum"}, sorted(command.Types)},
+		{"deadletter.v1.json", []string{"$defs", "error", "properties", "code", "enum"}, sorted(allCodes)},
 	}
 	for _, tc := range cases {
 		if got := enumOf(t, tc.file, tc.path...); !slices.Equal(got, tc.want) {
@@ -404,6 +407,50 @@ func TestOutcomesMatchSchema(t *testing.T) {
 	} {
 		if err := validate(s.outcome, []byte(doc)); err == nil {
 			t.Errorf("outcome schema accepts %s: %s", name, doc)
+		}
+	}
+}
+
+// TestDeadLettersMatchSchema: the dead letter of every invalid example, as
+// the provisioner builds it, fits the schema, and the schema has no room
+// for the message itself.
+func TestDeadLettersMatchSchema(t *testing.T) {
+	s := loadSchemas(t)
+	const p, c = "25521a6f-b8d1-414b-8575-545430f076fd", "3f0c8a4e-6b1d-4c2a-9e57-0d8b2f6a1c93"
+	subject := command.PartitionSubject(7, p, c)
+	for name, data := range readDir(t, "invalid") {
+		cmd, err := decodeAndCheck(data, "")
+		o := &command.Outcome{Version: command.WireVersion, CommandID: "0b7e6a3c-1f2d-4e5a-8b9c-0d1e2f3a4b01", CustomerID: c, PartnerID: p,
+			Status: command.Rejected, Errors: customer.AsErrors(err), ProcessedAt: processedAt}
+		if cmd != nil {
+			o.Type = cmd.Type
+		}
+		dl := command.NewDeadLetter(o, subject, o.CommandID, 42, len(data), processedAt)
+		b, err := json.Marshal(dl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate(s.deadLetter, b); err != nil {
+			t.Errorf("%s: %s\n%v", name, b, err)
+		}
+	}
+	unknown := &command.Outcome{Version: command.WireVersion, CommandID: "seq-9", Type: "customer.delete", PartnerID: p, CustomerID: c,
+		Status: command.Rejected, Errors: []*customer.Error{customer.Invalid("type", "unknown")}}
+	dl := command.NewDeadLetter(unknown, subject+".gw", "", 9, 120, processedAt)
+	if dl.Type != "" || dl.Reason != "BAD_USER_INPUT: type: unknown" {
+		t.Errorf("dead letter of an unknown type: type %q, reason %q", dl.Type, dl.Reason)
+	}
+	if b, _ := json.Marshal(dl); validate(s.deadLetter, b) != nil {
+		t.Errorf("dead letter of an unknown type does not fit the schema: %s", b)
+	}
+	for name, doc := range map[string]string{
+		"the body":        `{"version":1,"commandId":"x","subject":"s","reason":"r","errors":[{"code":"BAD_USER_INPUT","message":"m"}],"size":2,"deadLetteredAt":"2026-03-02T15:04:06Z","data":"{}"}`,
+		"no errors":       `{"version":1,"commandId":"x","subject":"s","reason":"r","errors":[],"size":2,"deadLetteredAt":"2026-03-02T15:04:06Z"}`,
+		"an unknown type": `{"version":1,"commandId":"x","type":"customer.delete","subject":"s","reason":"r","errors":[{"code":"BAD_USER_INPUT","message":"m"}],"size":2,"deadLetteredAt":"2026-03-02T15:04:06Z"}`,
+		"no size":         `{"version":1,"commandId":"x","subject":"s","reason":"r","errors":[{"code":"BAD_USER_INPUT","message":"m"}],"deadLetteredAt":"2026-03-02T15:04:06Z"}`,
+	} {
+		if err := validate(s.deadLetter, []byte(doc)); err == nil {
+			t.Errorf("dead letter schema accepts %s: %s", name, doc)
 		}
 	}
 }
@@ -518,7 +565,17 @@ func TestDocExamples(t *testing.T) {
 		_, isOutcome := probe["commandId"]
 		_, hasStatus := probe["status"]
 		_, isEvent := probe["occurredAt"]
+		_, isDeadLetter := probe["deadLetteredAt"]
 		switch {
+		case isDeadLetter:
+			if err := validate(s.deadLetter, data); err != nil {
+				t.Errorf("dead letter example %d: %v\n%s", i+1, err, block)
+			}
+			var d command.DeadLetter
+			if err := decodeStrictly(data, &d); err != nil {
+				t.Errorf("dead letter example %d does not fit command.DeadLetter: %v", i+1, err)
+			}
+			types["dead letter"] = true
 		case isEvent:
 			if err := validate(s.event, data); err != nil {
 				t.Errorf("event example %d: %v\n%s", i+1, err, block)
@@ -566,7 +623,7 @@ func TestDocExamples(t *testing.T) {
 			t.Errorf("docs/commands.md has no example of %s", typ)
 		}
 	}
-	for _, want := range []string{"outcome APPLIED", "outcome REJECTED", "event " + string(command.Registered)} {
+	for _, want := range []string{"outcome APPLIED", "outcome REJECTED", "event " + string(command.Registered), "dead letter"} {
 		if !types[want] {
 			t.Errorf("docs/commands.md has no %s example", want)
 		}
@@ -596,6 +653,7 @@ func TestDocNamesTheContract(t *testing.T) {
 		"CUSTOMER_COMMANDS", "CUSTOMER_EVENTS", "CUSTOMER_DLQ",
 		"Textkit-Dlq-Reason", "Textkit-Original-Subject", "Textkit-Original-Msg-Id", "Textkit-Original-Stream-Seq",
 		"65536", "72 hours", "7 days", "10 minutes",
+		"deadletter.v1.json", "maximum messages per subject exceeded", "maximum bytes exceeded", "69632",
 	)
 	for _, n := range names {
 		if !strings.Contains(doc, n) {

@@ -42,6 +42,24 @@ func PartitionFilter(partition int) string {
 	return fmt.Sprintf("%s.%d.>", PartitionPrefix, partition)
 }
 
+// PartitionSubjects are the subjects the command stream stores for one
+// partition: the direct form customers.cmdp.<partition>.<partnerId>.<customerId>
+// and the gateway's form with a trailing "gw" token. The partition token is
+// written in decimal without leading zeros, as the server's partition()
+// mapping writes it; a subject of any other shape (another token, one token
+// more or less) is stored by no stream, so its publish fails at once and
+// its Nats-Msg-Id is not used up.
+func PartitionSubjects(partition int) []string {
+	direct := fmt.Sprintf("%s.%d.*.*", PartitionPrefix, partition)
+	return []string{direct, direct + ".gw"}
+}
+
+// PartitionSubject is the partition subject a command of customerID of
+// partnerID is stored on when it is in partition (direct form).
+func PartitionSubject(partition int, partnerID, customerID string) string {
+	return fmt.Sprintf("%s.%d.%s.%s", PartitionPrefix, partition, partnerID, customerID)
+}
+
 // OutcomeSubject is where the outcome of commandID is published.
 func OutcomeSubject(partnerID, commandID string) string {
 	return OutcomePrefix + "." + partnerID + "." + commandID

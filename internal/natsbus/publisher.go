@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -13,7 +14,8 @@ import (
 	"github.com/textkit/customers/internal/command"
 )
 
-// Headers set on dead letters.
+// Headers set on dead letters, repeating fields of their JSON body
+// (command.DeadLetter) so that an operator can filter on them.
 const (
 	HeaderDeadLetterReason  = "Textkit-Dlq-Reason"
 	HeaderOriginalSubject   = "Textkit-Original-Subject"
@@ -78,17 +80,31 @@ func isKeyEvent(t command.EventType) bool {
 	return false
 }
 
-// DeadLetter keeps a rejected message, as received, in the dead-letter
-// stream with the reason and where it came from. id de-duplicates it.
-func (p *Publisher) DeadLetter(ctx context.Context, partnerToken, id, subject, streamSeq string, data []byte, reason string) error {
-	msg := nats.NewMsg(command.DeadLetterSubject(partnerToken))
-	msg.Data = data
-	msg.Header.Set(HeaderDeadLetterReason, reason)
-	msg.Header.Set(HeaderOriginalSubject, subject)
-	msg.Header.Set(HeaderOriginalMsgID, id)
-	msg.Header.Set(HeaderOriginalStreamSeq, streamSeq)
-	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+streamSeq+"-"+id)); err != nil {
-		return fmt.Errorf("dead-letter message %s: %w", id, err)
+// DeadLetter keeps what is known of a rejected message in the dead-letter
+// stream, on the subject of its partner (the subject's partner token, or
+// "unknown"): dl as JSON, and the reason, subject, command id and stream
+// sequence also as headers. Never the message itself: it may carry
+// plaintext contact info, which the dead-letter stream would keep beyond
+// the command's erase and the customer's key. The dead letter is
+// de-duplicated by the original's stream sequence and command id.
+func (p *Publisher) DeadLetter(ctx context.Context, dl *command.DeadLetter) error {
+	b, err := json.Marshal(dl)
+	if err != nil {
+		return fmt.Errorf("dead-letter message %s: %w", dl.CommandID, err)
+	}
+	partner := dl.PartnerID
+	if partner == "" {
+		partner = "unknown"
+	}
+	seq := strconv.FormatUint(dl.StreamSequence, 10)
+	msg := nats.NewMsg(command.DeadLetterSubject(partner))
+	msg.Data = b
+	msg.Header.Set(HeaderDeadLetterReason, dl.Reason)
+	msg.Header.Set(HeaderOriginalSubject, dl.Subject)
+	msg.Header.Set(HeaderOriginalMsgID, dl.CommandID)
+	msg.Header.Set(HeaderOriginalStreamSeq, seq)
+	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+seq+"-"+dl.CommandID)); err != nil {
+		return fmt.Errorf("dead-letter message %s: %w", dl.CommandID, err)
 	}
 	return nil
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // Partitions is the number of command partitions. It must equal the
-// partition count in deploy/nats/nats.conf's subject mapping.
+// partition count in deploy/nats/nats.conf's subject mapping, and the
+// partitions its publish permissions name (a test checks both).
 const Partitions = 16
 
 // Stream names.
@@ -23,7 +24,14 @@ const (
 	DeadLetterStream = "CUSTOMER_DLQ"
 )
 
-// StreamLimits are the retention bounds of the streams.
+// StreamLimits are the retention and size bounds of the streams.
+//
+// Every stream is bounded in bytes as well as in age, so that no publisher
+// can fill the server's disk (deploy/nats/nats.conf gives JetStream
+// max_file_store 10GB): the defaults reserve 1 GiB + 4 GiB + 256 MiB, about
+// half of it, which leaves room for the streams' replicas of another
+// deployment sharing the server, and for compaction. JetStream reserves
+// MaxBytes when a stream is created and refuses a stream that does not fit.
 type StreamLimits struct {
 	// CommandMaxAge bounds how long a command, which may carry plaintext
 	// contact info when a partner publishes it directly, can stay in the
@@ -31,11 +39,48 @@ type StreamLimits struct {
 	// (work-queue retention); MaxAge is the upper bound if nothing
 	// processes them. Default 72h.
 	CommandMaxAge time.Duration
+	// CommandMaxBytes bounds the command stream's size. Commands are
+	// removed once processed, so the stream only holds a backlog: 1 GiB
+	// (the default) is some 15 000 commands of the largest size (64 KiB)
+	// and millions of ordinary ones (well under 1 KiB), hours of a stopped
+	// provisioner at any realistic rate. When it is full a publish is
+	// refused with an error ("maximum bytes exceeded"; discard new), never
+	// is a stored command dropped.
+	CommandMaxBytes int64
+	// CommandMaxPerCustomer bounds how many commands one subject (one
+	// customer, in one of the two forms: published directly or by the
+	// gateway) may have waiting in the command stream. Beyond it a publish
+	// for that customer is refused with an error ("maximum messages per
+	// subject exceeded") until the provisioner catches up, so one
+	// customer's flood cannot take the whole stream. A customer needs a
+	// handful of commands in its life; the default, 1000, leaves room for
+	// bursts and load tests. Default 1000.
+	CommandMaxPerCustomer int64
 	// DeadLetterMaxAge bounds how long rejected messages are kept. Default 7 days.
 	DeadLetterMaxAge time.Duration
+	// DeadLetterMaxBytes bounds the dead-letter stream. A dead letter is a
+	// small JSON document (under 1 KiB for most, a few KiB at most), so
+	// the default, 256 MiB, holds hundreds of thousands of them. When it
+	// is full the oldest go first: dead letters are diagnostics (the
+	// outcome, stored in Redis, says the same) and must not hold up the
+	// commands behind a bad one.
+	DeadLetterMaxBytes int64
+	// DeadLetterMaxPerPartner bounds the dead letters of one partner
+	// (subject customers.dlq.<partnerId>); beyond it that partner's oldest
+	// go first, so one partner's bad messages cannot push out everybody
+	// else's. Default 100 000.
+	DeadLetterMaxPerPartner int64
 	// EventMaxAge bounds the event history in the stream (events carry no
 	// personal data). Default 365 days.
 	EventMaxAge time.Duration
+	// EventMaxBytes bounds the event stream. An event is about 400 bytes:
+	// the default, 4 GiB, holds some ten million, a year of several
+	// commands a minute for every customer of a large deployment. When it
+	// is full a new event is refused (discard new), so the command that
+	// produced it is retried with backoff and the provisioner's errors say
+	// why, rather than old events (which retention may not have read yet)
+	// being dropped silently.
+	EventMaxBytes int64
 	// Duplicates is the JetStream de-duplication window for Nats-Msg-Id.
 	// Outside it, the Redis idempotency record still stops a second apply.
 	// Default 10 minutes.
@@ -45,15 +90,39 @@ type StreamLimits struct {
 	Replicas int
 }
 
+// Default stream sizes; see StreamLimits.
+const (
+	DefaultCommandMaxBytes         = 1 << 30
+	DefaultCommandMaxPerCustomer   = 1000
+	DefaultDeadLetterMaxBytes      = 256 << 20
+	DefaultDeadLetterMaxPerPartner = 100_000
+	DefaultEventMaxBytes           = 4 << 30
+)
+
 func (l *StreamLimits) setDefaults() {
 	if l.CommandMaxAge == 0 {
 		l.CommandMaxAge = 72 * time.Hour
 	}
+	if l.CommandMaxBytes == 0 {
+		l.CommandMaxBytes = DefaultCommandMaxBytes
+	}
+	if l.CommandMaxPerCustomer == 0 {
+		l.CommandMaxPerCustomer = DefaultCommandMaxPerCustomer
+	}
 	if l.DeadLetterMaxAge == 0 {
 		l.DeadLetterMaxAge = 7 * 24 * time.Hour
 	}
+	if l.DeadLetterMaxBytes == 0 {
+		l.DeadLetterMaxBytes = DefaultDeadLetterMaxBytes
+	}
+	if l.DeadLetterMaxPerPartner == 0 {
+		l.DeadLetterMaxPerPartner = DefaultDeadLetterMaxPerPartner
+	}
 	if l.EventMaxAge == 0 {
 		l.EventMaxAge = 365 * 24 * time.Hour
+	}
+	if l.EventMaxBytes == 0 {
+		l.EventMaxBytes = DefaultEventMaxBytes
 	}
 	if l.Duplicates == 0 {
 		l.Duplicates = 10 * time.Minute
@@ -63,6 +132,20 @@ func (l *StreamLimits) setDefaults() {
 	}
 }
 
+// CommandSubjects are the command stream's subjects: the two forms of each
+// partition's subject (command.PartitionSubjects), for exactly the
+// partitions 0..Partitions-1 that the consumers read. Nothing else is
+// stored: a publish to any other subject (a partition token out of range
+// or with a leading zero, a token too many or too few) finds no stream and
+// fails at once, without using up its Nats-Msg-Id.
+func CommandSubjects() []string {
+	var subjects []string
+	for p := 0; p < Partitions; p++ {
+		subjects = append(subjects, command.PartitionSubjects(p)...)
+	}
+	return subjects
+}
+
 // StreamConfigs returns the configuration of every stream.
 func StreamConfigs(l StreamLimits) []jetstream.StreamConfig {
 	l.setDefaults()
@@ -70,14 +153,20 @@ func StreamConfigs(l StreamLimits) []jetstream.StreamConfig {
 		{
 			Name:        CommandStream,
 			Description: "customer commands, partitioned by customer id; removed once processed",
-			Subjects:    []string{command.PartitionPrefix + ".>"},
+			Subjects:    CommandSubjects(),
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
 			MaxAge:      l.CommandMaxAge,
-			Duplicates:  l.Duplicates,
-			MaxMsgSize:  command.MaxSize + 4096,
-			Replicas:    l.Replicas,
-			Discard:     jetstream.DiscardNew,
+			MaxBytes:    l.CommandMaxBytes,
+			// One subject is one customer: its backlog is bounded, and a
+			// publish beyond the bound is refused rather than an older
+			// command of the customer dropped.
+			MaxMsgsPerSubject:    l.CommandMaxPerCustomer,
+			DiscardNewPerSubject: true,
+			Duplicates:           l.Duplicates,
+			MaxMsgSize:           command.MaxSize + 4096,
+			Replicas:             l.Replicas,
+			Discard:              jetstream.DiscardNew,
 		},
 		{
 			Name:        EventStream,
@@ -86,18 +175,23 @@ func StreamConfigs(l StreamLimits) []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			MaxAge:      l.EventMaxAge,
+			MaxBytes:    l.EventMaxBytes,
+			Discard:     jetstream.DiscardNew,
 			Duplicates:  l.Duplicates,
 			Replicas:    l.Replicas,
 		},
 		{
-			Name:        DeadLetterStream,
-			Description: "rejected command messages with the reason (may hold plaintext: bounded age)",
-			Subjects:    []string{command.DeadLetterPrefix + ".>"},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			MaxAge:      l.DeadLetterMaxAge,
-			Duplicates:  l.Duplicates,
-			Replicas:    l.Replicas,
+			Name:              DeadLetterStream,
+			Description:       "what is known of rejected command messages (ids, subject, reason, size; never the message)",
+			Subjects:          []string{command.DeadLetterPrefix + ".>"},
+			Retention:         jetstream.LimitsPolicy,
+			Storage:           jetstream.FileStorage,
+			MaxAge:            l.DeadLetterMaxAge,
+			MaxBytes:          l.DeadLetterMaxBytes,
+			MaxMsgsPerSubject: l.DeadLetterMaxPerPartner,
+			Discard:           jetstream.DiscardOld,
+			Duplicates:        l.Duplicates,
+			Replicas:          l.Replicas,
 		},
 	}
 }

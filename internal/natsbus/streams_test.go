@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -24,21 +21,6 @@ const (
 	partnerB  = "9b2f3c1e-0000-4000-8000-000000000002"
 	customerX = "0b8f6c0e-1111-4a1a-9a1a-000000000001"
 )
-
-func TestPartitionCountMatchesServerMapping(t *testing.T) {
-	conf, err := os.ReadFile(natstest.ConfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`partition\((\d+),2\)`).FindSubmatch(conf)
-	if m == nil {
-		t.Fatal("nats.conf has no partition(N,2) mapping of customers.cmd.*.*")
-	}
-	got, _ := strconv.Atoi(string(m[1]))
-	if got != natsbus.Partitions {
-		t.Fatalf("nats.conf maps commands onto %d partitions, natsbus.Partitions is %d", got, natsbus.Partitions)
-	}
-}
 
 func setup(t *testing.T) (*natstest.Server, jetstream.JetStream) {
 	t.Helper()

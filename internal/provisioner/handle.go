@@ -352,7 +352,7 @@ func (p *Provisioner) finish(ctx context.Context, chk *command.Checked, out *com
 		}
 		log.Info("command applied", "customer_version", out.CustomerVersion, "event", string(out.Event))
 	} else {
-		log.Info("command rejected", "errors", errorSummary(out.Errors))
+		log.Info("command rejected", "errors", command.Reason(out.Errors))
 	}
 	if err := p.cfg.Publisher.PublishOutcome(ctx, out); err != nil {
 		// The outcome is stored; a client can still look it up.
@@ -409,7 +409,9 @@ func statusAfter(t command.Type) customer.Status {
 
 // badMessage rejects a message that is not a valid command: the outcome is
 // stored when the message names a usable command and customer id, it is
-// published, and the message is kept in the dead-letter stream.
+// published, what is known of the message (ids, subject, reason, size;
+// never its body, which may hold plaintext contact info) is kept in the
+// dead-letter stream, and the message is erased from the command stream.
 func (p *Provisioner) badMessage(ctx context.Context, in Incoming, cmd *command.Command, why error) error {
 	partnerToken, customerToken, _ := command.SubjectIDs(in.Subject)
 	out := &command.Outcome{
@@ -426,6 +428,10 @@ func (p *Provisioner) badMessage(ctx context.Context, in Incoming, cmd *command.
 	if out.CommandID == "" {
 		out.CommandID = "seq-" + in.StreamSeq
 	}
+	seq, _ := strconv.ParseUint(in.StreamSeq, 10, 64)
+	// The dead letter tells what was wrong with this message, even when an
+	// earlier outcome is stored under its id.
+	dl := command.NewDeadLetter(out, in.Subject, in.MsgID, seq, len(in.Data), out.ProcessedAt)
 	log := logger(ctx).With("command_id", out.CommandID)
 	// Store the rejection when ids are usable, so command(id) and a
 	// republished command get the same answer.
@@ -439,33 +445,18 @@ func (p *Provisioner) badMessage(ctx context.Context, in Incoming, cmd *command.
 		}
 		out = stored
 	}
-	if partnerToken == "" {
-		partnerToken = "unknown"
-	}
-	reason := errorSummary(out.Errors)
-	if err := p.cfg.Publisher.DeadLetter(ctx, partnerToken, out.CommandID, in.Subject, in.StreamSeq, in.Data, reason); err != nil {
+	if err := p.cfg.Publisher.DeadLetter(ctx, dl); err != nil {
 		return p.transient("dead-letter", err)
 	}
 	if err := p.erase(ctx, in); err != nil {
 		return err
 	}
-	log.Warn("bad command dead-lettered", "reason", reason, "subject", in.Subject)
+	log.Warn("bad command dead-lettered", "reason", dl.Reason, "subject", in.Subject)
 	observe(out.Type, nil, 0)
 	if err := p.cfg.Publisher.PublishOutcome(ctx, out); err != nil {
 		log.Warn("could not publish outcome", "error", err.Error())
 	}
 	return nil
-}
-
-func errorSummary(errs []*customer.Error) string {
-	s := ""
-	for i, e := range errs {
-		if i > 0 {
-			s += "; "
-		}
-		s += string(e.Code) + ": " + e.Error()
-	}
-	return s
 }
 
 type logKey struct{}

@@ -38,7 +38,9 @@ type Keys interface {
 type Publisher interface {
 	PublishOutcome(ctx context.Context, o *command.Outcome) error
 	PublishEvent(ctx context.Context, e *command.Event) error
-	DeadLetter(ctx context.Context, partnerToken, id, subject, streamSeq string, data []byte, reason string) error
+	// DeadLetter keeps what is known of a rejected message (never the
+	// message itself) in the dead-letter stream.
+	DeadLetter(ctx context.Context, dl *command.DeadLetter) error
 	// EraseCommand overwrites a processed command in the command stream.
 	EraseCommand(ctx context.Context, streamSeq uint64) error
 }

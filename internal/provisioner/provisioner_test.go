@@ -1,6 +1,7 @@
 package provisioner_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -330,17 +331,36 @@ func TestBadMessagesAreRejectedAndDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What is known of each, never the message itself.
 	for seq := uint64(1); seq <= uint64(len(cases)); seq++ {
 		m, err := stream.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
+		tc := cases[seq-1]
 		if m.Header.Get(natsbus.HeaderDeadLetterReason) == "" || m.Header.Get(natsbus.HeaderOriginalSubject) == "" {
 			t.Fatalf("dead letter %d lacks reason or subject: %v", seq, m.Header)
 		}
-		if string(m.Data) != string(cases[seq-1].body) {
-			t.Fatalf("dead letter %d holds %q, want the message as received %q", seq, m.Data, cases[seq-1].body)
+		var dl command.DeadLetter
+		dec := json.NewDecoder(bytes.NewReader(m.Data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&dl); err != nil {
+			t.Fatalf("dead letter %d is not a command.DeadLetter: %v: %s", seq, err, m.Data)
 		}
+		if dl.CommandID != tc.msgID || dl.MsgID != tc.msgID || dl.PartnerID != partnerID || dl.CustomerID != id ||
+			dl.Subject != m.Header.Get(natsbus.HeaderOriginalSubject) || dl.StreamSequence == 0 || dl.Size != len(tc.body) ||
+			dl.Reason != m.Header.Get(natsbus.HeaderDeadLetterReason) || len(dl.Errors) == 0 || dl.DeadLetteredAt.IsZero() {
+			t.Errorf("dead letter %d (%s): %s", seq, tc.name, m.Data)
+		}
+		if tc.field != "" && dl.Errors[0].Field != tc.field {
+			t.Errorf("dead letter %d (%s) names field %q, want %q", seq, tc.name, dl.Errors[0].Field, tc.field)
+		}
+		if len(tc.body) > 20 && bytes.Contains(m.Data, tc.body) {
+			t.Errorf("dead letter %d (%s) holds the message: %s", seq, tc.name, m.Data)
+		}
+	}
+	if !bytes.Contains(mustGetDLQ(t, stream, 6), []byte(`"type":"customer.updateContactInfo"`)) {
+		t.Error("the dead letter of a decodable command does not name its type")
 	}
 	// The command stream empties: nothing is left behind or lost. (The last
 	// message is acknowledged just after its dead letter is written.)
@@ -351,6 +371,15 @@ func TestBadMessagesAreRejectedAndDeadLettered(t *testing.T) {
 		}
 		return info.State.Msgs == 0
 	})
+}
+
+func mustGetDLQ(t *testing.T, s jetstream.Stream, seq uint64) []byte {
+	t.Helper()
+	m, err := s.GetMsg(context.Background(), seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Data
 }
 
 func mustEncode(c *command.Command) []byte {

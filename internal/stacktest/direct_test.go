@@ -276,7 +276,8 @@ func TestDirectPublisherLifecycle(t *testing.T) {
 	}
 
 	// Over 64 KiB: rejected with an outcome while the stream still takes
-	// it; larger still, the stream refuses the publish itself.
+	// it; larger still, the partner's account refuses the publish itself
+	// (its max_payload is the stream's largest message).
 	big := newCommand(command.Activate, customerID, nil)
 	body, _ := json.Marshal(big)
 	padded := append(body[:len(body)-1], append(bytes.Repeat([]byte(" "), command.MaxSize+1-len(body)), '}')...)
@@ -360,6 +361,14 @@ func TestDirectPublisherLifecycle(t *testing.T) {
 			continue
 		}
 		found = true
+		var dl command.DeadLetter
+		if err := json.Unmarshal(m.Data(), &dl); err != nil || dl.CommandID != bad["id"] || len(dl.Errors) != 1 ||
+			dl.Errors[0].Field != "payload.retention.strategy" || dl.Type != command.Terminate {
+			t.Errorf("dead letter body: %v: %s", err, m.Data())
+		}
+		if bytes.Contains(m.Data(), []byte("FOREVER")) {
+			t.Errorf("the dead letter holds the message: %s", m.Data())
+		}
 		if reason := m.Headers().Get(natsbus.HeaderDeadLetterReason); !strings.Contains(reason, "payload.retention.strategy") {
 			t.Errorf("dead letter reason %q does not name the field", reason)
 		}

@@ -1,6 +1,7 @@
 // Package natstest runs an embedded NATS server for tests, configured from
-// the very deploy/nats/nats.conf the stack ships (users, permissions,
-// partition mapping, JetStream with sync_interval always), on a random
+// the very deploy/nats/nats.conf the stack ships (accounts, users,
+// permissions, limits, partition mapping, JetStream with sync_interval
+// always), on a random
 // loopback port with its store in a temporary directory.
 package natstest
 
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +29,9 @@ var Passwords = map[string]string{
 
 // SeedPartnerID is the partner whose direct-publisher user nats.conf ships.
 const SeedPartnerID = "25521a6f-b8d1-414b-8575-545430f076fd"
+
+// SeedPartnerUser is that partner's NATS user, in its own account.
+const SeedPartnerUser = "partner-25521a6f"
 
 var envOnce sync.Once
 
@@ -83,14 +88,21 @@ func Start(t testing.TB) *Server {
 // URL is the client URL.
 func (s *Server) URL() string { return s.ClientURL() }
 
-// Connect returns a connection as user (one of Passwords' keys), closed when the test ends.
-func (s *Server) Connect(t testing.TB, user string) *nats.Conn {
+// Connect returns a connection as user (one of Passwords' keys), closed
+// when the test ends. A partner's user gets its inbox prefix,
+// _INBOX_<user>, the only one its permissions allow (see docs/commands.md),
+// so JetStream publishes get their acknowledgement.
+func (s *Server) Connect(t testing.TB, user string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	pw, ok := Passwords[user]
 	if !ok {
 		t.Fatalf("natstest: unknown user %q", user)
 	}
-	nc, err := nats.Connect(s.URL(), nats.UserInfo(user, pw), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	opts = append([]nats.Option{nats.UserInfo(user, pw), nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)
+	if strings.HasPrefix(user, "partner-") {
+		opts = append(opts, nats.CustomInboxPrefix("_INBOX_"+user))
+	}
+	nc, err := nats.Connect(s.URL(), opts...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
 	}
