@@ -29,12 +29,23 @@ func TestGracefulStopFinishesTheCommandInFlight(t *testing.T) {
 	o := h.outcome(reg.ID)
 	mustApplied(t, o)
 	<-stopped
-	info, err := h.provisionerStreamInfo(natsbus.CommandStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 0 {
-		t.Fatalf("the finished command is still in the stream (%d messages): it was not acknowledged", info.State.Msgs)
+	// The ack travels on the stopped replica's connection and this check
+	// on another one, so the server may not have applied it yet: allow it
+	// a moment, well below the ack wait (after which an unacknowledged
+	// command would stay in the stream, with no replica left to take it).
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for {
+		info, err := h.provisionerStreamInfo(natsbus.CommandStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the finished command is still in the stream (%d messages): it was not acknowledged", info.State.Msgs)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	_ = command.Applied
 }
