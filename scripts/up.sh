@@ -286,7 +286,7 @@ if [[ "$VAULT_DEV" != 1 ]]; then
 	printf '=== %s up.sh: vault.sh unseal\n' "$(date -Is)" >>"$LOGS/vault-unseal.log"
 	vault_sh unseal "$DATA_DIR/secrets.env" >>"$LOGS/vault-unseal.log" 2>&1 </dev/null ||
 		fail vault-unseal "could not initialise or unseal Vault"
-	log "  vault unsealed in $(elapsed "$t0")"
+	log "  vault unsealed, root token checked in $(elapsed "$t0")"
 fi
 wait_for vault http_ok "$VAULT_URL/v1/sys/health"
 log "up: dependencies healthy in $(elapsed "$T_DEPS")"
