@@ -398,6 +398,104 @@ func TestComposeNATSMatchesItsConfig(t *testing.T) {
 	}
 }
 
+// TestComposeVaultMatchesItsConfig checks the persistent Vault: compose
+// and scripts/up.sh set exactly the variables deploy/vault/vault.hcl needs,
+// the storage is raft on a named volume (not in memory, not in the
+// container), and the unseal key is kept on a named volume too.
+func TestComposeVaultMatchesItsConfig(t *testing.T) {
+	c := loadCompose(t)
+	tmpl, err := os.ReadFile(filepath.Join(root, "deploy/vault/vault.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(tmpl)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^storage\s+"raft"\s*\{`),
+		regexp.MustCompile(`(?m)^\s*path\s*=\s*"\$\{TEXTKIT_VAULT_STORAGE_DIR\}"`),
+		regexp.MustCompile(`(?m)^\s*node_id\s*=`),
+		regexp.MustCompile(`(?m)^api_addr\s*=`),
+		regexp.MustCompile(`(?m)^cluster_addr\s*=`),
+		regexp.MustCompile(`(?m)^disable_mlock\s*=\s*true`),
+	} {
+		if !want.MatchString(conf) {
+			t.Errorf("deploy/vault/vault.hcl does not match %s", want)
+		}
+	}
+	want := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\$\{(TEXTKIT_[A-Z0-9_]+)\}`).FindAllStringSubmatch(conf, -1) {
+		want[m[1]] = true
+	}
+	if len(want) == 0 {
+		t.Fatal("deploy/vault/vault.hcl has no ${TEXTKIT_*} placeholder")
+	}
+
+	v := c.Services["vault"]
+	cmd := strings.Join(v.Command, " ")
+	if strings.Contains(cmd, "-dev") {
+		t.Errorf("vault command %q runs dev mode (in memory)", v.Command)
+	}
+	// command: sh vault.sh run TEMPLATE CONFIG KEYS_FILE READY_FILE
+	i := slices.Index(v.Command, "run")
+	if i < 2 || len(v.Command) != i+5 || !strings.HasSuffix(v.Command[i-1], "/vault.sh") {
+		t.Fatalf("vault command %q, want [sh …/vault.sh run TEMPLATE CONFIG KEYS_FILE READY_FILE]", v.Command)
+	}
+	keysFile, readyFile := v.Command[i+3], v.Command[i+4]
+	got := envOf(v)
+	for _, name := range sortedKeys(want) {
+		if !got[name] {
+			t.Errorf("vault service does not set %s, which deploy/vault/vault.hcl reads", name)
+		}
+	}
+	for _, name := range sortedKeys(got) {
+		if !want[name] && name != "TEXTKIT_VAULT_ROOT_TOKEN" {
+			t.Errorf("vault service sets %s, which neither deploy/vault/vault.hcl nor vault.sh reads", name)
+		}
+	}
+	if a, b := v.Environment["TEXTKIT_VAULT_ROOT_TOKEN"], c.Services["vault-init"].Environment["TEXTKIT_VAULT_ROOT_TOKEN"]; a == "" || a != b {
+		t.Errorf("vault creates root token %q, but vault-init uses %q: want the same secrets.env variable", a, b)
+	}
+
+	// Storage and unseal key on named volumes (declared at the top level),
+	// each on its own.
+	onNamedVolume := func(what, path string) string {
+		for _, vol := range v.Volumes {
+			parts := strings.Split(vol, ":")
+			if len(parts) < 2 {
+				continue
+			}
+			if _, named := c.Volumes[parts[0]]; named && (path == parts[1] || strings.HasPrefix(path, parts[1]+"/")) {
+				return parts[0]
+			}
+		}
+		t.Errorf("vault keeps its %s in %s, which is not on a named volume: it would not survive the container", what, path)
+		return ""
+	}
+	storage := onNamedVolume("storage", v.Environment["TEXTKIT_VAULT_STORAGE_DIR"])
+	keys := onNamedVolume("unseal key", keysFile)
+	if storage != "" && storage == keys {
+		t.Errorf("vault keeps its storage and its unseal key on the same volume %s", storage)
+	}
+	if h := v.Healthcheck; h == nil || !strings.Contains(strings.Join(h.Test, " "), readyFile) || !strings.Contains(strings.Join(h.Test, " "), "/v1/sys/health") {
+		t.Errorf("vault healthcheck must wait for %s (unsealed, root token made) and sys/health", readyFile)
+	}
+
+	// The local stack renders the same template with the same variables.
+	up, err := os.ReadFile(filepath.Join(root, "scripts/up.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range sortedKeys(want) {
+		if !strings.Contains(string(up), name+"=") {
+			t.Errorf("scripts/up.sh does not set %s, which deploy/vault/vault.hcl reads", name)
+		}
+	}
+	for _, call := range []string{"deploy/vault/vault.sh\" config", "deploy/vault/vault.hcl", "vault_sh unseal"} {
+		if !strings.Contains(string(up), call) {
+			t.Errorf("scripts/up.sh does not contain %q", call)
+		}
+	}
+}
+
 func TestComposeMountsRepoFilesThatExist(t *testing.T) {
 	c := loadCompose(t)
 	for _, name := range sortedKeys(c.Services) {
@@ -412,6 +510,8 @@ func TestComposeMountsRepoFilesThatExist(t *testing.T) {
 		{"nats", "deploy/nats/nats.conf"},
 		{"redis", "deploy/redis/redis.conf"},
 		{"seed", "deploy/seed.json"},
+		{"vault", "deploy/vault/vault.sh"},
+		{"vault", "deploy/vault/vault.hcl"},
 	} {
 		s := c.Services[tc.service]
 		target, ok := bindMounts(t, tc.service, s)[tc.file]
@@ -494,6 +594,13 @@ func TestComposePortsMatchTheREADME(t *testing.T) {
 		_, port, _ := strings.Cut(natsEnv[v], ":")
 		if p, _ := strconv.Atoi(port); !slices.Contains(want["nats"], p) {
 			t.Errorf("nats: %s = %q is not a port of the README's table %v", v, natsEnv[v], want["nats"])
+		}
+	}
+	vaultEnv := c.Services["vault"].Environment
+	for _, v := range []string{"TEXTKIT_VAULT_LISTEN", "TEXTKIT_VAULT_CLUSTER_LISTEN"} {
+		host, port, _ := strings.Cut(vaultEnv[v], ":")
+		if p, _ := strconv.Atoi(port); host != "0.0.0.0" || !slices.Contains(want["vault"], p) {
+			t.Errorf("vault: %s = %q, want 0.0.0.0:<one of the README's %v>", v, vaultEnv[v], want["vault"])
 		}
 	}
 	redisCmd := c.Services["redis"].Command

@@ -2,7 +2,8 @@
 # Stops everything scripts/up.sh started (through its pid files), our
 # services first, then Vault, Redis and NATS. `--purge` also deletes the data
 # directory ($TEXTKIT_DATA_DIR, default .data/): JetStream store, Redis AOF,
-# Twilio emulator state, secrets, logs.
+# Vault storage (every transit key), Twilio emulator state, secrets (with
+# Vault's unseal key), logs.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

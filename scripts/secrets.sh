@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Generates $TEXTKIT_DATA_DIR/secrets.env (default .data/secrets.env) once,
-# mode 0600: the NATS users' passwords, the Redis password, the Vault dev root
-# token, the Twilio emulator's master account and the dev API key. Values
-# already in the file are kept; missing ones are added. scripts/up.sh runs it;
-# docker compose reads the same file (`docker compose --env-file .data/secrets.env`).
+# mode 0600: the NATS users' passwords, the Redis password, the id of the
+# Vault root token, the Twilio emulator's master account and the dev API key.
+# Values already in the file are kept; missing ones are added. scripts/up.sh
+# runs it; docker compose reads the same file (`docker compose --env-file
+# .data/secrets.env`). When up.sh initialises the stack's Vault it appends
+# the unseal key (TEXTKIT_VAULT_UNSEAL_KEY) here too: a local-only
+# convenience, never to be copied to a real deployment.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -39,6 +42,9 @@ add TEXTKIT_NATS_RETENTION_PASSWORD "pw$(hex 24)"
 add TEXTKIT_NATS_PARTNER_PASSWORD "pw$(hex 24)"
 add TEXTKIT_NATS_SYS_PASSWORD "pw$(hex 24)"
 add TEXTKIT_REDIS_PASSWORD "$(hex 24)"
-add TEXTKIT_VAULT_ROOT_TOKEN "dev-root-$(hex 16)"  # custom ids may not start with hvs.
+# The root token's id: dev mode's root token, or the root token
+# deploy/vault/vault.sh creates in a persistent Vault. Custom ids may not
+# contain dots (so never look like Vault's hvs. tokens).
+add TEXTKIT_VAULT_ROOT_TOKEN "dev-root-$(hex 16)"
 add TEXTKIT_TWILIO_ACCOUNT_SID "AC$(hex 16)"
 add TEXTKIT_TWILIO_AUTH_TOKEN "$(hex 16)"

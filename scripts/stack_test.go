@@ -28,7 +28,7 @@ var ourBinaries = []string{"textkit", "twilio-emulator", "provisioner", "retenti
 // portVars are the TEXTKIT_*_PORT variables of scripts/lib.sh.
 var portVars = []string{
 	"TEXTKIT_NATS_PORT", "TEXTKIT_NATS_MONITOR_PORT", "TEXTKIT_REDIS_PORT", "TEXTKIT_VAULT_PORT",
-	"TEXTKIT_TWILIO_EMULATOR_PORT", "TEXTKIT_GATEWAY_PORT", "TEXTKIT_PROVISIONER_PORT", "TEXTKIT_RETENTION_PORT",
+	"TEXTKIT_VAULT_CLUSTER_PORT", "TEXTKIT_TWILIO_EMULATOR_PORT", "TEXTKIT_GATEWAY_PORT", "TEXTKIT_PROVISIONER_PORT", "TEXTKIT_RETENTION_PORT",
 }
 
 // secondStartBudget is what a second scripts/up.sh (everything built and
@@ -40,68 +40,12 @@ const secondStartBudget = 30 * time.Second
 // on free ports in a temporary data directory: scripts/up.sh must start the
 // stack and print a curl that gets an answer from the GraphQL endpoint; a
 // second up.sh must keep NATS, Redis and Vault (and their data) and restart
-// our services; scripts/down.sh must stop everything.
+// our services; scripts/down.sh must stop everything and keep the data
+// (Vault's storage included), and down.sh --purge must delete it.
 func TestUpThenDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole stack")
-	}
-	root := repoRoot(t)
-	dir := t.TempDir()
-
-	env := []string{
-		"TEXTKIT_DATA_DIR=" + dir,
-		"TEXTKIT_SKIP_DEPS=1", // test.sh ran deps.sh; the binaries come from testsvc
-		"TEXTKIT_NATS_SERVER_BIN=" + testsvc.Binary(t, "nats-server"),
-		"TEXTKIT_REDIS_SERVER_BIN=" + testsvc.Binary(t, "redis-server"),
-		"TEXTKIT_VAULT_BIN=" + testsvc.Binary(t, "vault"),
-		"TEXTKIT_WAIT_SECONDS=90",
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		testsvc.Missing(t, "curl", "scripts/deps.sh installs it (apt-get install curl)")
-	}
-	ports := freePorts(t, len(portVars))
-	for i, v := range portVars {
-		env = append(env, fmt.Sprintf("%s=%d", v, ports[i]))
-	}
-	port := func(v string) int {
-		for i, pv := range portVars {
-			if pv == v {
-				return ports[i]
-			}
-		}
-		t.Fatalf("no port variable %s", v)
-		return 0
-	}
-
-	// Until every binary exists, a developer can still check the rest;
-	// CI must run the real thing.
-	var missing []string
-	for _, b := range ourBinaries {
-		if !hasMainPackage(filepath.Join(root, "cmd", b)) {
-			missing = append(missing, b)
-		}
-	}
-	skipMissing := len(missing) > 0 && !testsvc.CI()
-	if len(missing) > 0 {
-		if testsvc.CI() {
-			t.Fatalf("cmd/{%s} have no main package: the stack cannot start", strings.Join(missing, ","))
-		}
-		t.Logf("developing: cmd/{%s} have no main package yet; up.sh skips them (TEXTKIT_SKIP_MISSING_BINARIES=1) and the GraphQL check is skipped",
-			strings.Join(missing, ","))
-		env = append(env, "TEXTKIT_SKIP_MISSING_BINARIES=1")
-	} else {
-		env = append(env, "TEXTKIT_SKIP_MISSING_BINARIES=0")
-	}
-
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpLogs(t, filepath.Join(dir, "logs"))
-		}
-		// Stop whatever is left even if the test failed half-way.
-		if out, err := runScript(t, root, "down.sh", env); err != nil {
-			t.Errorf("cleanup: down.sh: %v\n%s", err, out)
-		}
-	})
+	st := newStack(t)
+	root, dir, env, ports, skipMissing := st.root, st.dir, st.env, st.ports, st.skipMissing
+	port := func(v string) int { return st.port(t, v) }
 
 	// ---- first start --------------------------------------------------------
 	start := time.Now()
@@ -206,9 +150,109 @@ func TestUpThenDown(t *testing.T) {
 			t.Errorf("port %d (%s) still answers after down.sh", ports[i], v)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "redis", "appendonlydir")); err != nil {
-		t.Errorf("down.sh without --purge must keep the data: %v", err)
+	for _, kept := range []string{"redis/appendonlydir", "vault/raft/vault.db", "secrets.env"} {
+		if _, err := os.Stat(filepath.Join(dir, kept)); err != nil {
+			t.Errorf("down.sh without --purge must keep the data: %v", err)
+		}
 	}
+	if out, err := runScript(t, root, "down.sh", env, "--purge"); err != nil {
+		t.Fatalf("down.sh --purge: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("down.sh --purge left the data directory (Vault storage and unseal key included): %v", err)
+	}
+}
+
+// stack is a local stack for one test: a temporary data directory, free
+// ports and the environment scripts/up.sh and down.sh run with.
+type stack struct {
+	root, dir string
+	env       []string
+	ports     []int // in portVars order
+	// skipMissing: some cmd/<name> has no main package yet (outside CI
+	// only), so up.sh skips it and the GraphQL checks cannot run.
+	skipMissing bool
+}
+
+// newStack prepares a stack on free ports in a temporary data directory;
+// t's cleanup runs scripts/down.sh (and dumps the logs if t failed).
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the whole stack")
+	}
+	st := &stack{root: repoRoot(t), dir: t.TempDir()}
+	st.env = []string{
+		"TEXTKIT_DATA_DIR=" + st.dir,
+		"TEXTKIT_SKIP_DEPS=1", // test.sh ran deps.sh; the binaries come from testsvc
+		"TEXTKIT_NATS_SERVER_BIN=" + testsvc.Binary(t, "nats-server"),
+		"TEXTKIT_REDIS_SERVER_BIN=" + testsvc.Binary(t, "redis-server"),
+		"TEXTKIT_VAULT_BIN=" + testsvc.Binary(t, "vault"),
+		"TEXTKIT_WAIT_SECONDS=90",
+		"TEXTKIT_VAULT_DEV=0", // the default, whatever the caller's environment says
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		testsvc.Missing(t, "curl", "scripts/deps.sh installs it (apt-get install curl)")
+	}
+	st.ports = freePorts(t, len(portVars))
+	for i, v := range portVars {
+		st.env = append(st.env, fmt.Sprintf("%s=%d", v, st.ports[i]))
+	}
+
+	// Until every binary exists, a developer can still check the rest;
+	// CI must run the real thing.
+	var missing []string
+	for _, b := range ourBinaries {
+		if !hasMainPackage(filepath.Join(st.root, "cmd", b)) {
+			missing = append(missing, b)
+		}
+	}
+	st.skipMissing = len(missing) > 0 && !testsvc.CI()
+	if len(missing) > 0 {
+		if testsvc.CI() {
+			t.Fatalf("cmd/{%s} have no main package: the stack cannot start", strings.Join(missing, ","))
+		}
+		t.Logf("developing: cmd/{%s} have no main package yet; up.sh skips them (TEXTKIT_SKIP_MISSING_BINARIES=1) and the GraphQL check is skipped",
+			strings.Join(missing, ","))
+		st.env = append(st.env, "TEXTKIT_SKIP_MISSING_BINARIES=1")
+	} else {
+		st.env = append(st.env, "TEXTKIT_SKIP_MISSING_BINARIES=0")
+	}
+
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, filepath.Join(st.dir, "logs"))
+		}
+		// Stop whatever is left even if the test failed half-way.
+		if out, err := runScript(t, st.root, "down.sh", st.env); err != nil {
+			t.Errorf("cleanup: down.sh: %v\n%s", err, out)
+		}
+	})
+	return st
+}
+
+// port is the port the stack gives the TEXTKIT_*_PORT variable v.
+func (st *stack) port(t *testing.T, v string) int {
+	t.Helper()
+	for i, pv := range portVars {
+		if pv == v {
+			return st.ports[i]
+		}
+	}
+	t.Fatalf("no port variable %s", v)
+	return 0
+}
+
+// run runs scripts/NAME (up.sh, down.sh) on the stack and fails t if it fails.
+func (st *stack) run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	start := time.Now()
+	out, err := runScript(t, st.root, name, st.env, args...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	t.Logf("%s took %v", name, time.Since(start).Round(100*time.Millisecond))
+	return out
 }
 
 // checkCurl runs the curl command up.sh printed, as a user would paste it.
@@ -294,11 +338,11 @@ func jetStreamMessages(t *testing.T, monitorPort int) int64 {
 	return jsz.Messages
 }
 
-func runScript(t *testing.T, root, script string, env []string) (string, error) {
+func runScript(t *testing.T, root, script string, env []string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", script))
+	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(root, "scripts", script)}, args...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = nil

@@ -4,8 +4,9 @@
 #
 #   1. scripts/deps.sh (installs/builds NATS, Vault, Redis, … once)
 #   2. scripts/secrets.sh (passwords and tokens, generated once)
-#   3. NATS (JetStream), Redis (AOF), Vault (dev mode): kept running if they
-#      already are, so their data survives a second `up.sh`
+#   3. NATS (JetStream), Redis (AOF), Vault (raft storage; initialised once,
+#      unsealed on every start by deploy/vault/vault.sh): kept running if
+#      they already are; their data is on disk and survives down.sh
 #   4. builds our binaries into $DATA/bin, runs `textkit vault-init` and
 #      `textkit seed`, (re)starts twilio-emulator, provisioner, retention and
 #      gateway, and waits until every /readyz answers
@@ -14,6 +15,9 @@
 # Data, logs and pid files live in $TEXTKIT_DATA_DIR (default .data/). Ports
 # come from TEXTKIT_*_PORT (see scripts/lib.sh and the README). Stop it all
 # with scripts/down.sh.
+#
+# TEXTKIT_VAULT_DEV=1 runs Vault in dev mode instead: in memory, so every
+# transit key is lost when it stops (development of the scripts only).
 #
 # TEXTKIT_SKIP_DEPS=1 skips step 1 (binaries then come from
 # $TEXTKIT_<NAME>_BIN, the cache or PATH). TEXTKIT_SKIP_MISSING_BINARIES=1 is
@@ -26,6 +30,8 @@ cd "$REPO_ROOT"
 T_START=$(now_ms)
 
 SKIP_MISSING="${TEXTKIT_SKIP_MISSING_BINARIES:-0}"
+VAULT_DEV="${TEXTKIT_VAULT_DEV:-0}"
+[[ "$VAULT_DEV" == 0 || "$VAULT_DEV" == 1 ]] || die "TEXTKIT_VAULT_DEV=$VAULT_DEV: want 0 (persistent Vault) or 1 (dev mode, in memory)"
 OUR_BINARIES=(textkit twilio-emulator provisioner retention gateway)
 # The ids the customer-facing docs use in their examples (deploy/seed.json
 # holds the partner and the industry; the customer is registered below).
@@ -187,19 +193,46 @@ SVC_ENV=()
 ensure_dep redis "$REDIS_BIN" "$REPO_ROOT/deploy/redis/redis.conf" \
 	--port "$TEXTKIT_REDIS_PORT" --dir "$DATA_DIR/redis" --include "$DATA_DIR/redis/secret.conf"
 
+VAULT_URL="http://127.0.0.1:$TEXTKIT_VAULT_PORT"
 if ! pid_alive vault >/dev/null; then
 	require_free_port vault "$TEXTKIT_VAULT_PORT" TEXTKIT_VAULT_PORT
+	if [[ "$VAULT_DEV" != 1 ]]; then
+		require_free_port vault "$TEXTKIT_VAULT_CLUSTER_PORT" TEXTKIT_VAULT_CLUSTER_PORT
+	fi
 fi
-# Dev mode: in memory, unsealed, root token from secrets.env (through the
-# environment, not argv). HOME keeps any ~/.vault-token out of the real home.
-# A running Vault is kept: its transit keys live only in its memory.
-SVC_ENV=(
-	HOME="$DATA_DIR/vault"
-	VAULT_DEV_ROOT_TOKEN_ID="$TEXTKIT_VAULT_ROOT_TOKEN"
-	VAULT_DISABLE_MLOCK=true
-)
-ensure_dep vault "$VAULT_BIN" server -dev -dev-no-store-token \
-	-dev-listen-address="127.0.0.1:$TEXTKIT_VAULT_PORT"
+# vault_sh ARGS... runs deploy/vault/vault.sh with only what it needs: the
+# root token through the environment (not argv), and HOME inside the data
+# directory so the vault CLI never touches a ~/.vault-token.
+vault_sh() {
+	env -i PATH="$PATH" HOME="$DATA_DIR/vault" VAULT_ADDR="$VAULT_URL" \
+		TEXTKIT_VAULT_BIN="$VAULT_BIN" TEXTKIT_WAIT_SECONDS="$TEXTKIT_WAIT_SECONDS" \
+		TEXTKIT_VAULT_ROOT_TOKEN="$TEXTKIT_VAULT_ROOT_TOKEN" \
+		sh "$REPO_ROOT/deploy/vault/vault.sh" "$@"
+}
+# HOME keeps any ~/.vault-token out of the real home.
+SVC_ENV=(HOME="$DATA_DIR/vault")
+if [[ "$VAULT_DEV" == 1 ]]; then
+	# Dev mode: in memory, unsealed, root token from secrets.env (through
+	# the environment, not argv). Its transit keys live only in its memory.
+	SVC_ENV+=(
+		VAULT_DEV_ROOT_TOKEN_ID="$TEXTKIT_VAULT_ROOT_TOKEN"
+		VAULT_DISABLE_MLOCK=true
+	)
+	ensure_dep vault "$VAULT_BIN" server -dev -dev-no-store-token \
+		-dev-listen-address="127.0.0.1:$TEXTKIT_VAULT_PORT"
+else
+	# Integrated storage (raft) in $DATA_DIR/vault/raft, config rendered from
+	# deploy/vault/vault.hcl. It starts sealed; vault.sh unseals it below.
+	mkdir -p "$DATA_DIR/vault/raft"
+	TEXTKIT_VAULT_STORAGE_DIR="$DATA_DIR/vault/raft" \
+		TEXTKIT_VAULT_LISTEN="127.0.0.1:$TEXTKIT_VAULT_PORT" \
+		TEXTKIT_VAULT_CLUSTER_LISTEN="127.0.0.1:$TEXTKIT_VAULT_CLUSTER_PORT" \
+		TEXTKIT_VAULT_API_ADDR="$VAULT_URL" \
+		TEXTKIT_VAULT_CLUSTER_ADDR="https://127.0.0.1:$TEXTKIT_VAULT_CLUSTER_PORT" \
+		sh "$REPO_ROOT/deploy/vault/vault.sh" config "$REPO_ROOT/deploy/vault/vault.hcl" "$DATA_DIR/vault/vault.hcl" ||
+		die "could not render deploy/vault/vault.hcl"
+	ensure_dep vault "$VAULT_BIN" server -config "$DATA_DIR/vault/vault.hcl"
+fi
 
 # ---- our binaries (built while the dependencies start) -------------------------
 has_main() {
@@ -243,7 +276,19 @@ built() { [[ -n "${BUILT[$1]:-}" ]]; }
 # ---- wait for the dependencies -------------------------------------------------
 wait_for nats http_ok "http://127.0.0.1:$TEXTKIT_NATS_MONITOR_PORT/healthz?js-enabled-only=true"
 wait_for redis redis_ping "$TEXTKIT_REDIS_PORT" "$TEXTKIT_REDIS_PASSWORD"
-wait_for vault http_ok "http://127.0.0.1:$TEXTKIT_VAULT_PORT/v1/sys/health"
+if [[ "$VAULT_DEV" != 1 ]]; then
+	# Any answer will do (sys/health is an error while sealed); then
+	# initialise it the first time, unseal it, and make sure the root token
+	# of secrets.env works. The unseal key goes into secrets.env.
+	vault_answers() { curl -sS -o /dev/null --max-time 2 "$VAULT_URL/v1/sys/seal-status"; }
+	wait_for vault vault_answers
+	t0=$(now_ms)
+	printf '=== %s up.sh: vault.sh unseal\n' "$(date -Is)" >>"$LOGS/vault-unseal.log"
+	vault_sh unseal "$DATA_DIR/secrets.env" >>"$LOGS/vault-unseal.log" 2>&1 </dev/null ||
+		fail vault-unseal "could not initialise or unseal Vault"
+	log "  vault unsealed, root token checked in $(elapsed "$t0")"
+fi
+wait_for vault http_ok "$VAULT_URL/v1/sys/health"
 log "up: dependencies healthy in $(elapsed "$T_DEPS")"
 
 # ---- stop our old services -------------------------------------------------------
@@ -263,11 +308,17 @@ one_shot() {
 	log "  textkit $1 done in $(elapsed "$t0")"
 }
 
-VAULT_URL="http://127.0.0.1:$TEXTKIT_VAULT_PORT"
 # Set by vault.env below (the tokens vault-init issued).
 declare TEXTKIT_VAULT_TOKEN_GATEWAY="" TEXTKIT_VAULT_TOKEN_PROVISIONER="" TEXTKIT_VAULT_TOKEN_RETENTION=""
 if built textkit; then
-	# Re-run every time: a restarted dev Vault has forgotten everything.
+	# Re-run every time: transit and the policies are left as they are
+	# (and made again if a dev-mode Vault forgot them), and our services,
+	# stopped above, get fresh tokens. The previous ones are revoked so a
+	# persistent Vault does not collect them.
+	if [[ "$VAULT_DEV" != 1 && -s "$DATA_DIR/vault.env" ]]; then
+		vault_sh revoke "$DATA_DIR/vault.env" 2>>"$LOGS/vault-init.log" </dev/null ||
+			log "  WARNING: could not revoke the previous service tokens; see $(rel "$LOGS/vault-init.log")"
+	fi
 	rm -f "$DATA_DIR/vault.env"
 	# The root token goes through the environment, not argv (ps shows argv).
 	SVC_ENV=(
@@ -412,12 +463,17 @@ if [[ " ${started[*]} " == *" gateway "* ]]; then
 fi
 
 # ---- what to do next -----------------------------------------------------------
+if [[ "$VAULT_DEV" == 1 ]]; then
+	VAULT_MODE="dev mode: in memory, keys lost when it stops"
+else
+	VAULT_MODE="storage in $(rel "$DATA_DIR")/vault"
+fi
 cat <<EOF
 
 TextKit Customers is up (data, logs and pids in $(rel "$DATA_DIR")/).
   GraphQL:  $GRAPHQL_URL
   API key:  $TEXTKIT_API_KEY   (partner $DOCS_PARTNER_ID)
-  NATS:     nats://127.0.0.1:$TEXTKIT_NATS_PORT   Redis: 127.0.0.1:$TEXTKIT_REDIS_PORT   Vault: $VAULT_URL (dev mode)
+  NATS:     nats://127.0.0.1:$TEXTKIT_NATS_PORT   Redis: 127.0.0.1:$TEXTKIT_REDIS_PORT   Vault: $VAULT_URL ($VAULT_MODE)
   Logs:     $(rel "$LOGS")/<service>.log           Stop:  scripts/down.sh
 
   Operator key: $TEXTKIT_OPERATOR_KEY
