@@ -15,7 +15,6 @@ import (
 	"github.com/textkit/customers/internal/provisioner"
 	"github.com/textkit/customers/internal/service"
 	"github.com/textkit/customers/internal/twilio"
-	"github.com/textkit/customers/internal/vault"
 )
 
 func main() { service.Main("provisioner", run) }
@@ -51,7 +50,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	prov, err := provisioner.New(provisioner.Config{
 		Store: d.Store, Twilio: tw, Keys: d.Vault, Publisher: pub, Logger: d.Log, KeyWait: *keyWait,
-		IsTransient: func(err error) bool { return twilio.IsTransient(err) || vault.IsTransient(err) },
 	})
 	if err != nil {
 		d.Close()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/twilio"
@@ -139,7 +140,7 @@ func (p *Provisioner) execute(ctx context.Context, chk *command.Checked) error {
 			return p.reject(ctx, chk, err)
 		}
 		if err := p.awaitKey(ctx, chk.CustomerID); err != nil {
-			if errors.Is(err, ErrTransient) {
+			if failure.IsTransient(err) {
 				return err
 			}
 			return p.reject(ctx, chk, err)
@@ -235,7 +236,7 @@ func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error 
 	}
 	acct, err := p.cfg.Twilio.EnsureSubaccount(ctx, chk.CustomerID)
 	if err != nil {
-		if p.cfg.IsTransient(err) {
+		if failure.IsTransient(err) {
 			return p.transient("create the Twilio sub-account", err)
 		}
 		release()
@@ -282,9 +283,9 @@ func (p *Provisioner) awaitKey(ctx context.Context, customerID string) error {
 }
 
 // dependency turns a Twilio or Vault failure into a retry (transient) or a
-// rejection (permanent).
+// rejection (permanent), by failure.IsTransient.
 func (p *Provisioner) dependency(ctx context.Context, chk *command.Checked, what string, err error) error {
-	if p.cfg.IsTransient(err) {
+	if failure.IsTransient(err) {
 		return p.transient(what, err)
 	}
 	var ue *customer.Error

@@ -3,7 +3,8 @@
 // drives the customer's Twilio sub-account, records the result atomically
 // in Redis and publishes the outcome and the event. Permanent problems
 // become rejected outcomes (and dead letters for bad messages); transient
-// ones are returned so the message is redelivered with backoff.
+// ones (failure.IsTransient, the rule every service shares) are returned
+// so the message is redelivered with backoff.
 package provisioner
 
 import (
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/twilio"
 )
@@ -54,9 +56,6 @@ type Config struct {
 	Logger    *slog.Logger
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
-	// IsTransient says whether an error from Twilio or Vault is worth a
-	// retry. Default: twilio.IsTransient or a vault-classified error.
-	IsTransient func(error) bool
 	// KeyWait bounds how long an activation waits, across redeliveries,
 	// for retention to create the customer's key before it is rejected.
 	// Default 30s.
@@ -81,9 +80,6 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.IsTransient == nil {
-		c.IsTransient = twilio.IsTransient
-	}
 	if c.KeyWait == 0 {
 		c.KeyWait = 30 * time.Second
 	}
@@ -103,9 +99,8 @@ func New(cfg Config) (*Provisioner, error) {
 	return &Provisioner{cfg: cfg}, nil
 }
 
-// ErrTransient wraps failures that a redelivery may cure.
-var ErrTransient = errors.New("transient failure")
-
+// transient marks a failure that a redelivery may cure (failure.IsTransient
+// says so of it), naming the step that failed.
 func (p *Provisioner) transient(op string, err error) error {
-	return fmt.Errorf("%s: %w: %w", op, ErrTransient, err)
+	return fmt.Errorf("%s: %w: %w", op, failure.ErrTransient, err)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/retention"
 	"github.com/textkit/customers/internal/vault"
@@ -101,6 +102,9 @@ func TestUnreadableRecordsAreNeverDestroyed(t *testing.T) {
 	res, err := svc.Sweep(ctx(t))
 	if err == nil || res.Destroyed != 1 || res.Unreadable != 4 || res.Failed != 0 {
 		t.Fatalf("sweep: %+v, %v; want the readable one destroyed and four left alone", res, err)
+	}
+	if failure.IsTransient(err) {
+		t.Errorf("sweep leaving unreadable records alone: %v is transient, want permanent", err)
 	}
 	for _, id := range []string{garbled, undated, badState} {
 		if !e.keyExists(id) {
@@ -292,6 +296,9 @@ func TestDestructionIsRecordedOnlyWhenVaultConfirmsIt(t *testing.T) {
 	res, err := svc.Sweep(ctx(t))
 	if !errors.Is(err, vault.ErrInvalid) || res.Destroyed != 0 || res.Failed != 1 {
 		t.Fatalf("sweep behind a lying proxy: %+v, %v; want the destruction refused as unconfirmed", res, err)
+	}
+	if failure.IsTransient(err) {
+		t.Errorf("sweep behind a lying proxy: %v is transient, want permanent", err)
 	}
 	if r := e.record(id); r.State != redisstore.KeyScheduled || !e.keyExists(id) {
 		t.Fatalf("key recorded %s while it exists: %v", r.State, e.keyExists(id))

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
-	"github.com/textkit/customers/internal/vault"
 )
 
 // Keys is the Vault transit adapter (internal/vault.Client) as retention
@@ -52,8 +52,9 @@ type Config struct {
 	// Now is the clock that decides when a key is due; time.Now by default.
 	// Tests inject theirs to prove that no key is destroyed early.
 	Now func() time.Time
-	// IsTransient says whether a Vault error is worth retrying.
-	// Default vault.IsTransient.
+	// IsTransient says whether a Keys (Vault) error is worth retrying.
+	// Default failure.IsTransient, the rule every service shares; tests
+	// inject their own for fake Keys.
 	IsTransient func(error) bool
 	// SweepInterval is how often Run looks for due keys (it also sweeps
 	// once at start). Default 30s.
@@ -103,7 +104,7 @@ func (c *Config) Validate() error {
 		c.Now = time.Now
 	}
 	if c.IsTransient == nil {
-		c.IsTransient = vault.IsTransient
+		c.IsTransient = failure.IsTransient
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = 30 * time.Second

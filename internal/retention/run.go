@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/natsbus"
 )
 
@@ -97,7 +98,7 @@ func (s *Service) sweepLoop(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case err != nil && s.transient(err):
+		case failure.IsTransient(err):
 			failures++
 			wait = min(backoff.WaitTime(failures), s.cfg.SweepInterval)
 			s.cfg.Logger.Warn("sweep failed; retrying", "error", err.Error(), "retry_in", wait.String(), "destroyed", res.Destroyed)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
@@ -32,15 +33,16 @@ type SweepResult struct {
 // a time, until none is left: after downtime it catches up in one go. Any
 // number of replicas may sweep at once; each entry is claimed by one. A
 // transient failure (Vault sealed, down or answering 5xx; Redis or NATS
-// unavailable) ends the sweep with that error, the entry given back
-// unchanged for the next sweep. A permanent failure postpones its entry
-// and the sweep goes on; the failures are joined into the returned error.
+// unavailable) ends the sweep with that error, which matches
+// failure.ErrTransient, the entry given back unchanged for the next sweep.
+// A permanent failure postpones its entry and the sweep goes on; the
+// failures are joined into the returned error, which is not transient.
 // So is an entry that cannot be read: it is left in the schedule, counted
 // and logged, never destroyed. Afterwards the overdue metrics are set from
 // the schedule.
 func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	res, err := s.sweep(ctx)
-	if err == nil || !s.transient(err) {
+	if err == nil || !failure.IsTransient(err) {
 		lastSweepSuccess.Set(float64(s.cfg.Now().UnixMilli()) / 1000)
 	}
 	s.observeOverdue(ctx)
@@ -75,14 +77,14 @@ func (s *Service) sweep(ctx context.Context) (SweepResult, error) {
 		claims, err := s.cfg.Store.ClaimDueKeyDestructions(ctx, now, s.cfg.Lease, 1)
 		if err != nil {
 			sweepErrors.WithLabelValues("transient").Inc()
-			return res, err
+			return res, failure.Transient(err)
 		}
 		if len(claims) == 0 {
 			break
 		}
 		destroyed, err := s.destroy(ctx, claims[0], now)
 		switch {
-		case err != nil && s.transient(err):
+		case failure.IsTransient(err):
 			return res, err
 		case errors.Is(err, errUnreadable):
 			res.Unreadable++
@@ -98,20 +100,6 @@ func (s *Service) sweep(ctx context.Context) (SweepResult, error) {
 	}
 	return res, errors.Join(permanent...)
 }
-
-// transient reports whether err is worth retrying soon: Vault's transient
-// failures and anything that is not Vault's (Redis, NATS) are.
-func (s *Service) transient(err error) bool {
-	var p permanentError
-	return !errors.As(err, &p) || errors.Is(err, context.Canceled)
-}
-
-// permanentError marks a destruction Vault refused for good (e.g. the
-// token lacks the permission): retrying soon cannot help.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
 
 // errUnreadable marks a destruction not attempted because its schedule
 // entry or key record could not be read.
@@ -129,8 +117,11 @@ func (s *Service) unreadable(log *slog.Logger, source string, err error) {
 // destroy carries out one claimed destruction due at now: it destroys the
 // key in Vault, records it DESTROYED once Vault confirmed, publishes the
 // audit event and removes the entry. On failure the entry is given back
-// (transient) or postponed (permanent), never lost. destroyed reports
-// whether this call destroyed and recorded the key.
+// (transient) or postponed (permanent), never lost. A transient failure
+// (Vault's, by Config.IsTransient, the sweep's context ending, or any
+// failure of Redis or NATS) is returned marked failure.Transient; any other
+// is permanent: retrying soon cannot help. destroyed reports whether this
+// call destroyed and recorded the key.
 func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time) (destroyed bool, err error) {
 	id := c.CustomerID
 	log := s.cfg.Logger.With("customer_id", id)
@@ -157,18 +148,18 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 		bad := fmt.Errorf("schedule entry of %d bytes is not a customer id", len(id))
 		s.unreadable(s.cfg.Logger, sourceScheduleEntry, bad)
 		postpone(now.Add(s.cfg.PermanentRetry))
-		return false, permanentError{fmt.Errorf("%w: %w", errUnreadable, bad)}
+		return false, fmt.Errorf("%w: %w", errUnreadable, bad)
 	}
 	rec, err := s.cfg.Store.KeyStatus(ctx, id)
 	if errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
 		s.unreadable(log, sourceKeyRecord, err)
 		postpone(now.Add(s.cfg.PermanentRetry))
-		return false, permanentError{fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, err)}
+		return false, fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, err)
 	}
 	if err != nil {
 		sweepErrors.WithLabelValues("transient").Inc()
 		release()
-		return false, err
+		return false, failure.Transient(err)
 	}
 	switch {
 	case rec.State == redisstore.KeyDestroyed:
@@ -176,7 +167,7 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 		if err := s.publishDestroyed(ctx, id, rec); err != nil {
 			sweepErrors.WithLabelValues("transient").Inc()
 			release()
-			return false, err
+			return false, failure.Transient(err)
 		}
 		settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.CompleteKeyDestruction(ctx, c) })
 		return false, nil
@@ -185,14 +176,14 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 		sweepErrors.WithLabelValues("permanent").Inc()
 		log.Error("schedule entry without a scheduled key record; not destroyed", "key_state", string(rec.State))
 		postpone(now.Add(s.cfg.PermanentRetry))
-		return false, permanentError{fmt.Errorf("destroy key of %s: key record is %s, not SCHEDULED", id, rec.State)}
+		return false, fmt.Errorf("destroy key of %s: key record is %s, not SCHEDULED", id, rec.State)
 	case rec.DestroyAt.IsZero():
 		// KeyStatus reports a SCHEDULED record without a date; this is
 		// the last line: no date, no destruction.
 		bad := errors.New("a SCHEDULED key record has no destroyAt")
 		s.unreadable(log, sourceKeyRecord, bad)
 		postpone(now.Add(s.cfg.PermanentRetry))
-		return false, permanentError{fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, bad)}
+		return false, fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, bad)
 	case now.Before(rec.DestroyAt):
 		// The record is the authority on the date; never early.
 		settle(func(ctx context.Context) (bool, error) {
@@ -203,15 +194,17 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 
 	err = s.retryVault(ctx, func(ctx context.Context) error { return s.cfg.Keys.DestroyKey(ctx, id) })
 	if err != nil {
+		// The sweep's own context ending is not Vault's verdict on the
+		// key: the entry is given back, like for a transient failure.
 		if s.cfg.IsTransient(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			sweepErrors.WithLabelValues("transient").Inc()
 			release()
-			return false, fmt.Errorf("destroy key: %w", err)
+			return false, failure.Transient(fmt.Errorf("destroy key: %w", err))
 		}
 		sweepErrors.WithLabelValues("permanent").Inc()
 		log.Error("vault refused to destroy the key; postponed", "error", err.Error(), "retry_in", s.cfg.PermanentRetry.String())
 		postpone(now.Add(s.cfg.PermanentRetry))
-		return false, permanentError{fmt.Errorf("destroy key: %w", err)}
+		return false, fmt.Errorf("destroy key: %w", err)
 	}
 
 	// Vault confirmed by reading the key back: only now is the key
@@ -225,7 +218,7 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 		// counts as done, and records it then.
 		sweepErrors.WithLabelValues("transient").Inc()
 		release()
-		return false, err
+		return false, failure.Transient(err)
 	}
 	if changed {
 		keysDestroyed.Inc()
@@ -234,7 +227,7 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 	if err := s.publishDestroyed(ctx, id, rec); err != nil {
 		sweepErrors.WithLabelValues("transient").Inc()
 		release()
-		return changed, err
+		return changed, failure.Transient(err)
 	}
 	settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.CompleteKeyDestruction(ctx, c) })
 	return changed, nil

@@ -219,9 +219,8 @@ func (s *Stack) ProvisionerConfig(t testing.TB) provisioner.Config {
 	}
 	return provisioner.Config{
 		Store: s.Store, Twilio: tw, Keys: s.Vault.Client(t, s.Tokens.Provisioner), Publisher: pub,
-		Logger:      s.Logger().With("service", "provisioner"),
-		IsTransient: func(err error) bool { return twilio.IsTransient(err) || vault.IsTransient(err) },
-		KeyWait:     2 * time.Second,
+		Logger:  s.Logger().With("service", "provisioner"),
+		KeyWait: 2 * time.Second,
 	}
 }
 

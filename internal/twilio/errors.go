@@ -9,13 +9,16 @@ import (
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
+
+	"github.com/textkit/customers/internal/failure"
 )
 
 // Kinds of failure, for errors.Is. Every error the Client returns is an
 // *Error of exactly one kind.
 var (
 	// ErrTransient: retrying later may succeed (429, 408, 5xx, timeouts,
-	// network failures, a cancelled context, a garbled response).
+	// network failures, a cancelled context, a garbled response). An
+	// error of this kind also matches failure.ErrTransient.
 	ErrTransient = errors.New("twilio: transient failure")
 	// ErrNotFound: the account does not exist or is not ours (404).
 	ErrNotFound = errors.New("twilio: account not found")
@@ -70,15 +73,22 @@ func (e *Error) Error() string {
 }
 
 // Unwrap exposes the kind and the underlying error to errors.Is and As.
+// An error of kind ErrTransient also exposes failure.ErrTransient, the
+// classification every service shares.
 func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
+	errs := []error{e.Kind}
+	if e.Kind == ErrTransient {
+		errs = append(errs, failure.ErrTransient)
 	}
-	return []error{e.Kind, e.Err}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
 }
 
-// IsTransient reports whether err is worth retrying with backoff.
-func IsTransient(err error) bool { return errors.Is(err, ErrTransient) }
+// IsTransient reports whether err is worth retrying with backoff. It is
+// failure.IsTransient: one rule for every adapter.
+func IsTransient(err error) bool { return failure.IsTransient(err) }
 
 // classify turns what twilio-go returned for one call into an *Error.
 func classify(ctx context.Context, op string, ex *exchange, err error) error {

@@ -23,8 +23,9 @@
 //     decrypt. No token may export or back up a key.
 //   - Errors never contain plaintext or ciphertext, only the operation, the
 //     key name, the HTTP status and Vault's (redacted) reason. They are
-//     classified with sentinel errors; IsTransient says which are worth
-//     retrying with backoff.
+//     classified with sentinel errors; the transient ones also match
+//     failure.ErrTransient, and IsTransient (failure.IsTransient) says which
+//     are worth retrying with backoff.
 //
 // Vault's own HTTP retries are disabled: callers (watermill's Retry
 // middleware, the retention scheduler, Retry in this package) own the retry

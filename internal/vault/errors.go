@@ -13,14 +13,17 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/textkit/customers/internal/failure"
 )
 
 // Sentinel errors, checked with errors.Is. Every error this package returns
 // for a failed Vault call is an *Error that matches one of ErrKeyNotFound,
 // ErrForbidden, ErrInvalid or ErrUnavailable (ErrSealed errors match
-// ErrUnavailable too). Two cases match none and are not transient: a
-// canceled context (it matches context.Canceled) and an answer the client
-// could not decode.
+// ErrUnavailable too). ErrUnavailable errors are the transient ones: they
+// also match failure.ErrTransient. Two cases match none and are not
+// transient: a canceled context (it matches context.Canceled) and an
+// answer the client could not decode.
 var (
 	// ErrKeyNotFound means the customer's key does not exist: it was never
 	// created or it has been destroyed. Vault keeps no record of destroyed
@@ -51,13 +54,9 @@ var (
 // IsTransient reports whether err is worth retrying with backoff: Vault was
 // unreachable, timed out, sealed or answered 5xx/429/412. Permission,
 // not-found and bad-request failures are permanent, and so is a canceled
-// context.
-func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	return errors.Is(err, ErrUnavailable)
-}
+// context (classify gives it no kind). It is failure.IsTransient: one rule
+// for every adapter.
+func IsTransient(err error) bool { return failure.IsTransient(err) }
 
 // Error is a failed Vault call. Its message carries the operation, the key
 // name, the HTTP status and Vault's reason with anything that looks like
@@ -103,13 +102,17 @@ func (e *Error) Error() string {
 }
 
 // Unwrap exposes the classification and the transport cause to errors.Is
-// and errors.As. A sealed Vault matches both ErrSealed and ErrUnavailable.
+// and errors.As. A sealed Vault matches both ErrSealed and ErrUnavailable;
+// an unavailable one (sealed included) also matches failure.ErrTransient.
 func (e *Error) Unwrap() []error {
 	var errs []error
 	if e.kind != nil {
 		errs = append(errs, e.kind)
 		if e.kind == ErrSealed {
 			errs = append(errs, ErrUnavailable)
+		}
+		if e.kind == ErrSealed || e.kind == ErrUnavailable {
+			errs = append(errs, failure.ErrTransient)
 		}
 	}
 	if e.cause != nil {
