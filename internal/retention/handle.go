@@ -136,9 +136,10 @@ var errInvalidEvent = errors.New("event cannot be applied")
 // NO_RETENTION; for TEMPORARY after downtime) is carried out at once.
 func (s *Service) terminated(ctx context.Context, log *slog.Logger, e *command.Event) error {
 	id := e.CustomerID
-	strategy, period := "", 0
+	var strategy customer.Strategy
+	period := 0
 	if e.Retention != nil {
-		strategy, period = string(e.Retention.Strategy), e.Retention.Period
+		strategy, period = e.Retention.Strategy, e.Retention.Period
 	}
 	reason := reasonFor(strategy, period)
 	var at time.Time

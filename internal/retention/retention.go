@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
@@ -157,13 +158,13 @@ func (s *Service) retryVault(ctx context.Context, fn func(ctx context.Context) e
 
 // Reasons recorded on key records and key events. They name the retention
 // decision, nothing about the customer.
-func reasonFor(r string, period int) string {
+func reasonFor(r customer.Strategy, period int) string {
 	switch r {
-	case "NO_RETENTION":
+	case customer.NoRetention:
 		return "terminated with NO_RETENTION: key destroyed at termination"
-	case "TEMPORARY":
+	case customer.Temporary:
 		return fmt.Sprintf("terminated with TEMPORARY retention: key destroyed %d calendar month(s) after termination", period)
-	case "INDEFINITE":
+	case customer.Indefinite:
 		return "terminated with INDEFINITE retention: key kept"
 	}
 	return "terminated without a known retention strategy: key kept until the record is fixed"
