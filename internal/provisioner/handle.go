@@ -12,6 +12,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/keywait"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/twilio"
@@ -256,29 +257,20 @@ func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error 
 // awaitKey waits, bounded, for retention to create the customer's key:
 // registration and activation may arrive back to back.
 func (p *Provisioner) awaitKey(ctx context.Context, customerID string) error {
-	deadline := time.Now().Add(p.cfg.KeyWait)
-	wait := 50 * time.Millisecond
-	for {
-		ok, err := p.cfg.Keys.KeyStatus(ctx, customerID)
-		if err != nil {
-			return p.transient("check the customer's key", err)
-		}
-		if ok {
-			return nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return customer.Errorf(customer.CodeUnavailable, "the customer's encryption key is not ready yet; try again shortly")
-		}
-		select {
-		case <-ctx.Done():
-			return p.transient("wait for the customer's key", ctx.Err())
-		case <-time.After(min(wait, left)):
-		}
-		if wait < time.Second {
-			wait *= 2
-		}
+	err := keywait.Until(ctx, keywait.Policy{Limit: p.cfg.KeyWait, First: 50 * time.Millisecond, Ceiling: time.Second},
+		func(ctx context.Context) (bool, error) {
+			ok, err := p.cfg.Keys.KeyStatus(ctx, customerID)
+			if err != nil {
+				return false, p.transient("check the customer's key", err)
+			}
+			return ok, nil
+		})
+	var ue *customer.Error
+	if err == nil || errors.Is(err, ErrTransient) || errors.As(err, &ue) {
+		return err
 	}
+	// What is left is ctx's end: the command is redelivered.
+	return p.transient("wait for the customer's key", err)
 }
 
 // dependency turns a Twilio or Vault failure into a retry (transient) or a
