@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -330,21 +329,12 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 	if err != nil {
 		return fail(err)
 	}
-	var errs customer.ValidationErrors
-	if pt, err := g.cfg.Store.Partner(ctx, partnerID); err != nil {
+	errs, err := customer.CheckRegistration(ctx, g.cfg.Store, customer.Registration{
+		CustomerID: id, PartnerID: partnerID, IndustryID: industryID, Space: c.Space(),
+		PartnerField: "partnerId", IndustryField: "industryId", SpaceField: "space",
+	})
+	if err != nil {
 		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
-	} else if pt == nil {
-		errs.Add(customer.Invalid("partnerId", "unknown partner %s", partnerID))
-	}
-	if ind, err := g.cfg.Store.Industry(ctx, industryID); err != nil {
-		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
-	} else if ind == nil {
-		errs.Add(customer.Invalid("industryId", "unknown industry %s", industryID))
-	}
-	if owner, err := g.cfg.Store.SpaceOwner(ctx, c.Space()); err != nil {
-		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
-	} else if owner != "" && owner != id {
-		errs.Add(&customer.Error{Code: customer.CodeConflict, Field: "space", Message: fmt.Sprintf("space %q is already taken", c.Space())})
 	}
 	if len(errs) > 0 {
 		return fail(errs)

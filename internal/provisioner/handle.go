@@ -193,20 +193,12 @@ func (p *Provisioner) execute(ctx context.Context, chk *command.Checked) error {
 // then the atomic create.
 func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error {
 	reg := chk.Register
-	partner, err := p.cfg.Store.Partner(ctx, chk.PartnerID)
+	errs, err := customer.CheckRegistration(ctx, p.cfg.Store, customer.Registration{
+		CustomerID: chk.CustomerID, PartnerID: chk.PartnerID, IndustryID: reg.IndustryID, Space: reg.Space,
+		PartnerField: "partnerId", IndustryField: "payload.industryId", SpaceField: "payload.space",
+	})
 	if err != nil {
-		return p.transient("read partner", err)
-	}
-	industry, err := p.cfg.Store.Industry(ctx, reg.IndustryID)
-	if err != nil {
-		return p.transient("read industry", err)
-	}
-	var errs customer.ValidationErrors
-	if partner == nil {
-		errs.Add(customer.Invalid("partnerId", "unknown partner %s", chk.PartnerID))
-	}
-	if industry == nil {
-		errs.Add(customer.Invalid("payload.industryId", "unknown industry %s", reg.IndustryID))
+		return p.transient("check the registration", err)
 	}
 	if len(errs) > 0 {
 		return p.reject(ctx, chk, errs)
@@ -221,8 +213,7 @@ func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error 
 		return p.transient("claim space", err)
 	}
 	if owner != chk.CustomerID {
-		return p.reject(ctx, chk, &customer.Error{Code: customer.CodeConflict, Field: "payload.space",
-			Message: fmt.Sprintf("space %q is already taken", reg.Space)})
+		return p.reject(ctx, chk, customer.SpaceTaken("payload.space", reg.Space))
 	}
 	release := func() {
 		if err := p.cfg.Store.ReleaseSpace(ctx, reg.Space, chk.CustomerID); err != nil {
