@@ -14,8 +14,10 @@ type refs struct {
 	fail                 error
 }
 
-func (r refs) HasPartner(_ context.Context, id string) (bool, error)  { return r.partners[id], r.fail }
-func (r refs) HasIndustry(_ context.Context, id string) (bool, error) { return r.industries[id], r.fail }
+func (r refs) HasPartner(_ context.Context, id string) (bool, error) { return r.partners[id], r.fail }
+func (r refs) HasIndustry(_ context.Context, id string) (bool, error) {
+	return r.industries[id], r.fail
+}
 func (r refs) SpaceOwner(_ context.Context, s string) (string, error) { return r.spaces[s], r.fail }
 
 func TestCheckRegistration(t *testing.T) {
