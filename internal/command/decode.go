@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/strictjson"
 )
 
 // MaxSize is the largest command accepted, in bytes.
@@ -124,72 +125,47 @@ func jsonKind(k string) string {
 	return "a " + k
 }
 
-// checkKeys walks the JSON tokens and reports the first object key that
-// appears twice in one object (encoding/json would silently keep the last
-// one), compared case-insensitively because encoding/json also matches
-// field names case-insensitively; and a key that is a known field name in
-// the wrong case. It returns the paths of the keys that are not a known
-// field name, and of all keys, so an unknown field can be reported where
-// it is.
+// checkKeys reports the first object key that appears twice in one
+// object (encoding/json would silently keep the last one), compared
+// case-insensitively because encoding/json also matches field names
+// case-insensitively; and a key that is a known field name in the wrong
+// case. It returns the paths of the keys that are not a known field name,
+// and of all keys, so an unknown field can be reported where it is.
+// Malformed JSON is left to the real decode to report.
 func checkKeys(data []byte, prefix string) (unknown, all []string, err error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	type frame struct {
-		keys   map[string]string // lower-cased key → key as written
-		path   string
-		object bool
-		expect bool // next string token in an object is a key
+	base := strings.TrimSuffix(prefix, ".")
+	err = strictjson.Walk(data, strictjson.Options{FoldCase: true, Stream: true}, func(k strictjson.Key) error {
+		at := join(fieldPath(base, k.Path), k.Name)
+		if k.Twice {
+			if k.First == k.Name {
+				return customer.Invalid(at, "appears twice in one object")
+			}
+			return customer.Invalid(at, "appears twice in one object (as %q and %q)", k.First, k.Name)
+		}
+		all = append(all, at)
+		if canonical, known := knownFields[strings.ToLower(k.Name)]; !known {
+			unknown = append(unknown, at)
+		} else if canonical != k.Name {
+			return customer.Invalid(at, "must be spelled %q (names are case-sensitive)", canonical)
+		}
+		return nil
+	})
+	var ce *customer.Error
+	if errors.As(err, &ce) {
+		return nil, nil, ce
 	}
-	var stack []*frame
-	path := strings.TrimSuffix(prefix, ".")
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return unknown, all, nil // io.EOF, or a syntax error the real decode reports
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.object && top.expect {
-			if key, ok := tok.(string); ok {
-				lower := strings.ToLower(key)
-				if first, dup := top.keys[lower]; dup {
-					if first == key {
-						return nil, nil, customer.Invalid(join(top.path, key), "appears twice in one object")
-					}
-					return nil, nil, customer.Invalid(join(top.path, key), "appears twice in one object (as %q and %q)", first, key)
-				}
-				top.keys[lower] = key
-				all = append(all, join(top.path, key))
-				if canonical, known := knownFields[lower]; !known {
-					unknown = append(unknown, join(top.path, key))
-				} else if canonical != key {
-					return nil, nil, customer.Invalid(join(top.path, key), "must be spelled %q (names are case-sensitive)", canonical)
-				}
-				top.expect = false
-				path = join(top.path, key)
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &frame{keys: map[string]string{}, path: path, object: true, expect: true})
-			continue
-		case json.Delim('['):
-			stack = append(stack, &frame{path: path})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-			if top.object {
-				top.expect = true
-			}
-			path = top.path
+	return unknown, all, nil
+}
+
+// fieldPath is the field path of the object at path: its keys joined
+// with dots after base; array indices are left out.
+func fieldPath(base string, path []strictjson.Step) string {
+	for _, s := range path {
+		if !s.InArray {
+			base = join(base, s.Key)
 		}
 	}
+	return base
 }
 
 // longestFirst orders paths deepest first: a known name in the wrong

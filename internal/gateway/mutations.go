@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/gateway/model"
+	"github.com/textkit/customers/internal/keywait"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
@@ -282,28 +282,23 @@ func (g *Gateway) seal(ctx context.Context, customerID string, ci customer.Conta
 	if err != nil {
 		return "", err
 	}
-	deadline := time.Now().Add(g.cfg.KeyWait)
-	wait := 25 * time.Millisecond
-	for {
-		sealed, err := g.cfg.Keys.Encrypt(ctx, customerID, plain)
-		if err == nil {
-			return sealed, nil
-		}
-		if !g.cfg.IsKeyMissing(err) {
-			return "", g.unavailable(ctx, "encryption (Vault)", err)
-		}
-		if time.Now().After(deadline) {
-			return "", customer.Errorf(customer.CodeUnavailable, "the customer's encryption key is not ready yet; try again shortly")
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(wait):
-		}
-		if wait < 500*time.Millisecond {
-			wait *= 2
-		}
+	var sealed string
+	err = keywait.Until(ctx, keywait.Policy{Limit: g.cfg.KeyWait, First: 25 * time.Millisecond, Ceiling: 500 * time.Millisecond},
+		func(ctx context.Context) (bool, error) {
+			s, err := g.cfg.Keys.Encrypt(ctx, customerID, plain)
+			switch {
+			case err == nil:
+				sealed = s
+				return true, nil
+			case g.cfg.IsKeyMissing(err):
+				return false, nil
+			}
+			return false, g.unavailable(ctx, "encryption (Vault)", err)
+		})
+	if err != nil {
+		return "", err
 	}
+	return sealed, nil
 }
 
 func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.RegisterCustomerInput) (*model.RegisterCustomerPayload, error) {
@@ -334,21 +329,12 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 	if err != nil {
 		return fail(err)
 	}
-	var errs customer.ValidationErrors
-	if pt, err := g.cfg.Store.Partner(ctx, partnerID); err != nil {
+	errs, err := customer.CheckRegistration(ctx, g.cfg.Store, customer.Registration{
+		CustomerID: id, PartnerID: partnerID, IndustryID: industryID, Space: c.Space(),
+		PartnerField: "partnerId", IndustryField: "industryId", SpaceField: "space",
+	})
+	if err != nil {
 		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
-	} else if pt == nil {
-		errs.Add(customer.Invalid("partnerId", "unknown partner %s", partnerID))
-	}
-	if ind, err := g.cfg.Store.Industry(ctx, industryID); err != nil {
-		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
-	} else if ind == nil {
-		errs.Add(customer.Invalid("industryId", "unknown industry %s", industryID))
-	}
-	if owner, err := g.cfg.Store.SpaceOwner(ctx, c.Space()); err != nil {
-		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
-	} else if owner != "" && owner != id {
-		errs.Add(&customer.Error{Code: customer.CodeConflict, Field: "space", Message: fmt.Sprintf("space %q is already taken", c.Space())})
 	}
 	if len(errs) > 0 {
 		return fail(errs)

@@ -18,6 +18,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/textkit/customers/internal/strictjson"
 )
 
 // graphQLRequest is one GraphQL operation as read from HTTP.
@@ -201,100 +203,34 @@ func jsonObject(raw json.RawMessage, name string) (map[string]any, *requestError
 
 // checkJSON reports a syntax error, a duplicate object key or data after
 // the first value. Duplicate keys are refused because decoders disagree
-// on which one wins. It walks tokens, so deep nesting cannot exhaust the
-// stack.
+// on which one wins.
 func checkJSON(data []byte) error {
-	type frame struct {
-		obj       bool
-		keys      map[string]bool
-		expectKey bool
-		at        string // the current key, or index
-		n         int
+	return strictjson.Walk(data, strictjson.Options{}, func(k strictjson.Key) error {
+		if k.Twice {
+			return fmt.Errorf("duplicate key %q in %s; give each key once", k.Name, jsonWhere(k.Path))
+		}
+		return nil
+	})
+}
+
+// jsonWhere names the object at path, e.g. variables.in, items[2] or the
+// top-level object.
+func jsonWhere(path []strictjson.Step) string {
+	var b strings.Builder
+	for _, s := range path {
+		if s.InArray {
+			b.WriteString("[" + strconv.Itoa(s.Index) + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.Key)
 	}
-	var stack []*frame
-	// where names the object or array the innermost frame is, e.g.
-	// variables.in or the top-level object.
-	where := func() string {
-		var b strings.Builder
-		for _, f := range stack[:len(stack)-1] {
-			if f.obj {
-				if b.Len() > 0 {
-					b.WriteByte('.')
-				}
-				b.WriteString(f.at)
-			} else {
-				b.WriteString("[" + f.at + "]")
-			}
-		}
-		if b.Len() == 0 {
-			return "the top-level object"
-		}
-		return b.String()
+	if b.Len() == 0 {
+		return "the top-level object"
 	}
-	// afterValue moves the enclosing container past one value.
-	afterValue := func() {
-		if len(stack) == 0 {
-			return
-		}
-		top := stack[len(stack)-1]
-		if top.obj {
-			top.expectKey = true
-		} else {
-			top.n++
-			top.at = strconv.Itoa(top.n)
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	values := 0
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			switch {
-			case len(stack) > 0:
-				return fmt.Errorf("unexpected end of JSON input (at byte %d)", dec.InputOffset())
-			case values == 0:
-				return errors.New("no JSON value")
-			}
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s (at byte %d)", strings.TrimPrefix(err.Error(), "json: "), dec.InputOffset())
-		}
-		if len(stack) == 0 {
-			if values > 0 {
-				return fmt.Errorf("unexpected data after the JSON value (at byte %d)", dec.InputOffset())
-			}
-			values++
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				stack = append(stack, &frame{obj: true, keys: map[string]bool{}, expectKey: true})
-			case '[':
-				stack = append(stack, &frame{at: "0"})
-			default:
-				stack = stack[:len(stack)-1]
-				afterValue()
-			}
-		case string:
-			if len(stack) > 0 {
-				if top := stack[len(stack)-1]; top.obj && top.expectKey {
-					if top.keys[t] {
-						return fmt.Errorf("duplicate key %q in %s; give each key once", t, where())
-					}
-					top.keys[t] = true
-					top.at = t
-					top.expectKey = false
-					continue
-				}
-			}
-			afterValue()
-		default:
-			afterValue()
-		}
-	}
+	return b.String()
 }
 
 func invalidUTF8At(b []byte) int {

@@ -13,6 +13,7 @@ import (
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/failure"
+	"github.com/textkit/customers/internal/keywait"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/twilio"
@@ -193,20 +194,12 @@ func (p *Provisioner) execute(ctx context.Context, chk *command.Checked) error {
 // then the atomic create.
 func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error {
 	reg := chk.Register
-	partner, err := p.cfg.Store.Partner(ctx, chk.PartnerID)
+	errs, err := customer.CheckRegistration(ctx, p.cfg.Store, customer.Registration{
+		CustomerID: chk.CustomerID, PartnerID: chk.PartnerID, IndustryID: reg.IndustryID, Space: reg.Space,
+		PartnerField: "partnerId", IndustryField: "payload.industryId", SpaceField: "payload.space",
+	})
 	if err != nil {
-		return p.transient("read partner", err)
-	}
-	industry, err := p.cfg.Store.Industry(ctx, reg.IndustryID)
-	if err != nil {
-		return p.transient("read industry", err)
-	}
-	var errs customer.ValidationErrors
-	if partner == nil {
-		errs.Add(customer.Invalid("partnerId", "unknown partner %s", chk.PartnerID))
-	}
-	if industry == nil {
-		errs.Add(customer.Invalid("payload.industryId", "unknown industry %s", reg.IndustryID))
+		return p.transient("check the registration", err)
 	}
 	if len(errs) > 0 {
 		return p.reject(ctx, chk, errs)
@@ -221,8 +214,7 @@ func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error 
 		return p.transient("claim space", err)
 	}
 	if owner != chk.CustomerID {
-		return p.reject(ctx, chk, &customer.Error{Code: customer.CodeConflict, Field: "payload.space",
-			Message: fmt.Sprintf("space %q is already taken", reg.Space)})
+		return p.reject(ctx, chk, customer.SpaceTaken("payload.space", reg.Space))
 	}
 	release := func() {
 		if err := p.cfg.Store.ReleaseSpace(ctx, reg.Space, chk.CustomerID); err != nil {
@@ -257,29 +249,20 @@ func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error 
 // awaitKey waits, bounded, for retention to create the customer's key:
 // registration and activation may arrive back to back.
 func (p *Provisioner) awaitKey(ctx context.Context, customerID string) error {
-	deadline := time.Now().Add(p.cfg.KeyWait)
-	wait := 50 * time.Millisecond
-	for {
-		ok, err := p.cfg.Keys.KeyStatus(ctx, customerID)
-		if err != nil {
-			return p.transient("check the customer's key", err)
-		}
-		if ok {
-			return nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return customer.Errorf(customer.CodeUnavailable, "the customer's encryption key is not ready yet; try again shortly")
-		}
-		select {
-		case <-ctx.Done():
-			return p.transient("wait for the customer's key", ctx.Err())
-		case <-time.After(min(wait, left)):
-		}
-		if wait < time.Second {
-			wait *= 2
-		}
+	err := keywait.Until(ctx, keywait.Policy{Limit: p.cfg.KeyWait, First: 50 * time.Millisecond, Ceiling: time.Second},
+		func(ctx context.Context) (bool, error) {
+			ok, err := p.cfg.Keys.KeyStatus(ctx, customerID)
+			if err != nil {
+				return false, p.transient("check the customer's key", err)
+			}
+			return ok, nil
+		})
+	var ue *customer.Error
+	if err == nil || failure.IsTransient(err) || errors.As(err, &ue) {
+		return err
 	}
+	// What is left is ctx's end: the command is redelivered.
+	return p.transient("wait for the customer's key", err)
 }
 
 // dependency turns a Twilio or Vault failure into a retry (transient) or a

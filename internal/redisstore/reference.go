@@ -57,6 +57,18 @@ func (s *Store) Industry(ctx context.Context, id string) (*Industry, error) {
 	return &i, nil
 }
 
+// HasPartner reports whether a partner exists.
+func (s *Store) HasPartner(ctx context.Context, id string) (bool, error) {
+	p, err := s.Partner(ctx, id)
+	return p != nil, err
+}
+
+// HasIndustry reports whether an industry exists.
+func (s *Store) HasIndustry(ctx context.Context, id string) (bool, error) {
+	i, err := s.Industry(ctx, id)
+	return i != nil, err
+}
+
 // Partners lists every partner by name.
 func (s *Store) Partners(ctx context.Context) ([]Partner, error) {
 	var out []Partner
