@@ -21,7 +21,38 @@ import (
 
 func main() { service.Main("gateway", run) }
 
+// run is the gateway: its configuration, its dependencies, the gateway
+// itself, then serving until ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	d, err := service.Open(ctx, cfg.common, stderr, "")
+	if err != nil {
+		return err
+	}
+	gw, err := newGateway(d, cfg)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	return serve(ctx, d, cfg, gw)
+}
+
+// config is the gateway's checked configuration.
+type config struct {
+	common          *service.Common
+	dev             bool
+	mutationTimeout time.Duration
+	keyWait         time.Duration
+	limits          gateway.Limits
+	rates           gateway.RateLimits
+}
+
+// parseConfig reads the flags (and their TEXTKIT_ environment variables)
+// and checks them, each problem in one line that names the variable.
+func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*config, error) {
 	fs := service.NewFlags("gateway", getenv)
 	c := fs.Common("gateway", "127.0.0.1:8080", "address of /graphql, /healthz, /readyz and /metrics", "the gateway's: encrypt and decrypt only")
 	timeout := fs.Duration("mutation-timeout", 10*time.Second, "how long a mutation waits for its outcome")
@@ -40,67 +71,82 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	opRateLimit := fs.Int("operator-rate-limit", gateway.DefaultOperatorRate, "requests per second per operator key, per gateway replica")
 	opRateBurst := fs.Int("operator-rate-burst", gateway.DefaultOperatorBurst, "burst of requests per operator key above the rate")
 	if err := fs.Parse(args, stdout); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := service.NewLogger(io.Discard, *c.LogLevel, "gateway"); err != nil {
-		return err
+		return nil, err
 	}
 	if *timeout <= 0 || *timeout > 5*time.Minute {
-		return fmt.Errorf("TEXTKIT_MUTATION_TIMEOUT=%s must be between 1ms and 5m", *timeout)
+		return nil, fmt.Errorf("TEXTKIT_MUTATION_TIMEOUT=%s must be between 1ms and 5m", *timeout)
 	}
-	for _, l := range []struct {
-		name string
-		v    int
-	}{
+	if err := atLeastOne([]namedInt{
 		{"MAX_BODY_BYTES", *maxBody}, {"MAX_TOKENS", *maxTokens}, {"MAX_DEPTH", *maxDepth}, {"MAX_ALIASES", *maxAliases},
 		{"MAX_FIELDS", *maxFields}, {"MAX_COMPLEXITY", *maxComplexity}, {"MAX_MUTATIONS", *maxMutations},
 		{"RATE_LIMIT", *rateLimit}, {"RATE_BURST", *rateBurst}, {"OPERATOR_RATE_LIMIT", *opRateLimit}, {"OPERATOR_RATE_BURST", *opRateBurst},
-	} {
+	}); err != nil {
+		return nil, err
+	}
+	if *requestTimeout < 0 {
+		return nil, fmt.Errorf("TEXTKIT_REQUEST_TIMEOUT=%s must not be negative (0: automatic)", *requestTimeout)
+	}
+	cfg := &config{
+		common: c, dev: *dev, mutationTimeout: *timeout, keyWait: *keyWait,
+		limits: gateway.Limits{
+			MaxBodyBytes: *maxBody, MaxTokens: *maxTokens, MaxDepth: *maxDepth, MaxAliases: *maxAliases, MaxFields: *maxFields,
+			MaxComplexity: *maxComplexity, MaxMutations: *maxMutations, RequestTimeout: *requestTimeout,
+		},
+		rates: gateway.RateLimits{
+			PartnerRate: float64(*rateLimit), PartnerBurst: *rateBurst, OperatorRate: float64(*opRateLimit), OperatorBurst: *opRateBurst,
+		},
+	}
+	if err := cfg.limits.Validate(cfg.mutationTimeout); err != nil {
+		return nil, fmt.Errorf("%w (TEXTKIT_REQUEST_TIMEOUT, TEXTKIT_MUTATION_TIMEOUT, TEXTKIT_MAX_MUTATIONS)", err)
+	}
+	return cfg, nil
+}
+
+// namedInt is a setting's value under its TEXTKIT_ name, without the prefix.
+type namedInt struct {
+	name string
+	v    int
+}
+
+// atLeastOne names the first of limits below 1.
+func atLeastOne(limits []namedInt) error {
+	for _, l := range limits {
 		if l.v < 1 {
 			return fmt.Errorf("TEXTKIT_%s=%d must be at least 1", l.name, l.v)
 		}
 	}
-	if *requestTimeout < 0 {
-		return fmt.Errorf("TEXTKIT_REQUEST_TIMEOUT=%s must not be negative (0: automatic)", *requestTimeout)
-	}
-	limits := gateway.Limits{
-		MaxBodyBytes: *maxBody, MaxTokens: *maxTokens, MaxDepth: *maxDepth, MaxAliases: *maxAliases, MaxFields: *maxFields,
-		MaxComplexity: *maxComplexity, MaxMutations: *maxMutations, RequestTimeout: *requestTimeout,
-	}
-	rates := gateway.RateLimits{
-		PartnerRate: float64(*rateLimit), PartnerBurst: *rateBurst, OperatorRate: float64(*opRateLimit), OperatorBurst: *opRateBurst,
-	}
-	if err := limits.Validate(*timeout); err != nil {
-		return fmt.Errorf("%w (TEXTKIT_REQUEST_TIMEOUT, TEXTKIT_MUTATION_TIMEOUT, TEXTKIT_MAX_MUTATIONS)", err)
-	}
-	d, err := service.Open(ctx, c, stderr, "")
-	if err != nil {
-		return err
-	}
+	return nil
+}
+
+// newGateway builds the gateway on d: the outcome subscription, the
+// command publisher and the GraphQL gateway itself.
+func newGateway(d *service.Deps, cfg *config) (*gateway.Gateway, error) {
 	nc := d.NATS[0]
-	fail := func(err error) error {
-		d.Close()
-		return err
-	}
 	outcomes, err := gateway.NewOutcomes(nc, d.Store)
 	if err != nil {
-		return fail(fmt.Errorf("subscribe to outcomes: %w", err))
+		return nil, fmt.Errorf("subscribe to outcomes: %w", err)
 	}
 	pub, err := natsbus.NewCommandPublisher(nc)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	gw, err := gateway.New(gateway.Config{
+	return gateway.New(gateway.Config{
 		Store: d.Store, Publisher: pub, Outcomes: outcomes, Keys: d.Vault, Logger: d.Log,
 		IsKeyMissing:    func(err error) bool { return errors.Is(err, vault.ErrKeyNotFound) },
-		MutationTimeout: *timeout, KeyWait: *keyWait, Dev: *dev, Limits: limits, RateLimits: rates,
+		MutationTimeout: cfg.mutationTimeout, KeyWait: cfg.keyWait, Dev: cfg.dev, Limits: cfg.limits, RateLimits: cfg.rates,
 	})
+}
+
+// serve adds the command stream's readiness check and the gateway's
+// routes to d's HTTP server and runs it until ctx ends.
+func serve(ctx context.Context, d *service.Deps, cfg *config, gw *gateway.Gateway) error {
+	js, err := jetstream.New(d.NATS[0])
 	if err != nil {
-		return fail(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fail(err)
+		d.Close()
+		return err
 	}
 	d.Ops.AddCheck("command-stream", func(ctx context.Context) error {
 		return natsbus.CheckStream(ctx, js, natsbus.CommandStream)
@@ -110,6 +156,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "TextKit Customers GraphQL API: POST /graphql with Authorization: Bearer <api key>\n")
 	})
-	d.Log.Info("gateway starting", "graphql", "http://"+*c.HTTPAddr+"/graphql", "dev", *dev)
+	d.Log.Info("gateway starting", "graphql", "http://"+*cfg.common.HTTPAddr+"/graphql", "dev", cfg.dev)
 	return d.Run(ctx)
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/gateway/graph"
 	"github.com/textkit/customers/internal/gateway/model"
 )
@@ -106,10 +105,13 @@ func (anyAtomRewrite) MutateOperationParameters(ctx context.Context, p *graphql.
 // point into it (parse errors happen before an operation context exists).
 type queryHolderKey struct{}
 
-// presentError keeps our coded errors and hides everything else.
+// presentError is the executor's error presenter, the one place errors
+// become GraphQL errors: the executor's own (parse, validation, limits)
+// keep their codes, with plainer messages; domain errors are mapped by
+// presentDomain (errors.go); everything else is hidden as INTERNAL.
 func (g *Gateway) presentError(ctx context.Context, err error) *gqlerror.Error {
 	var ge *gqlerror.Error
-	if errors.As(err, &ge) {
+	if errors.As(err, &ge) && ge.Err == nil {
 		if ge.Extensions == nil {
 			ge.Extensions = map[string]any{}
 		}
@@ -144,21 +146,18 @@ func (g *Gateway) presentError(ctx context.Context, err error) *gqlerror.Error {
 			return ge
 		}
 	}
-	// Input coercion errors (custom scalars) are user errors.
-	var ue *customer.Error
-	if errors.As(err, &ue) && ue.Code != customer.CodeInternal {
-		out := &gqlerror.Error{Message: ue.Error(), Path: graphql.GetPath(ctx), Extensions: map[string]any{"code": string(ue.Code)}}
-		if ge != nil && ge.Path != nil {
-			out.Path = ge.Path
+	// Domain errors, from resolvers and from the scalars' input coercion;
+	// anything else is internal. The executor wraps them in a
+	// *gqlerror.Error saying where they happened: a resolver's error with
+	// the field's location, a scalar's without.
+	at := &gqlerror.Error{Path: graphql.GetPath(ctx)}
+	if ge != nil {
+		if ge.Path != nil {
+			at.Path = ge.Path
 		}
-		if ue.Field != "" {
-			out.Extensions["field"] = ue.Field
-		}
-		return out
+		at.Locations = ge.Locations
 	}
-	g.cfg.Logger.ErrorContext(ctx, "unexpected error", "error", err.Error(), "request_id", requestID(ctx))
-	return &gqlerror.Error{Message: "internal error (request " + requestID(ctx) + ")", Path: graphql.GetPath(ctx),
-		Extensions: map[string]any{"code": "INTERNAL"}}
+	return g.presentDomain(ctx, err, at)
 }
 
 // withoutSuggestions drops the validator's "Did you mean …?" hints, which
@@ -265,6 +264,7 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 		}
 		ctx = WithPrincipal(ctx, p)
 		ctx = context.WithValue(ctx, queryHolderKey{}, new(string))
+		ctx = withContactMemo(ctx)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -292,6 +292,10 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// writeErrors answers a request refused at the HTTP level, before any
+// GraphQL execution (authentication, rate limit, body size, request shape,
+// Idempotency-Key): a different layer from presentError, with its own
+// HTTP status.
 func writeErrors(w http.ResponseWriter, status int, msg, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/gateway/model"
+	"github.com/textkit/customers/internal/gateway/scalar"
 	"github.com/textkit/customers/internal/keywait"
 	"github.com/textkit/customers/internal/redisstore"
 )
@@ -72,7 +72,7 @@ func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.O
 	if err := g.cfg.Store.RecordPending(ctx, redisstore.Pending{
 		CommandID: cmd.ID, Type: cmd.Type, CustomerID: cmd.CustomerID, PartnerID: cmd.PartnerID, At: cmd.IssuedAt,
 	}); err != nil {
-		return nil, g.unavailable(ctx, "the customer store", err)
+		return nil, g.storeFailed(ctx, err)
 	}
 	ch, cancel := g.cfg.Outcomes.Expect(cmd.ID)
 	defer cancel()
@@ -100,44 +100,20 @@ func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.O
 	return out, nil
 }
 
-// fail reports a Boolean mutation's failure as a GraphQL error.
-func (g *Gateway) fail(ctx context.Context, err error, commandID string) error {
-	var to errTimeout
-	if errors.As(err, &to) {
-		return g.gqlError(ctx, customer.Errorf(customer.CodeTimeout,
-			"the command was accepted but did not complete within %s; it still runs: query command(id: %q) for its outcome",
-			g.cfg.MutationTimeout, to.commandID), map[string]any{"commandId": to.commandID})
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		if commandID != "" {
-			// Published: the command still runs.
-			return g.gqlError(ctx, customer.Errorf(customer.CodeTimeout,
-				"the request ended (timeout or cancelled) before the command completed; it may still run: query command(id: %q) for its outcome", commandID),
-				map[string]any{"commandId": commandID})
-		}
-		return g.gqlError(ctx, customer.Errorf(customer.CodeTimeout, "the request ended (timeout or cancelled) before this mutation started; nothing was sent"), nil)
-	}
-	var extra map[string]any
-	if commandID != "" {
-		extra = map[string]any{"commandId": commandID}
-	}
-	return g.gqlError(ctx, err, extra)
-}
-
 // simple runs a Boolean mutation: load the visible customer, check the
 // version and the transition early (the provisioner checks again,
 // authoritatively), publish and wait. A retry with the same
 // Idempotency-Key answers from the first attempt's outcome.
-func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *model.ExpectedVersion, check func(*customer.Customer) error, payload func(*customer.Customer) (any, error)) (*bool, error) {
+func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *scalar.ExpectedVersion, check func(*customer.Customer) error, payload func(*customer.Customer) (any, error)) (*bool, error) {
 	id = customer.NormalizeID(id)
 	owner := g.ownerOf(ctx, id)
 	if _, prev, err := g.replay(ctx, owner, id); err != nil {
-		return nil, g.fail(ctx, err, "")
+		return nil, err
 	} else if prev != nil {
 		return answer(ctx, g, prev)
 	}
 	refuse := func(err error) (*bool, error) {
-		return nil, g.fail(ctx, g.refuse(ctx, t, owner, id, err), "")
+		return nil, g.mutationError(g.refuse(ctx, t, owner, id, err), "")
 	}
 	c, err := g.visible(ctx, id)
 	if err != nil {
@@ -162,7 +138,7 @@ func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expecte
 	cmd := g.newCommand(ctx, t, c, ev, body)
 	out, err := g.execute(ctx, cmd)
 	if err != nil {
-		return nil, g.fail(ctx, err, cmd.ID)
+		return nil, g.mutationError(err, cmd.ID)
 	}
 	return answer(ctx, g, out)
 }
@@ -170,7 +146,7 @@ func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expecte
 // answer is a Boolean mutation's answer to its command's outcome.
 func answer(ctx context.Context, g *Gateway, out *command.Outcome) (*bool, error) {
 	if err := out.Err(); err != nil {
-		return nil, g.fail(ctx, err, out.CommandID)
+		return nil, g.mutationError(err, out.CommandID)
 	}
 	ok := true
 	return &ok, nil
@@ -188,7 +164,7 @@ func (g *Gateway) replay(ctx context.Context, partnerID, customerID string) (com
 	}
 	out, err := g.cfg.Store.Outcome(ctx, partnerID, customerID, commandID)
 	if err != nil {
-		return commandID, nil, g.unavailable(ctx, "the customer store", err)
+		return commandID, nil, g.storeFailed(ctx, err)
 	}
 	if out == nil || out.Retryable {
 		return commandID, nil, nil
@@ -261,7 +237,7 @@ func (m *mutationResolver) UpdateCustomerContactInfo(ctx context.Context, in mod
 		Province: deref(in.Province), Country: in.Country,
 	}.Normalize()
 	if err != nil {
-		return nil, m.g.fail(ctx, err, "")
+		return nil, err
 	}
 	return m.g.simple(ctx, command.UpdateContactInfo, in.ID, in.ExpectedVersion,
 		func(c *customer.Customer) error { return c.CanUpdateContactInfo() },
@@ -313,43 +289,43 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 	}
 	partnerID := customer.NormalizeID(in.PartnerID)
 	if _, prev, err := g.replay(ctx, partnerID, id); err != nil {
-		return nil, g.fail(ctx, err, "")
+		return nil, err
 	} else if prev != nil {
 		return registered(prev), nil
 	}
 	industryID := customer.NormalizeID(in.IndustryID)
-	fail := func(err error) (*model.RegisterCustomerPayload, error) {
+	refused := func(err error) (*model.RegisterCustomerPayload, error) {
 		err = g.refuse(ctx, command.Register, partnerID, id, err)
-		return &model.RegisterCustomerPayload{UserErrors: model.UserErrorsOf(customer.AsErrors(err))}, nil
+		return &model.RegisterCustomerPayload{UserErrors: userErrorsOf(customer.AsErrors(err))}, nil
 	}
 	if !p.Operator() && partnerID != p.PartnerID {
-		return fail(&customer.Error{Code: customer.CodeForbidden, Field: "partnerId", Message: "you may register customers only under your own partner id"})
+		return refused(&customer.Error{Code: customer.CodeForbidden, Field: "partnerId", Message: "you may register customers only under your own partner id"})
 	}
 	c, err := customer.New(id, partnerID, industryID, in.Space, in.Label, g.cfg.Now())
 	if err != nil {
-		return fail(err)
+		return refused(err)
 	}
 	errs, err := customer.CheckRegistration(ctx, g.cfg.Store, customer.Registration{
 		CustomerID: id, PartnerID: partnerID, IndustryID: industryID, Space: c.Space(),
 		PartnerField: "partnerId", IndustryField: "industryId", SpaceField: "space",
 	})
 	if err != nil {
-		return nil, g.fail(ctx, g.unavailable(ctx, "the customer store", err), "")
+		return nil, g.storeFailed(ctx, err)
 	}
 	if len(errs) > 0 {
-		return fail(errs)
+		return refused(errs)
 	}
 	cmd := g.newCommand(ctx, command.Register, c, nil, command.RegisterPayload{Space: c.Space(), IndustryID: industryID, Label: c.Label()})
 	out, err := g.execute(ctx, cmd)
 	if err != nil {
-		return nil, g.fail(ctx, err, cmd.ID)
+		return nil, g.mutationError(err, cmd.ID)
 	}
 	return registered(out), nil
 }
 
 // registered is registerCustomer's answer to its command's outcome.
 func registered(out *command.Outcome) *model.RegisterCustomerPayload {
-	res := &model.RegisterCustomerPayload{CommandID: &out.CommandID, CustomerID: &out.CustomerID, UserErrors: model.UserErrorsOf(out.Errors)}
+	res := &model.RegisterCustomerPayload{CommandID: &out.CommandID, CustomerID: &out.CustomerID, UserErrors: userErrorsOf(out.Errors)}
 	if out.Status == command.Applied {
 		res.Response = true
 		v := out.CustomerVersion
@@ -363,20 +339,20 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 	cid := customer.NormalizeID(in.ID)
 	owner := g.ownerOf(ctx, cid)
 	if _, prev, err := g.replay(ctx, owner, cid); err != nil {
-		return nil, g.fail(ctx, err, "")
+		return nil, err
 	} else if prev != nil {
 		return terminated(prev), nil
 	}
-	fail := func(err error) (*model.TerminateCustomerPayload, error) {
+	refused := func(err error) (*model.TerminateCustomerPayload, error) {
 		err = g.refuse(ctx, command.Terminate, owner, cid, err)
-		return &model.TerminateCustomerPayload{UserErrors: model.UserErrorsOf(customer.AsErrors(err))}, nil
+		return &model.TerminateCustomerPayload{UserErrors: userErrorsOf(customer.AsErrors(err))}, nil
 	}
 	var ev *int64
 	switch {
 	case in.ExpectedVersion != nil && in.Retention.ExpectedVersion != nil:
 		a, b := in.ExpectedVersion.Version, in.Retention.ExpectedVersion.Version
 		if (a == nil) != (b == nil) || (a != nil && *a != *b) {
-			return fail(customer.Invalid("expectedVersion", "is set twice with different values (on the input and in retention); set it once"))
+			return refused(customer.Invalid("expectedVersion", "is set twice with different values (on the input and in retention); set it once"))
 		}
 		ev = a
 	case in.ExpectedVersion != nil:
@@ -394,32 +370,32 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 	}
 	r, err := customer.NewRetention(string(in.Retention.Strategy), period)
 	if err != nil {
-		return fail(err)
+		return refused(err)
 	}
 	c, err := g.visible(ctx, in.ID)
 	if err != nil {
 		if customer.ErrorCode(err) == customer.CodeInternal || customer.ErrorCode(err) == customer.CodeUnavailable {
-			return nil, g.fail(ctx, err, "")
+			return nil, err
 		}
-		return fail(err)
+		return refused(err)
 	}
 	if err := c.CheckVersion(ev); err != nil {
-		return fail(err)
+		return refused(err)
 	}
 	if err := c.Terminate(r, g.cfg.Now()); err != nil {
-		return fail(err)
+		return refused(err)
 	}
 	cmd := g.newCommand(ctx, command.Terminate, c, ev, command.TerminatePayload{Retention: command.RetentionInput{Strategy: string(r.Strategy), Period: period}})
 	out, err := g.execute(ctx, cmd)
 	if err != nil {
-		return nil, g.fail(ctx, err, cmd.ID)
+		return nil, g.mutationError(err, cmd.ID)
 	}
 	return terminated(out), nil
 }
 
 // terminated is terminateCustomer's answer to its command's outcome.
 func terminated(out *command.Outcome) *model.TerminateCustomerPayload {
-	res := &model.TerminateCustomerPayload{CommandID: &out.CommandID, CustomerID: &out.CustomerID, UserErrors: model.UserErrorsOf(out.Errors)}
+	res := &model.TerminateCustomerPayload{CommandID: &out.CommandID, CustomerID: &out.CustomerID, UserErrors: userErrorsOf(out.Errors)}
 	if out.Status == command.Applied {
 		res.Response = true
 		v := out.CustomerVersion
@@ -446,7 +422,7 @@ func upsertRef[T any](ctx context.Context, g *Gateway, id, name string, put func
 		return nil, err
 	}
 	if !p.Operator() {
-		return nil, g.gqlError(ctx, customer.Errorf(customer.CodeForbidden, "only operators manage reference data"), nil)
+		return nil, customer.Errorf(customer.CodeForbidden, "only operators manage reference data")
 	}
 	id = customer.NormalizeID(id)
 	var errs customer.ValidationErrors
@@ -456,10 +432,10 @@ func upsertRef[T any](ctx context.Context, g *Gateway, id, name string, put func
 		errs.Add(customer.Invalid("name", "%s", customer.AsErrors(err)[0].Message))
 	}
 	if len(errs) > 0 {
-		return nil, g.gqlError(ctx, errs, nil)
+		return nil, errs
 	}
 	if err := put(id, name); err != nil {
-		return nil, g.gqlError(ctx, g.unavailable(ctx, "the customer store", err), nil)
+		return nil, g.storeFailed(ctx, err)
 	}
 	return out(id, name), nil
 }

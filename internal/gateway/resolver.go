@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"sync"
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
@@ -50,7 +51,7 @@ func (g *Gateway) visible(ctx context.Context, id string) (*customer.Customer, e
 		return nil, customer.Errorf(customer.CodeNotFound, "customer %s not found", id)
 	}
 	if err != nil {
-		return nil, g.unavailable(ctx, "the customer store", err)
+		return nil, g.storeFailed(ctx, err)
 	}
 	return c, nil
 }
@@ -61,9 +62,9 @@ func (q *queryResolver) Customer(ctx context.Context, id string) (*model.Custome
 		return nil, nil
 	}
 	if err != nil {
-		return nil, q.g.gqlError(ctx, err, nil)
+		return nil, err
 	}
-	return model.NewCustomer(c), nil
+	return customerOf(c), nil
 }
 
 func (q *queryResolver) CustomerBySpace(ctx context.Context, space string) (*model.Customer, error) {
@@ -72,7 +73,7 @@ func (q *queryResolver) CustomerBySpace(ctx context.Context, space string) (*mod
 	}
 	id, err := q.g.cfg.Store.SpaceOwner(ctx, space)
 	if err != nil {
-		return nil, q.g.gqlError(ctx, q.g.unavailable(ctx, "the customer store", err), nil)
+		return nil, q.g.storeFailed(ctx, err)
 	}
 	if id == "" {
 		return nil, nil
@@ -88,14 +89,14 @@ func (q *queryResolver) Customers(ctx context.Context, first *int64, after *stri
 	f := redisstore.ListFilter{First: 20}
 	if first != nil {
 		if *first < 1 || *first > 100 {
-			return nil, q.g.gqlError(ctx, customer.Invalid("first", "must be between 1 and 100"), nil)
+			return nil, customer.Invalid("first", "must be between 1 and 100")
 		}
 		f.First = int(*first)
 	}
 	if after != nil && *after != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(*after)
 		if err != nil || customer.ValidateID("after", string(raw)) != nil {
-			return nil, q.g.gqlError(ctx, customer.Invalid("after", "is not a cursor this API returned"), nil)
+			return nil, customer.Invalid("after", "is not a cursor this API returned")
 		}
 		f.After = string(raw)
 	}
@@ -115,13 +116,13 @@ func (q *queryResolver) Customers(ctx context.Context, first *int64, after *stri
 	page, err := q.g.cfg.Store.List(ctx, f)
 	if err != nil {
 		if customer.ErrorCode(err) == customer.CodeInvalid {
-			return nil, q.g.gqlError(ctx, err, nil)
+			return nil, err
 		}
-		return nil, q.g.gqlError(ctx, q.g.unavailable(ctx, "the customer store", err), nil)
+		return nil, q.g.storeFailed(ctx, err)
 	}
 	conn := &model.CustomerConnection{Edges: []*model.CustomerEdge{}, Nodes: []*model.Customer{}, PageInfo: &model.PageInfo{HasNextPage: page.HasNext}}
 	for _, c := range page.Customers {
-		m := model.NewCustomer(c)
+		m := customerOf(c)
 		cursor := base64.RawURLEncoding.EncodeToString([]byte(c.ID()))
 		conn.Edges = append(conn.Edges, &model.CustomerEdge{Cursor: cursor, Node: m})
 		conn.Nodes = append(conn.Nodes, m)
@@ -141,7 +142,7 @@ func (q *queryResolver) Command(ctx context.Context, id string) (*model.Command,
 	}
 	pending, err := q.g.cfg.Store.PendingCommand(ctx, id)
 	if err != nil {
-		return nil, q.g.gqlError(ctx, q.g.unavailable(ctx, "the customer store", err), nil)
+		return nil, q.g.storeFailed(ctx, err)
 	}
 	scope := p.PartnerID
 	if p.Operator() {
@@ -149,7 +150,7 @@ func (q *queryResolver) Command(ctx context.Context, id string) (*model.Command,
 	}
 	out, err := q.g.cfg.Store.CommandOutcome(ctx, scope, id)
 	if err != nil {
-		return nil, q.g.gqlError(ctx, q.g.unavailable(ctx, "the customer store", err), nil)
+		return nil, q.g.storeFailed(ctx, err)
 	}
 	switch {
 	case out != nil:
@@ -172,7 +173,7 @@ func commandOf(o *command.Outcome) *model.Command {
 	typ := string(o.Type)
 	cid := o.CustomerID
 	at := o.ProcessedAt
-	c := &model.Command{ID: o.CommandID, Type: &typ, CustomerID: &cid, ProcessedAt: &at, Errors: model.UserErrorsOf(o.Errors)}
+	c := &model.Command{ID: o.CommandID, Type: &typ, CustomerID: &cid, ProcessedAt: &at, Errors: userErrorsOf(o.Errors)}
 	if o.Status == command.Applied {
 		c.State = model.CommandStateApplied
 		v := o.CustomerVersion
@@ -190,7 +191,7 @@ func (q *queryResolver) Partners(ctx context.Context) ([]*model.Partner, error) 
 	}
 	all, err := q.g.cfg.Store.Partners(ctx)
 	if err != nil {
-		return nil, q.g.gqlError(ctx, q.g.unavailable(ctx, "the customer store", err), nil)
+		return nil, q.g.storeFailed(ctx, err)
 	}
 	out := []*model.Partner{}
 	for _, pt := range all {
@@ -204,7 +205,7 @@ func (q *queryResolver) Partners(ctx context.Context) ([]*model.Partner, error) 
 func (q *queryResolver) Industries(ctx context.Context) ([]*model.Industry, error) {
 	all, err := q.g.cfg.Store.Industries(ctx)
 	if err != nil {
-		return nil, q.g.gqlError(ctx, q.g.unavailable(ctx, "the customer store", err), nil)
+		return nil, q.g.storeFailed(ctx, err)
 	}
 	out := make([]*model.Industry, 0, len(all))
 	for _, i := range all {
@@ -228,10 +229,48 @@ func (q *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 
 type customerResolver struct{ g *Gateway }
 
+// contactMemoKey holds a request's contactMemo.
+type contactMemoKey struct{}
+
+// contactMemo keeps, for one request, each customer's decrypted contact
+// info, keyed by the customer value the request's resolvers share.
+type contactMemo struct {
+	mu sync.Mutex
+	m  map[*model.Customer]*contactOnce
+}
+
+type contactOnce struct {
+	once   sync.Once
+	info   *model.ContactInfo
+	status model.ContactInfoStatus
+}
+
+// withContactMemo gives the request a contactMemo.
+func withContactMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, contactMemoKey{}, &contactMemo{m: map[*model.Customer]*contactOnce{}})
+}
+
+// once returns decrypt's result for obj, computing it once per request.
+func (m *contactMemo) once(obj *model.Customer, decrypt func() (*model.ContactInfo, model.ContactInfoStatus)) (*model.ContactInfo, model.ContactInfoStatus) {
+	if m == nil {
+		return decrypt()
+	}
+	m.mu.Lock()
+	o := m.m[obj]
+	if o == nil {
+		o = &contactOnce{}
+		m.m[obj] = o
+	}
+	m.mu.Unlock()
+	o.once.Do(func() { o.info, o.status = decrypt() })
+	return o.info, o.status
+}
+
 // contact decrypts a customer's contact info, once per request however
 // many of its fields are selected.
 func (r *customerResolver) contact(ctx context.Context, obj *model.Customer) (*model.ContactInfo, model.ContactInfoStatus) {
-	return obj.Contact(func() (*model.ContactInfo, model.ContactInfoStatus) {
+	memo, _ := ctx.Value(contactMemoKey{}).(*contactMemo)
+	return memo.once(obj, func() (*model.ContactInfo, model.ContactInfoStatus) {
 		if obj.ContactCiphertext == "" {
 			return nil, model.ContactInfoStatusNone
 		}
@@ -282,7 +321,7 @@ func (r *customerResolver) ContactInfoStatus(ctx context.Context, obj *model.Cus
 func (r *customerResolver) EncryptionKey(ctx context.Context, obj *model.Customer) (*model.EncryptionKey, error) {
 	k, err := r.g.cfg.Store.KeyStatus(ctx, obj.ID)
 	if err != nil {
-		return nil, r.g.gqlError(ctx, r.g.unavailable(ctx, "the customer store", err), nil)
+		return nil, r.g.storeFailed(ctx, err)
 	}
 	out := &model.EncryptionKey{Status: model.KeyStatus(k.State)}
 	if !k.DestroyAt.IsZero() {
@@ -299,7 +338,7 @@ func (r *customerResolver) EncryptionKey(ctx context.Context, obj *model.Custome
 func (r *customerResolver) History(ctx context.Context, obj *model.Customer) ([]*model.HistoryEntry, error) {
 	h, err := r.g.cfg.Store.History(ctx, obj.ID)
 	if err != nil {
-		return nil, r.g.gqlError(ctx, r.g.unavailable(ctx, "the customer store", err), nil)
+		return nil, r.g.storeFailed(ctx, err)
 	}
 	out := make([]*model.HistoryEntry, 0, len(h))
 	for _, e := range h {

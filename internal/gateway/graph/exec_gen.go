@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/textkit/customers/internal/gateway/model"
+	"github.com/textkit/customers/internal/gateway/scalar"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -5339,7 +5340,7 @@ func (ec *executionContext) unmarshalInputActivateCustomerInput(ctx context.Cont
 			it.ID = data
 		case "expectedVersion":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
-			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋmodelᚐExpectedVersion(ctx, v)
+			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋscalarᚐExpectedVersion(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -5388,7 +5389,7 @@ func (ec *executionContext) unmarshalInputDeactivateCustomerInput(ctx context.Co
 			it.ID = data
 		case "expectedVersion":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
-			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋmodelᚐExpectedVersion(ctx, v)
+			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋscalarᚐExpectedVersion(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -5612,7 +5613,7 @@ func (ec *executionContext) unmarshalInputRetentionInput(ctx context.Context, ob
 			it.Period = data
 		case "expectedVersion":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
-			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋmodelᚐExpectedVersion(ctx, v)
+			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋscalarᚐExpectedVersion(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -5668,7 +5669,7 @@ func (ec *executionContext) unmarshalInputTerminateCustomerInput(ctx context.Con
 			it.Retention = data
 		case "expectedVersion":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
-			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋmodelᚐExpectedVersion(ctx, v)
+			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋscalarᚐExpectedVersion(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -5717,7 +5718,7 @@ func (ec *executionContext) unmarshalInputUpdateCustomerContactInfoInput(ctx con
 			it.ID = data
 		case "expectedVersion":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
-			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋmodelᚐExpectedVersion(ctx, v)
+			data, err := ec.unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋscalarᚐExpectedVersion(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -7678,16 +7679,16 @@ func (ec *executionContext) marshalOCustomerStatus2ᚖgithubᚗcomᚋtextkitᚋc
 	return v
 }
 
-func (ec *executionContext) unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋmodelᚐExpectedVersion(ctx context.Context, v any) (*model.ExpectedVersion, error) {
+func (ec *executionContext) unmarshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋscalarᚐExpectedVersion(ctx context.Context, v any) (*scalar.ExpectedVersion, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.ExpectedVersion)
+	var res = new(scalar.ExpectedVersion)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋmodelᚐExpectedVersion(ctx context.Context, sel ast.SelectionSet, v *model.ExpectedVersion) graphql.Marshaler {
+func (ec *executionContext) marshalOExpectedVersion2ᚖgithubᚗcomᚋtextkitᚋcustomersᚋinternalᚋgatewayᚋscalarᚐExpectedVersion(ctx context.Context, sel ast.SelectionSet, v *scalar.ExpectedVersion) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -8,11 +8,13 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/textkit/customers/internal/gateway/scalar"
 )
 
 type ActivateCustomerInput struct {
-	ID              string           `json:"id"`
-	ExpectedVersion *ExpectedVersion `json:"expectedVersion,omitempty"`
+	ID              string                  `json:"id"`
+	ExpectedVersion *scalar.ExpectedVersion `json:"expectedVersion,omitempty"`
 }
 
 type Command struct {
@@ -37,6 +39,27 @@ type ContactInfo struct {
 	Country       string  `json:"country"`
 }
 
+type Customer struct {
+	ID         string         `json:"id"`
+	PartnerID  string         `json:"partnerId"`
+	IndustryID string         `json:"industryId"`
+	Space      string         `json:"space"`
+	Label      string         `json:"label"`
+	Status     CustomerStatus `json:"status"`
+	// Number of commands applied to the customer.
+	Version int64 `json:"version"`
+	// The customer's Twilio sub-account.
+	TwilioSubaccountSid *string `json:"twilioSubaccountSid,omitempty"`
+	// Chosen at termination.
+	Retention    *Retention `json:"retention,omitempty"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
+	ActivatedAt  *time.Time `json:"activatedAt,omitempty"`
+	TerminatedAt *time.Time `json:"terminatedAt,omitempty"`
+	// ContactCiphertext is the sealed contact info, never shown; the contactInfo resolvers decrypt it.
+	ContactCiphertext string `json:"-"`
+}
+
 type CustomerConnection struct {
 	Edges    []*CustomerEdge `json:"edges"`
 	Nodes    []*Customer     `json:"nodes"`
@@ -49,8 +72,8 @@ type CustomerEdge struct {
 }
 
 type DeactivateCustomerInput struct {
-	ID              string           `json:"id"`
-	ExpectedVersion *ExpectedVersion `json:"expectedVersion,omitempty"`
+	ID              string                  `json:"id"`
+	ExpectedVersion *scalar.ExpectedVersion `json:"expectedVersion,omitempty"`
 }
 
 type EncryptionKey struct {
@@ -113,7 +136,6 @@ type RegisterCustomerPayload struct {
 	Response   bool         `json:"response"`
 	UserErrors []*UserError `json:"userErrors"`
 	CustomerID *string      `json:"customerId,omitempty"`
-	Customer   *Customer    `json:"customer,omitempty"`
 	// The customer's version after the command (1 after registration).
 	Version   *int64  `json:"version,omitempty"`
 	CommandID *string `json:"commandId,omitempty"`
@@ -130,13 +152,13 @@ type RetentionInput struct {
 	Period *int64 `json:"period,omitempty"`
 	// Accepted here as well as on TerminateCustomerInput, because the published
 	// example nests it in the retention object. Set it in one place only.
-	ExpectedVersion *ExpectedVersion `json:"expectedVersion,omitempty"`
+	ExpectedVersion *scalar.ExpectedVersion `json:"expectedVersion,omitempty"`
 }
 
 type TerminateCustomerInput struct {
-	ID              string           `json:"id"`
-	Retention       *RetentionInput  `json:"retention"`
-	ExpectedVersion *ExpectedVersion `json:"expectedVersion,omitempty"`
+	ID              string                  `json:"id"`
+	Retention       *RetentionInput         `json:"retention"`
+	ExpectedVersion *scalar.ExpectedVersion `json:"expectedVersion,omitempty"`
 }
 
 type TerminateCustomerPayload struct {
@@ -144,16 +166,15 @@ type TerminateCustomerPayload struct {
 	Response   bool         `json:"response"`
 	UserErrors []*UserError `json:"userErrors"`
 	CustomerID *string      `json:"customerId,omitempty"`
-	Customer   *Customer    `json:"customer,omitempty"`
 	Version    *int64       `json:"version,omitempty"`
 	CommandID  *string      `json:"commandId,omitempty"`
 }
 
 type UpdateCustomerContactInfoInput struct {
-	ID              string           `json:"id"`
-	ExpectedVersion *ExpectedVersion `json:"expectedVersion,omitempty"`
-	BusinessName    string           `json:"businessName"`
-	SecondaryName   *string          `json:"secondaryName,omitempty"`
+	ID              string                  `json:"id"`
+	ExpectedVersion *scalar.ExpectedVersion `json:"expectedVersion,omitempty"`
+	BusinessName    string                  `json:"businessName"`
+	SecondaryName   *string                 `json:"secondaryName,omitempty"`
 	// E.164, e.g. +14165551212.
 	PhoneNumber  string  `json:"phoneNumber"`
 	AddressLine1 string  `json:"addressLine1"`
