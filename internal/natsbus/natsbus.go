@@ -1,6 +1,8 @@
 // Package natsbus is TextKit Customers' NATS JetStream plumbing: the
 // connection, the streams and their limits, the provisioner's partitioned
-// command consumers and the watermill subscriber over them, and the
+// command consumers, the running of the services' consumers (Run: the
+// watermill router, its middleware, graceful draining and the decoding of
+// messages, so that services only pass functions of a Message), and the
 // publishers of commands, outcomes, events and dead letters.
 package natsbus
 

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
@@ -25,14 +23,13 @@ type Incoming struct {
 	Data      []byte
 }
 
-// HandleMessage is the watermill handler of the partition topics.
-func (p *Provisioner) HandleMessage(msg *message.Message) error {
-	return p.Handle(msg.Context(), Incoming{
-		Subject:   msg.Metadata.Get(natsbus.MetaSubject),
-		MsgID:     msg.Metadata.Get(natsbus.MetaMsgID),
-		StreamSeq: msg.Metadata.Get(natsbus.MetaStreamSeq),
-		Data:      msg.Payload,
-	})
+// handleMessage handles a message of a partition consumer.
+func (p *Provisioner) handleMessage(ctx context.Context, m natsbus.Message) error {
+	in := Incoming{Subject: m.Subject, MsgID: m.MsgID, Data: m.Data}
+	if m.StreamSeq != 0 {
+		in.StreamSeq = strconv.FormatUint(m.StreamSeq, 10)
+	}
+	return p.Handle(ctx, in)
 }
 
 // maxStaleRetries bounds recomputing a change after a concurrent write.

@@ -2,13 +2,8 @@ package provisioner
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -17,8 +12,8 @@ import (
 
 // RunConfig says how the provisioner consumes commands.
 type RunConfig struct {
-	// Conn is the connection the consumers use. Closing the router drains
-	// it, so it must not be the publisher's connection.
+	// Conn is the connection the consumers use. Stopping drains it, so it
+	// must not be the publisher's connection.
 	Conn *nats.Conn
 	// AckWait is how long a delivery may take before JetStream redelivers
 	// it. It must exceed KeyWait plus Twilio's retry budget. Default 90s.
@@ -31,7 +26,7 @@ type RunConfig struct {
 	// CloseTimeout bounds how long shutdown waits for in-flight commands.
 	// Default 20s.
 	CloseTimeout time.Duration
-	// Running, if set, is closed once the router runs.
+	// Running, if set, is closed once the consumers run.
 	Running chan<- struct{}
 	// Outbox configures the relay of events left undelivered.
 	Outbox OutboxConfig
@@ -60,42 +55,14 @@ func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	if err := natsbus.EnsurePartitionConsumers(ctx, js, rc.AckWait); err != nil {
 		return err
 	}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(p.cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug, // watermill logs every message at info
-	})
-	sub, err := natsbus.NewCommandSubscriber(rc.Conn, wlog, rc.AckWait, rc.Redelivery)
-	if err != nil {
-		return fmt.Errorf("command subscriber: %w", err)
-	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rc.CloseTimeout}, wlog)
-	if err != nil {
-		return err
-	}
-	// Graceful stop: the router closes the subscriber, which first lets
-	// the commands in flight finish and be acknowledged.
-	drained := natsbus.Draining(sub, rc.CloseTimeout)
-	router.AddMiddleware(
-		middleware.Recoverer,
-		middleware.Retry{
-			MaxRetries:      3,
-			InitialInterval: 100 * time.Millisecond,
-			MaxInterval:     2 * time.Second,
-			Multiplier:      2,
-			Logger:          wlog,
-		}.Middleware,
-	)
-	for part := 0; part < natsbus.Partitions; part++ {
-		router.AddConsumerHandler(natsbus.PartitionConsumerName(part), natsbus.PartitionTopic(part), drained, p.HandleMessage)
+	handlers := make([]natsbus.Handler, natsbus.Partitions)
+	for part := range handlers {
+		handlers[part] = natsbus.Handler{Stream: natsbus.CommandStream, Consumer: natsbus.PartitionConsumerName(part), Handle: p.handleMessage}
 	}
 	go p.relayOutbox(ctx, rc.Outbox)
-	if rc.Running != nil {
-		go func() {
-			select {
-			case <-router.Running():
-				close(rc.Running)
-			case <-ctx.Done():
-			}
-		}()
-	}
-	return router.Run(ctx)
+	return natsbus.Run(ctx, natsbus.RouterConfig{
+		Conn: rc.Conn, Logger: p.cfg.Logger, AckWait: rc.AckWait, Redelivery: rc.Redelivery, CloseTimeout: rc.CloseTimeout,
+		Retry:   natsbus.Retry{MaxRetries: 3, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second},
+		Running: rc.Running,
+	}, handlers)
 }

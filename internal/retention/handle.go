@@ -8,18 +8,15 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
-// HandleMessage is the watermill handler of the event consumer.
-func (s *Service) HandleMessage(msg *message.Message) error {
-	log := s.cfg.Logger.With("stream_seq", msg.Metadata.Get(natsbus.MetaStreamSeq))
-	return s.handle(msg.Context(), log, msg.Payload)
+// handleMessage handles a message of the event consumer.
+func (s *Service) handleMessage(ctx context.Context, m natsbus.Message) error {
+	return s.handle(ctx, s.cfg.Logger.With("stream_seq", m.StreamSeq), m.Data)
 }
 
 // Handle processes one event from the customer event stream. It returns

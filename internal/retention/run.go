@@ -4,14 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
@@ -24,9 +18,6 @@ import (
 // ConsumerName is the durable consumer all retention replicas share on the
 // event stream.
 const ConsumerName = "retention"
-
-// eventTopic is the watermill topic of the event consumer.
-const eventTopic = "customer-events"
 
 // ConsumerConfig returns the durable consumer of customer events (not the
 // key events retention publishes itself).
@@ -44,8 +35,8 @@ func ConsumerConfig(ackWait time.Duration) jetstream.ConsumerConfig {
 
 // RunConfig says how the service consumes events.
 type RunConfig struct {
-	// Conn is the connection the consumer uses. Closing the router drains
-	// it, so it must not be the publisher's connection.
+	// Conn is the connection the consumer uses. Stopping drains it, so it
+	// must not be the publisher's connection.
 	Conn *nats.Conn
 	// AckWait is how long one event may take before JetStream redelivers
 	// it. Default 60s.
@@ -121,7 +112,7 @@ func (s *Service) sweepLoop(ctx context.Context) error {
 	}
 }
 
-// consume runs the watermill router over the durable consumer.
+// consume handles the durable consumer's events.
 func (s *Service) consume(ctx context.Context, rc RunConfig) error {
 	js, err := jetstream.New(rc.Conn)
 	if err != nil {
@@ -130,55 +121,11 @@ func (s *Service) consume(ctx context.Context, rc RunConfig) error {
 	if err := s.ensureConsumer(ctx, js, rc.AckWait); err != nil {
 		return err
 	}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(s.cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug, // watermill logs every message at info
-	})
-	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
-		Conn:           rc.Conn,
-		Logger:         wlog,
-		AckWaitTimeout: rc.AckWait,
-		NakDelay:       rc.Redelivery,
-		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, topic string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
-			c, err := js.Consumer(ctx, natsbus.EventStream, ConsumerName)
-			if err != nil {
-				return nil, nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
-			}
-			return c, nil, nil
-		},
-		// Events are handled one at a time per replica: fetching more
-		// would let their ack timers run while they wait.
-		ConsumeOptions: []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(1)},
-		Unmarshaler:    unmarshaler{},
-	})
-	if err != nil {
-		return fmt.Errorf("event subscriber: %w", err)
-	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rc.CloseTimeout}, wlog)
-	if err != nil {
-		return err
-	}
-	router.AddMiddleware(
-		middleware.Recoverer,
-		middleware.Retry{
-			MaxRetries:      2,
-			InitialInterval: 100 * time.Millisecond,
-			MaxInterval:     time.Second,
-			Multiplier:      2,
-			Logger:          wlog,
-		}.Middleware,
-	)
-	// Graceful stop: the event in flight finishes and is acknowledged.
-	router.AddConsumerHandler(ConsumerName, eventTopic, natsbus.Draining(sub, rc.CloseTimeout), s.HandleMessage)
-	if rc.Running != nil {
-		go func() {
-			select {
-			case <-router.Running():
-				close(rc.Running)
-			case <-ctx.Done():
-			}
-		}()
-	}
-	return router.Run(ctx)
+	return natsbus.Run(ctx, natsbus.RouterConfig{
+		Conn: rc.Conn, Logger: s.cfg.Logger, AckWait: rc.AckWait, Redelivery: rc.Redelivery, CloseTimeout: rc.CloseTimeout,
+		Retry:   natsbus.Retry{MaxRetries: 2, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second},
+		Running: rc.Running,
+	}, []natsbus.Handler{{Stream: natsbus.EventStream, Consumer: ConsumerName, Handle: s.handleMessage}})
 }
 
 // ensureConsumer creates or updates the durable consumer, waiting with
@@ -204,22 +151,4 @@ func (s *Service) ensureConsumer(ctx context.Context, js jetstream.JetStream, ac
 		case <-t.C:
 		}
 	}
-}
-
-// unmarshaler turns every JetStream message into a watermill message,
-// keeping where it came from for the logs.
-type unmarshaler struct{}
-
-func (unmarshaler) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
-	id := msg.Headers().Get(nats.MsgIdHdr)
-	if id == "" {
-		id = watermill.NewUUID()
-	}
-	m := message.NewMessage(id, msg.Data())
-	m.Metadata.Set(natsbus.MetaSubject, msg.Subject())
-	if md, err := msg.Metadata(); err == nil {
-		m.Metadata.Set(natsbus.MetaDelivered, strconv.FormatUint(md.NumDelivered, 10))
-		m.Metadata.Set(natsbus.MetaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	}
-	return m, nil
 }

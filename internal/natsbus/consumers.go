@@ -1,0 +1,226 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Message is one message from a durable JetStream consumer, as a Handler
+// sees it.
+type Message struct {
+	// Subject is the subject the message was stored on.
+	Subject string
+	// MsgID is its Nats-Msg-Id header, "" if none.
+	MsgID string
+	// StreamSeq is its sequence in the stream, 0 if unknown.
+	StreamSeq uint64
+	// Data is its body.
+	Data []byte
+}
+
+// Handler handles the messages of one durable consumer, which must exist
+// (the service creates it before Run). Handle returns nil when the message
+// is finished (it is acknowledged) and an error when it should be handled
+// again: first retried in place (RouterConfig.Retry), then redelivered by
+// JetStream after RouterConfig.Redelivery's backoff.
+type Handler struct {
+	// Stream and Consumer name the durable consumer.
+	Stream, Consumer string
+	// Handle processes one message. Its context is not cancelled by a
+	// graceful stop: the message in flight finishes (see Draining).
+	Handle func(ctx context.Context, m Message) error
+}
+
+// Retry is how often, and how soon, a failed message is retried in place
+// before it is left to JetStream's redelivery: after InitialInterval,
+// doubling up to MaxInterval, at most MaxRetries times.
+type Retry struct {
+	MaxRetries                   int
+	InitialInterval, MaxInterval time.Duration
+}
+
+// RouterConfig says how Run consumes.
+type RouterConfig struct {
+	// Conn is the connection the consumers use. Closing the router drains
+	// it, so it must not be the publisher's connection. Required.
+	Conn *nats.Conn
+	// Logger receives the router's logs (watermill's per-message info
+	// logs at debug level). Default slog.Default().
+	Logger *slog.Logger
+	// AckWait is how long a delivery may take before JetStream redelivers
+	// it; it must match the consumers' AckWait. Required.
+	AckWait time.Duration
+	// Redelivery is the backoff between redeliveries after a failure.
+	// Required.
+	Redelivery Backoff
+	// Retry is the retry in place before a redelivery.
+	Retry Retry
+	// CloseTimeout bounds how long a graceful stop waits for the messages
+	// in flight. Required.
+	CloseTimeout time.Duration
+	// Running, if set, is closed once every handler runs.
+	Running chan<- struct{}
+}
+
+func (c RouterConfig) validate() error {
+	var errs []error
+	if c.Conn == nil {
+		errs = append(errs, errors.New("Conn is required"))
+	}
+	if c.AckWait <= 0 {
+		errs = append(errs, fmt.Errorf("AckWait must be positive, got %v", c.AckWait))
+	}
+	if c.Redelivery.Base <= 0 || c.Redelivery.Max < c.Redelivery.Base {
+		errs = append(errs, fmt.Errorf("Redelivery must have 0 < Base <= Max, got %v..%v", c.Redelivery.Base, c.Redelivery.Max))
+	}
+	if c.CloseTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("CloseTimeout must be positive, got %v", c.CloseTimeout))
+	}
+	if c.Retry.MaxRetries < 0 || c.Retry.InitialInterval < 0 || c.Retry.MaxInterval < c.Retry.InitialInterval {
+		errs = append(errs, fmt.Errorf("Retry must have MaxRetries >= 0 and 0 <= InitialInterval <= MaxInterval, got %+v", c.Retry))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("natsbus: router config: %w", err)
+	}
+	return nil
+}
+
+// Run handles the messages of the handlers' durable consumers, one at a
+// time per consumer, until ctx is cancelled; then it stops gracefully: no
+// new message is taken, and those in flight finish and are acknowledged
+// (up to CloseTimeout). A handler that panics fails its message, which is
+// retried like any failure.
+func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
+	if err := rc.validate(); err != nil {
+		return err
+	}
+	if len(handlers) == 0 {
+		return errors.New("natsbus: no handlers to run")
+	}
+	if rc.Logger == nil {
+		rc.Logger = slog.Default()
+	}
+	byTopic := map[string]Handler{}
+	topics := make([]string, 0, len(handlers))
+	for _, h := range handlers {
+		if h.Stream == "" || h.Consumer == "" || h.Handle == nil {
+			return fmt.Errorf("natsbus: handler %q of stream %q needs a stream, a consumer and a Handle func", h.Consumer, h.Stream)
+		}
+		topic := h.Stream + "/" + h.Consumer
+		if _, dup := byTopic[topic]; dup {
+			return fmt.Errorf("natsbus: consumer %s of stream %s is handled twice", h.Consumer, h.Stream)
+		}
+		byTopic[topic] = h
+		topics = append(topics, topic)
+	}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(rc.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug, // watermill logs every message at info
+	})
+	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
+		Conn:           rc.Conn,
+		Logger:         wlog,
+		AckWaitTimeout: rc.AckWait,
+		NakDelay:       rc.Redelivery,
+		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, topic string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
+			h, ok := byTopic[topic]
+			if !ok {
+				return nil, nil, fmt.Errorf("topic %q names no handler's consumer", topic)
+			}
+			c, err := js.Consumer(ctx, h.Stream, h.Consumer)
+			if err != nil {
+				return nil, nil, fmt.Errorf("consumer %s: %w", h.Consumer, err)
+			}
+			return c, nil, nil
+		},
+		// One message at a time per consumer: fetching more would let
+		// their ack timers run while they wait.
+		ConsumeOptions: []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(1)},
+		Unmarshaler:    unmarshaler{},
+	})
+	if err != nil {
+		return fmt.Errorf("natsbus: subscriber: %w", err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rc.CloseTimeout}, wlog)
+	if err != nil {
+		return err
+	}
+	router.AddMiddleware(
+		middleware.Recoverer,
+		middleware.Retry{
+			MaxRetries:      rc.Retry.MaxRetries,
+			InitialInterval: rc.Retry.InitialInterval,
+			MaxInterval:     rc.Retry.MaxInterval,
+			Multiplier:      2,
+			Logger:          wlog,
+		}.Middleware,
+	)
+	// Graceful stop: the router closes the subscriber, which first lets
+	// the messages in flight finish and be acknowledged.
+	drained := Draining(sub, rc.CloseTimeout)
+	for _, topic := range topics {
+		h := byTopic[topic]
+		handle := h.Handle
+		router.AddConsumerHandler(h.Consumer, topic, drained, func(msg *message.Message) error {
+			return handle(msg.Context(), decode(msg))
+		})
+	}
+	if rc.Running != nil {
+		go func() {
+			select {
+			case <-router.Running():
+				close(rc.Running)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return router.Run(ctx)
+}
+
+// Metadata keys the unmarshaler sets on every watermill message.
+const (
+	metaSubject   = "nats_subject"
+	metaMsgID     = "nats_msg_id"
+	metaStreamSeq = "nats_stream_seq"
+)
+
+// unmarshaler accepts any message: commands published by partners carry no
+// watermill headers, and a message that cannot be decoded must still reach
+// the handler so it is rejected with a reason instead of being dropped.
+type unmarshaler struct{}
+
+func (unmarshaler) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
+	id := msg.Headers().Get(nats.MsgIdHdr)
+	uuid := id
+	if uuid == "" {
+		uuid = watermill.NewUUID()
+	}
+	m := message.NewMessage(uuid, msg.Data())
+	m.Metadata.Set(metaSubject, msg.Subject())
+	m.Metadata.Set(metaMsgID, id)
+	if md, err := msg.Metadata(); err == nil {
+		m.Metadata.Set(metaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+	}
+	return m, nil
+}
+
+// decode is the handler's view of a message the unmarshaler made.
+func decode(msg *message.Message) Message {
+	seq, _ := strconv.ParseUint(msg.Metadata.Get(metaStreamSeq), 10, 64)
+	return Message{
+		Subject:   msg.Metadata.Get(metaSubject),
+		MsgID:     msg.Metadata.Get(metaMsgID),
+		StreamSeq: seq,
+		Data:      msg.Payload,
+	}
+}
