@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -335,8 +336,7 @@ func (g *Gateway) withIdempotency(next http.Handler) http.Handler {
 			return
 		}
 		p, _ := PrincipalFrom(r.Context())
-		sum := sha256.Sum256(append([]byte(r.Method+"\n"+r.URL.RawQuery+"\n"), body...))
-		fingerprint := hex.EncodeToString(sum[:])
+		fingerprint := requestFingerprint(r, body)
 		bound, err := g.cfg.Store.BindIdempotencyKey(r.Context(), p.KeyID, key, fingerprint, idempotencyTTL)
 		if err != nil {
 			g.cfg.Logger.WarnContext(r.Context(), "idempotency record unavailable", "error", err.Error(), "request_id", requestID(r.Context()))
@@ -352,6 +352,19 @@ func (g *Gateway) withIdempotency(next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(&replayHeader{ResponseWriter: w, mark: replayed}, r.WithContext(ctx))
 	})
+}
+
+// requestFingerprint tells one request from another for Idempotency-Key:
+// an HMAC of the method, query string and body, keyed with the caller's
+// own API key. The body may hold contact info; Redis keeps only hashes of
+// API keys, so whoever reads Redis cannot test a guess of the contact info
+// against the stored fingerprint.
+func requestFingerprint(r *http.Request, body []byte) string {
+	apiKey, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	m := hmac.New(sha256.New, []byte("textkit idempotency fingerprint\n"+apiKey))
+	m.Write([]byte(r.Method + "\n" + r.URL.RawQuery + "\n"))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // idempotency is what a request's Idempotency-Key gives its resolvers.

@@ -59,7 +59,10 @@ func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	for part := range handlers {
 		handlers[part] = natsbus.Handler{Stream: natsbus.CommandStream, Consumer: natsbus.PartitionConsumerName(part), Handle: p.handleMessage}
 	}
-	go p.relayOutbox(ctx, rc.Outbox)
+	// The outbox relay runs as long as the consumers do, and stops with them.
+	rctx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
+	go p.relayOutbox(rctx, rc.Outbox)
 	return natsbus.Run(ctx, natsbus.RouterConfig{
 		Conn: rc.Conn, Logger: p.cfg.Logger, AckWait: rc.AckWait, Redelivery: rc.Redelivery, CloseTimeout: rc.CloseTimeout,
 		Retry:   natsbus.Retry{MaxRetries: 3, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second},
