@@ -132,23 +132,15 @@ var errInvalidEvent = errors.New("event cannot be applied")
 // destruction, and a destruction that is already due (always for
 // NO_RETENTION; for TEMPORARY after downtime) is carried out at once.
 func (s *Service) terminated(ctx context.Context, log *slog.Logger, e *command.Event) error {
-	id := e.CustomerID
 	var strategy customer.Strategy
 	period := 0
 	if e.Retention != nil {
 		strategy, period = e.Retention.Strategy, e.Retention.Period
 	}
 	reason := reasonFor(strategy, period)
-	var at time.Time
-	destroy := false
-	if e.Retention != nil {
-		if e.Retention.Strategy == customer.Temporary && e.OccurredAt.IsZero() {
-			// The date counts from the termination; without its time
-			// there is no date (the zero time would make it due long
-			// ago). Nothing is recorded: a corrected event still can.
-			return fmt.Errorf("%w: TEMPORARY termination without occurredAt; key not scheduled", errInvalidEvent)
-		}
-		at, destroy = e.Retention.DestroyAt(e.OccurredAt)
+	at, destroy, err := s.destructionDate(e)
+	if err != nil {
+		return err
 	}
 	if !destroy {
 		if e.Retention == nil || e.Retention.Strategy != customer.Indefinite {
@@ -156,6 +148,31 @@ func (s *Service) terminated(ctx context.Context, log *slog.Logger, e *command.E
 			s.unreadable(log, sourceEvent, fmt.Errorf("termination retention (strategy %q, period %d) is not one retention can apply; key kept", strategy, period))
 		}
 		return s.keep(ctx, log, e, reason)
+	}
+	rec, scheduled, err := s.scheduleDestruction(ctx, log, e, at, reason)
+	if !scheduled || err != nil {
+		return err
+	}
+	s.destroyIfDue(ctx, log, e.CustomerID, rec)
+	return nil
+}
+
+// destructionDate reads from the termination when its key is to be
+// destroyed; destroy is false when the key is kept. It fails with
+// errInvalidEvent when the date cannot be known.
+func (s *Service) destructionDate(e *command.Event) (at time.Time, destroy bool, err error) {
+	if e.Retention == nil {
+		return time.Time{}, false, nil
+	}
+	if e.Retention.Strategy == customer.Temporary && e.OccurredAt.IsZero() {
+		// The date counts from the termination; without its time
+		// there is no date (the zero time would make it due long
+		// ago). Nothing is recorded: a corrected event still can.
+		return time.Time{}, false, fmt.Errorf("%w: TEMPORARY termination without occurredAt; key not scheduled", errInvalidEvent)
+	}
+	at, destroy = e.Retention.DestroyAt(e.OccurredAt)
+	if !destroy {
+		return at, false, nil
 	}
 	now := s.cfg.Now()
 	if e.Retention.Strategy == customer.NoRetention {
@@ -168,36 +185,51 @@ func (s *Service) terminated(ctx context.Context, log *slog.Logger, e *command.E
 		}
 		at = at.Truncate(time.Millisecond)
 	}
+	return at, true, nil
+}
+
+// scheduleDestruction records the key SCHEDULED for at, enters it in the
+// schedule and, for TEMPORARY, publishes KeyScheduled. scheduled is false
+// when the key was already destroyed (then its event is published again).
+func (s *Service) scheduleDestruction(ctx context.Context, log *slog.Logger, e *command.Event, at time.Time, reason string) (rec redisstore.KeyRecord, scheduled bool, err error) {
+	id := e.CustomerID
 	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{
 		State: redisstore.KeyScheduled, DestroyAt: at, Reason: reason, PartnerID: e.PartnerID, CommandID: e.CommandID,
 	})
 	if err != nil {
-		return err
+		return rec, false, err
 	}
 	if rec.State == redisstore.KeyDestroyed {
 		// Redelivered after the destruction: make sure its event is out.
-		return s.publishDestroyed(ctx, id, rec)
+		return rec, false, s.publishDestroyed(ctx, id, rec)
 	}
 	if changed {
 		keysScheduled.Inc()
-		log.Info("key destruction scheduled", "destroy_at", rec.DestroyAt, "strategy", strategy)
+		log.Info("key destruction scheduled", "destroy_at", rec.DestroyAt, "strategy", e.Retention.Strategy)
 	}
 	// The record first, then the schedule: an entry in the schedule always
 	// has a SCHEDULED (or DESTROYED) record behind it.
 	if err := s.cfg.Store.ScheduleKeyDestruction(ctx, id, rec.DestroyAt); err != nil {
-		return err
+		return rec, false, err
 	}
 	if e.Retention.Strategy == customer.Temporary {
 		if err := s.publishOnce(ctx, id, rec, &command.Event{
 			Type: command.KeyScheduled, CustomerID: id, PartnerID: rec.PartnerID, CommandID: rec.CommandID,
 			OccurredAt: s.cfg.Now().UTC(), Reason: rec.Reason, At: rec.DestroyAt,
 		}); err != nil {
-			return err
+			return rec, false, err
 		}
 	}
-	now = s.cfg.Now()
+	return rec, true, nil
+}
+
+// destroyIfDue carries out a scheduled destruction that is already due,
+// if this replica can claim it. Any failure is only logged: the entry
+// stays in the durable schedule and the sweeper retries it.
+func (s *Service) destroyIfDue(ctx context.Context, log *slog.Logger, id string, rec redisstore.KeyRecord) {
+	now := s.cfg.Now()
 	if rec.DestroyAt.After(now) {
-		return nil
+		return
 	}
 	c, ok, err := s.cfg.Store.ClaimKeyDestruction(ctx, id, now, s.cfg.Lease)
 	if err != nil || !ok {
@@ -206,12 +238,11 @@ func (s *Service) terminated(ctx context.Context, log *slog.Logger, e *command.E
 		if err != nil {
 			log.Warn("cannot claim the due destruction now; the sweeper will", "error", err.Error())
 		}
-		return nil
+		return
 	}
 	if _, err := s.destroy(ctx, c, now); err != nil {
 		log.Warn("key destruction failed; the sweeper retries it", "error", err.Error())
 	}
-	return nil
 }
 
 // keep records that the terminated customer's key is kept, making sure the

@@ -123,112 +123,165 @@ func (s *Service) unreadable(log *slog.Logger, source string, err error) {
 // is permanent: retrying soon cannot help. destroyed reports whether this
 // call destroyed and recorded the key.
 func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time) (destroyed bool, err error) {
-	id := c.CustomerID
-	log := s.cfg.Logger.With("customer_id", id)
-	settle := func(fn func(ctx context.Context) (bool, error)) {
-		// Give the entry back even when ctx ended (shutdown), bounded.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if ok, err := fn(sctx); err != nil {
-			log.Warn("cannot give the schedule entry back; it is retried when its lease runs out", "error", err.Error())
-		} else if !ok {
-			log.Warn("schedule entry's lease ran out during the destruction; another replica has it")
-		}
+	d := destruction{s: s, c: c, log: s.cfg.Logger.With("customer_id", c.CustomerID)}
+	rec, err := d.readRecord(ctx, now)
+	if err != nil {
+		return false, err
 	}
-	release := func() {
-		settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.ReleaseKeyDestruction(ctx, c) })
+	if due, err := d.due(ctx, rec, now); !due {
+		return false, err
 	}
-	postpone := func(at time.Time) {
-		settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.PostponeKeyDestruction(ctx, c, at) })
+	if err := d.destroyInVault(ctx, now); err != nil {
+		return false, err
 	}
+	return d.recordDestroyed(ctx, rec)
+}
 
+// destruction is one claimed schedule entry on its way through destroy:
+// every step that stops early must give the entry back (release), postpone
+// it or complete it, never drop it.
+type destruction struct {
+	s   *Service
+	c   redisstore.Claim
+	log *slog.Logger
+}
+
+// settle gives the claimed entry back by fn and logs when that failed or
+// the claim was no longer ours.
+func (d destruction) settle(ctx context.Context, fn func(ctx context.Context) (bool, error)) {
+	// Give the entry back even when ctx ended (shutdown), bounded.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if ok, err := fn(sctx); err != nil {
+		d.log.Warn("cannot give the schedule entry back; it is retried when its lease runs out", "error", err.Error())
+	} else if !ok {
+		d.log.Warn("schedule entry's lease ran out during the destruction; another replica has it")
+	}
+}
+
+// release gives the entry back unchanged, for the next sweep.
+func (d destruction) release(ctx context.Context) {
+	d.settle(ctx, func(ctx context.Context) (bool, error) { return d.s.cfg.Store.ReleaseKeyDestruction(ctx, d.c) })
+}
+
+// postpone moves the entry to at.
+func (d destruction) postpone(ctx context.Context, at time.Time) {
+	d.settle(ctx, func(ctx context.Context) (bool, error) { return d.s.cfg.Store.PostponeKeyDestruction(ctx, d.c, at) })
+}
+
+// complete removes the entry: the destruction is done.
+func (d destruction) complete(ctx context.Context) {
+	d.settle(ctx, func(ctx context.Context) (bool, error) { return d.s.cfg.Store.CompleteKeyDestruction(ctx, d.c) })
+}
+
+// transient counts a transient failure, gives the entry back and returns
+// err marked transient.
+func (d destruction) transient(ctx context.Context, err error) error {
+	sweepErrors.WithLabelValues("transient").Inc()
+	d.release(ctx)
+	return failure.Transient(err)
+}
+
+// readRecord checks that the entry names a customer and reads that
+// customer's key record. An entry or record that cannot be read is
+// postponed and reported errUnreadable.
+func (d destruction) readRecord(ctx context.Context, now time.Time) (redisstore.KeyRecord, error) {
+	id := d.c.CustomerID
 	if err := customer.ValidateID("customerId", id); err != nil {
 		// The member is not a customer id: nothing to destroy by it. Its
 		// content is not logged (it could be anything).
 		bad := fmt.Errorf("schedule entry of %d bytes is not a customer id", len(id))
-		s.unreadable(s.cfg.Logger, sourceScheduleEntry, bad)
-		postpone(now.Add(s.cfg.PermanentRetry))
-		return false, fmt.Errorf("%w: %w", errUnreadable, bad)
+		d.s.unreadable(d.s.cfg.Logger, sourceScheduleEntry, bad)
+		d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
+		return redisstore.KeyRecord{}, fmt.Errorf("%w: %w", errUnreadable, bad)
 	}
-	rec, err := s.cfg.Store.KeyStatus(ctx, id)
+	rec, err := d.s.cfg.Store.KeyStatus(ctx, id)
 	if errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
-		s.unreadable(log, sourceKeyRecord, err)
-		postpone(now.Add(s.cfg.PermanentRetry))
-		return false, fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, err)
+		d.s.unreadable(d.log, sourceKeyRecord, err)
+		d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
+		return redisstore.KeyRecord{}, fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, err)
 	}
 	if err != nil {
-		sweepErrors.WithLabelValues("transient").Inc()
-		release()
-		return false, failure.Transient(err)
+		return redisstore.KeyRecord{}, d.transient(ctx, err)
 	}
+	return rec, nil
+}
+
+// due reports whether rec allows destroying the key at now. When it does
+// not, the entry is already settled and err says why, if it is a failure.
+func (d destruction) due(ctx context.Context, rec redisstore.KeyRecord, now time.Time) (bool, error) {
+	id := d.c.CustomerID
 	switch {
 	case rec.State == redisstore.KeyDestroyed:
 		// Destroyed by an earlier attempt that stopped before the end.
-		if err := s.publishDestroyed(ctx, id, rec); err != nil {
-			sweepErrors.WithLabelValues("transient").Inc()
-			release()
-			return false, failure.Transient(err)
+		if err := d.s.publishDestroyed(ctx, id, rec); err != nil {
+			return false, d.transient(ctx, err)
 		}
-		settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.CompleteKeyDestruction(ctx, c) })
+		d.complete(ctx)
 		return false, nil
 	case rec.State != redisstore.KeyScheduled:
 		// Never destroy a key without a recorded decision to.
 		sweepErrors.WithLabelValues("permanent").Inc()
-		log.Error("schedule entry without a scheduled key record; not destroyed", "key_state", string(rec.State))
-		postpone(now.Add(s.cfg.PermanentRetry))
+		d.log.Error("schedule entry without a scheduled key record; not destroyed", "key_state", string(rec.State))
+		d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
 		return false, fmt.Errorf("destroy key of %s: key record is %s, not SCHEDULED", id, rec.State)
 	case rec.DestroyAt.IsZero():
 		// KeyStatus reports a SCHEDULED record without a date; this is
 		// the last line: no date, no destruction.
 		bad := errors.New("a SCHEDULED key record has no destroyAt")
-		s.unreadable(log, sourceKeyRecord, bad)
-		postpone(now.Add(s.cfg.PermanentRetry))
+		d.s.unreadable(d.log, sourceKeyRecord, bad)
+		d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
 		return false, fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, bad)
 	case now.Before(rec.DestroyAt):
 		// The record is the authority on the date; never early.
-		settle(func(ctx context.Context) (bool, error) {
-			return s.cfg.Store.RescheduleKeyDestruction(ctx, c, rec.DestroyAt)
+		d.settle(ctx, func(ctx context.Context) (bool, error) {
+			return d.s.cfg.Store.RescheduleKeyDestruction(ctx, d.c, rec.DestroyAt)
 		})
 		return false, nil
 	}
+	return true, nil
+}
 
-	err = s.retryVault(ctx, func(ctx context.Context) error { return s.cfg.Keys.DestroyKey(ctx, id) })
-	if err != nil {
-		// The sweep's own context ending is not Vault's verdict on the
-		// key: the entry is given back, like for a transient failure.
-		if s.cfg.IsTransient(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			sweepErrors.WithLabelValues("transient").Inc()
-			release()
-			return false, failure.Transient(fmt.Errorf("destroy key: %w", err))
-		}
-		sweepErrors.WithLabelValues("permanent").Inc()
-		log.Error("vault refused to destroy the key; postponed", "error", err.Error(), "retry_in", s.cfg.PermanentRetry.String())
-		postpone(now.Add(s.cfg.PermanentRetry))
-		return false, fmt.Errorf("destroy key: %w", err)
+// destroyInVault destroys the key in Vault, retrying transient failures;
+// on failure the entry is given back (transient) or postponed (permanent).
+func (d destruction) destroyInVault(ctx context.Context, now time.Time) error {
+	err := d.s.retryVault(ctx, func(ctx context.Context) error { return d.s.cfg.Keys.DestroyKey(ctx, d.c.CustomerID) })
+	if err == nil {
+		return nil
 	}
+	// The sweep's own context ending is not Vault's verdict on the
+	// key: the entry is given back, like for a transient failure.
+	if d.s.cfg.IsTransient(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return d.transient(ctx, fmt.Errorf("destroy key: %w", err))
+	}
+	sweepErrors.WithLabelValues("permanent").Inc()
+	d.log.Error("vault refused to destroy the key; postponed", "error", err.Error(), "retry_in", d.s.cfg.PermanentRetry.String())
+	d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
+	return fmt.Errorf("destroy key: %w", err)
+}
 
+// recordDestroyed records the key DESTROYED, publishes the audit event and
+// completes the entry. changed reports whether this call recorded it.
+func (d destruction) recordDestroyed(ctx context.Context, rec redisstore.KeyRecord) (changed bool, err error) {
+	id := d.c.CustomerID
 	// Vault confirmed by reading the key back: only now is the key
 	// recorded destroyed.
-	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{
-		State: redisstore.KeyDestroyed, DestroyAt: rec.DestroyAt, DestroyedAt: s.cfg.Now().UTC(),
+	rec, changed, err = d.s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{
+		State: redisstore.KeyDestroyed, DestroyAt: rec.DestroyAt, DestroyedAt: d.s.cfg.Now().UTC(),
 		Reason: rec.Reason, PartnerID: rec.PartnerID, CommandID: rec.CommandID,
 	})
 	if err != nil {
 		// Destroyed but not recorded: the retry finds the key gone, which
 		// counts as done, and records it then.
-		sweepErrors.WithLabelValues("transient").Inc()
-		release()
-		return false, failure.Transient(err)
+		return false, d.transient(ctx, err)
 	}
 	if changed {
 		keysDestroyed.Inc()
-		log.Info("key destroyed", "destroy_at", rec.DestroyAt, "destroyed_at", rec.DestroyedAt, "command_id", rec.CommandID)
+		d.log.Info("key destroyed", "destroy_at", rec.DestroyAt, "destroyed_at", rec.DestroyedAt, "command_id", rec.CommandID)
 	}
-	if err := s.publishDestroyed(ctx, id, rec); err != nil {
-		sweepErrors.WithLabelValues("transient").Inc()
-		release()
-		return changed, failure.Transient(err)
+	if err := d.s.publishDestroyed(ctx, id, rec); err != nil {
+		return changed, d.transient(ctx, err)
 	}
-	settle(func(ctx context.Context) (bool, error) { return s.cfg.Store.CompleteKeyDestruction(ctx, c) })
+	d.complete(ctx)
 	return changed, nil
 }
