@@ -258,72 +258,110 @@ type listPage struct {
 }
 
 func (e *Emulator) listLocked(caller *Account, q url.Values) (int, any) {
-	size, err := intParam(q, "PageSize", defaultPage, 1, maxPageSize)
+	lq, err := parseListQuery(q)
 	if err != nil {
 		return err.Status, err
+	}
+	matches, pos := e.matchesLocked(caller, lq)
+	from, err := e.pageStart(lq, pos)
+	if err != nil {
+		return err.Status, err
+	}
+	from = min(from, len(matches))
+	to := min(from+lq.size, len(matches))
+	return http.StatusOK, lq.pageOf(matches, from, to)
+}
+
+// listQuery is a parsed ListAccount query: its filters and the page asked
+// for.
+type listQuery struct {
+	size, page int
+	name       string
+	byName     bool
+	status     Status
+	byStatus   bool
+	token      string // PageToken, "" if none
+}
+
+// parseListQuery checks the page and filter parameters; PageToken is
+// checked by pageStart.
+func parseListQuery(q url.Values) (listQuery, *apiError) {
+	size, err := intParam(q, "PageSize", defaultPage, 1, maxPageSize)
+	if err != nil {
+		return listQuery{}, err
 	}
 	page, err := intParam(q, "Page", 0, 0, -1)
 	if err != nil {
-		return err.Status, err
+		return listQuery{}, err
 	}
-	name, byName := q.Get("FriendlyName"), q.Has("FriendlyName")
-	status, byStatus := Status(q.Get("Status")), q.Has("Status")
-	if byStatus && !status.valid() {
-		return http.StatusBadRequest, newError(http.StatusBadRequest, 20001,
+	lq := listQuery{size: size, page: page, token: q.Get("PageToken")}
+	lq.name, lq.byName = q.Get("FriendlyName"), q.Has("FriendlyName")
+	lq.status, lq.byStatus = Status(q.Get("Status")), q.Has("Status")
+	if lq.byStatus && !lq.status.valid() {
+		return listQuery{}, newError(http.StatusBadRequest, 20001,
 			"Invalid Status: must be one of active, suspended, closed")
 	}
+	return lq, nil
+}
 
-	// Every match, with its position in creation order for PageToken.
-	var matches []*Account
-	var pos []int
+// matchesLocked returns every account the caller may see that matches the
+// filters, with its position in creation order for PageToken.
+func (e *Emulator) matchesLocked(caller *Account, lq listQuery) (matches []*Account, pos []int) {
 	for i, sid := range e.order {
 		a := e.accounts[sid]
 		if a.SID != caller.SID && a.OwnerSID != caller.SID ||
-			byName && a.FriendlyName != name || byStatus && a.Status != status {
+			lq.byName && a.FriendlyName != lq.name || lq.byStatus && a.Status != lq.status {
 			continue
 		}
 		matches, pos = append(matches, a), append(pos, i)
 	}
+	return matches, pos
+}
 
-	from := page * size
-	if tok := q.Get("PageToken"); tok != "" {
-		at, before, ok := e.parseToken(tok)
-		if !ok {
-			return http.StatusBadRequest, newError(http.StatusBadRequest, 20001, "Invalid PageToken")
-		}
-		k := 0 // matches[:k] lie before the token's account
-		for k < len(pos) && pos[k] < at {
-			k++
-		}
-		if before {
-			from = max(0, k-size)
-		} else {
-			if k < len(pos) && pos[k] == at {
-				k++
-			}
-			from = k
-		}
+// pageStart returns the index in the matches (positions pos) where the
+// page starts: by Page, or by PageToken when there is one, which wins.
+func (e *Emulator) pageStart(lq listQuery, pos []int) (int, *apiError) {
+	from := lq.page * lq.size
+	if lq.token == "" {
+		return from, nil
 	}
-	from = min(from, len(matches))
-	to := min(from+size, len(matches))
+	at, before, ok := e.parseToken(lq.token)
+	if !ok {
+		return 0, newError(http.StatusBadRequest, 20001, "Invalid PageToken")
+	}
+	k := 0 // matches[:k] lie before the token's account
+	for k < len(pos) && pos[k] < at {
+		k++
+	}
+	if before {
+		return max(0, k-lq.size), nil
+	}
+	if k < len(pos) && pos[k] == at {
+		k++
+	}
+	return k, nil
+}
 
+// pageOf renders matches[from:to] as the page, with the URIs of the
+// first, next and previous pages under the same filters.
+func (lq listQuery) pageOf(matches []*Account, from, to int) listPage {
 	base := url.Values{}
-	if byName {
-		base.Set("FriendlyName", name)
+	if lq.byName {
+		base.Set("FriendlyName", lq.name)
 	}
-	if byStatus {
-		base.Set("Status", string(status))
+	if lq.byStatus {
+		base.Set("Status", string(lq.status))
 	}
 	pageURI := func(p int, token string) string {
-		return listPath + "?" + encodeOrdered(base, size, p, token)
+		return listPath + "?" + encodeOrdered(base, lq.size, p, token)
 	}
 	out := listPage{
 		Accounts:     make([]accountJSON, 0, to-from),
 		FirstPageURI: pageURI(0, ""),
-		Page:         page,
-		PageSize:     size,
-		Start:        page * size,
-		URI:          pageURI(page, q.Get("PageToken")),
+		Page:         lq.page,
+		PageSize:     lq.size,
+		Start:        lq.page * lq.size,
+		URI:          pageURI(lq.page, lq.token),
 	}
 	for _, a := range matches[from:to] {
 		out.Accounts = append(out.Accounts, render(a))
@@ -333,14 +371,14 @@ func (e *Emulator) listLocked(caller *Account, q url.Values) (int, any) {
 		out.End = out.Start + n - 1
 	}
 	if to < len(matches) {
-		next := pageURI(page+1, "PA"+matches[to-1].SID)
+		next := pageURI(lq.page+1, "PA"+matches[to-1].SID)
 		out.NextPageURI = &next
 	}
-	if from > 0 && page > 0 {
-		prev := pageURI(page-1, "PB"+matches[from].SID)
+	if from > 0 && lq.page > 0 {
+		prev := pageURI(lq.page-1, "PB"+matches[from].SID)
 		out.PreviousPageURI = &prev
 	}
-	return http.StatusOK, out
+	return out
 }
 
 // parseToken reads a PageToken: the creation position of its account and
