@@ -111,22 +111,55 @@ func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
 	if rc.Logger == nil {
 		rc.Logger = slog.Default()
 	}
-	byTopic := map[string]Handler{}
-	topics := make([]string, 0, len(handlers))
-	for _, h := range handlers {
-		if h.Stream == "" || h.Consumer == "" || h.Handle == nil {
-			return fmt.Errorf("natsbus: handler %q of stream %q needs a stream, a consumer and a Handle func", h.Consumer, h.Stream)
-		}
-		topic := h.Stream + "/" + h.Consumer
-		if _, dup := byTopic[topic]; dup {
-			return fmt.Errorf("natsbus: consumer %s of stream %s is handled twice", h.Consumer, h.Stream)
-		}
-		byTopic[topic] = h
-		topics = append(topics, topic)
+	byTopic, topics, err := handlersByTopic(handlers)
+	if err != nil {
+		return err
 	}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(rc.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // watermill logs every message at info
 	})
+	sub, err := newSubscriber(rc, wlog, byTopic)
+	if err != nil {
+		return err
+	}
+	router, err := newRouter(rc, wlog, sub, byTopic, topics)
+	if err != nil {
+		return err
+	}
+	if rc.Running != nil {
+		go func() {
+			select {
+			case <-router.Running():
+				close(rc.Running)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return router.Run(ctx)
+}
+
+// handlersByTopic checks the handlers and names each by its watermill
+// topic, "<stream>/<consumer>"; topics keeps their order.
+func handlersByTopic(handlers []Handler) (byTopic map[string]Handler, topics []string, err error) {
+	byTopic = map[string]Handler{}
+	topics = make([]string, 0, len(handlers))
+	for _, h := range handlers {
+		if h.Stream == "" || h.Consumer == "" || h.Handle == nil {
+			return nil, nil, fmt.Errorf("natsbus: handler %q of stream %q needs a stream, a consumer and a Handle func", h.Consumer, h.Stream)
+		}
+		topic := h.Stream + "/" + h.Consumer
+		if _, dup := byTopic[topic]; dup {
+			return nil, nil, fmt.Errorf("natsbus: consumer %s of stream %s is handled twice", h.Consumer, h.Stream)
+		}
+		byTopic[topic] = h
+		topics = append(topics, topic)
+	}
+	return byTopic, topics, nil
+}
+
+// newSubscriber returns a subscriber that consumes each topic from its
+// handler's existing durable consumer (never creating one).
+func newSubscriber(rc RouterConfig, wlog watermill.LoggerAdapter, byTopic map[string]Handler) (*wmjs.Subscriber, error) {
 	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
 		Conn:           rc.Conn,
 		Logger:         wlog,
@@ -149,11 +182,17 @@ func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
 		Unmarshaler:    unmarshaler{},
 	})
 	if err != nil {
-		return fmt.Errorf("natsbus: subscriber: %w", err)
+		return nil, fmt.Errorf("natsbus: subscriber: %w", err)
 	}
+	return sub, nil
+}
+
+// newRouter returns a router with the recovery and retry middleware and
+// one handler per topic, in the order of topics.
+func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscriber, byTopic map[string]Handler, topics []string) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rc.CloseTimeout}, wlog)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	router.AddMiddleware(
 		middleware.Recoverer,
@@ -175,16 +214,7 @@ func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
 			return handle(msg.Context(), decode(msg))
 		})
 	}
-	if rc.Running != nil {
-		go func() {
-			select {
-			case <-router.Running():
-				close(rc.Running)
-			case <-ctx.Done():
-			}
-		}()
-	}
-	return router.Run(ctx)
+	return router, nil
 }
 
 // Metadata keys the unmarshaler sets on every watermill message.
