@@ -191,6 +191,23 @@ func (s *Stack) ScanStreams(t testing.TB, sc *Scanner) map[string]int {
 		t.Fatal(err)
 	}
 	counts := map[string]int{}
+	for _, name := range streamNames(ctx, t, js) {
+		counts[name] = scanStream(ctx, t, js, sc, name)
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total == 0 {
+		t.Fatal("scan streams: no messages in any stream: the scan proves nothing")
+	}
+	return counts
+}
+
+// streamNames returns the names of every stream, sorted; none at all
+// fails t, since a scan of nothing proves nothing.
+func streamNames(ctx context.Context, t testing.TB, js jetstream.JetStream) []string {
+	t.Helper()
 	names := js.StreamNames(ctx)
 	var streams []string
 	for n := range names.Name() {
@@ -203,52 +220,57 @@ func (s *Stack) ScanStreams(t testing.TB, sc *Scanner) map[string]int {
 		t.Fatal("scan streams: no streams: the scan proves nothing")
 	}
 	sort.Strings(streams)
-	for _, name := range streams {
-		st, err := js.Stream(ctx, name)
+	return streams
+}
+
+// scanStream scans the stream's configuration and every message still
+// in it, by sequence, and returns how many messages it scanned.
+func scanStream(ctx context.Context, t testing.TB, js jetstream.JetStream, sc *Scanner, name string) int {
+	t.Helper()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatalf("scan streams: %s: %v", name, err)
+	}
+	info := st.CachedInfo()
+	b, _ := json.Marshal(info)
+	sc.Scan(AreaStreamConfig, "stream "+name, b)
+	count := 0
+	if info.State.Msgs == 0 {
+		return count
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted
+		}
 		if err != nil {
-			t.Fatalf("scan streams: %s: %v", name, err)
+			t.Fatalf("scan streams: %s message %d: %v", name, seq, err)
 		}
-		info := st.CachedInfo()
-		b, _ := json.Marshal(info)
-		sc.Scan(AreaStreamConfig, "stream "+name, b)
-		counts[name] = 0
-		if info.State.Msgs == 0 {
-			continue
-		}
-		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-			m, err := st.GetMsg(ctx, seq)
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				continue // deleted
-			}
-			if err != nil {
-				t.Fatalf("scan streams: %s message %d: %v", name, seq, err)
-			}
-			var buf bytes.Buffer
-			buf.WriteString(m.Subject + "\n")
-			keys := make([]string, 0, len(m.Header))
-			for k := range m.Header {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				for _, v := range m.Header[k] {
-					buf.WriteString(k + ": " + v + "\n")
-				}
-			}
-			buf.WriteString("\n")
-			buf.Write(m.Data)
-			sc.Scan(AreaStreams, fmt.Sprintf("stream %s message %d (%s)", name, seq, m.Subject), buf.Bytes())
-			counts[name]++
+		sc.Scan(AreaStreams, fmt.Sprintf("stream %s message %d (%s)", name, seq, m.Subject), rawMessage(m))
+		count++
+	}
+	return count
+}
+
+// rawMessage renders a stored message as the scanner reads it: its
+// subject, its headers sorted by name, a blank line and its data, so a
+// canary anywhere in it is found.
+func rawMessage(m *jetstream.RawStreamMsg) []byte {
+	var buf bytes.Buffer
+	buf.WriteString(m.Subject + "\n")
+	keys := make([]string, 0, len(m.Header))
+	for k := range m.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range m.Header[k] {
+			buf.WriteString(k + ": " + v + "\n")
 		}
 	}
-	total := 0
-	for _, n := range counts {
-		total += n
-	}
-	if total == 0 {
-		t.Fatal("scan streams: no messages in any stream: the scan proves nothing")
-	}
-	return counts
+	buf.WriteString("\n")
+	buf.Write(m.Data)
+	return buf.Bytes()
 }
 
 // ScanStreamFiles scans every file in JetStream's store directory: what
