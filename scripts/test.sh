@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command and what CI runs (.ci/run): installs the
-# dependencies (scripts/deps.sh), runs go vet, each fuzz target for a bounded
-# time, then every test with gotestsum, under the race detector.
-# Tests start the real services they need themselves (internal/testsvc finds
-# the binaries deps.sh installed); one of them runs scripts/up.sh on free
-# ports. Exits non-zero if vet or any test fails; gotestsum's summary line
-# ("DONE N tests …") is the last thing printed.
+# dependencies (scripts/deps.sh), runs go vet and golangci-lint (.golangci.yml),
+# each fuzz target for a bounded time, then every test with gotestsum, under
+# the race detector. Tests start the real services they need themselves
+# (internal/testsvc finds the binaries deps.sh installed); one of them runs
+# scripts/up.sh on free ports. Exits non-zero if vet, the linter or any test
+# fails; gotestsum's summary line ("DONE N tests …") is the last thing printed.
 #
 # Extra arguments go to `go test` in place of the package list, e.g.
 #   scripts/test.sh ./internal/testsvc/...
@@ -31,6 +31,12 @@ status=0
 echo "test: go vet ${pkgs[*]}"
 if ! go vet "${pkgs[@]}"; then
 	echo "test: go vet failed (the tests run anyway)"
+	status=1
+fi
+
+echo "test: golangci-lint run ${pkgs[*]}"
+if ! golangci-lint run "${pkgs[@]}"; then
+	echo "test: golangci-lint found problems (the tests run anyway)"
 	status=1
 fi
 
