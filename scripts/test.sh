@@ -59,7 +59,7 @@ if (($# == 0)) && [[ "${TEXTKIT_FUZZTIME:-15s}" != 0 ]]; then
 	done
 fi
 
-echo "test: gotestsum (deps, vet and fuzzing took $(elapsed "$T_START"))"
+echo "test: gotestsum (deps, vet, lint and fuzzing took $(elapsed "$T_START"))"
 # The race detector needs cgo and a C compiler (the Go machines have gcc).
 race=(-race)
 if ! command -v "$(go env CC)" >/dev/null || [[ "$(go env CGO_ENABLED)" != 1 ]]; then
