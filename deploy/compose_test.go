@@ -63,7 +63,7 @@ func readmeTable(t *testing.T, heading string) [][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var rows [][]string
 	inSection, inTable := false, false
 	sc := bufio.NewScanner(f)

@@ -7,6 +7,9 @@
 #   bin/vault        `vault` from PATH if there is one, else built from the
 #                    tools/vault module (the first build takes ~5 minutes)
 #   bin/gotestsum    built from the tools/gotestsum module
+#   bin/golangci-lint
+#                    built from the tools/golangci-lint module (the first
+#                    build takes a few minutes)
 #   prism            @stoplight/prism-cli, installed with npm (through
 #                    scripts/deps-prism.sh and tools/prism's lockfile)
 #   redis-server     Debian's redis-server package (apt-get), when missing
@@ -89,6 +92,21 @@ else
 	(cd tools/gotestsum && go build -o "$bin.tmp" "$gts_module")
 	mv -f "$bin.tmp" "$bin"
 	report gotestsum "$want" built "$(elapsed "$t0")"
+fi
+
+# --- golangci-lint -----------------------------------------------------------
+gcl_module=github.com/golangci/golangci-lint/v2
+want="$(module_version tools/golangci-lint "$gcl_module")"
+[[ -n "$want" ]] || die "tools/golangci-lint/go.mod does not require $gcl_module"
+bin="$CACHE_DIR/bin/golangci-lint"
+t0=$(now_ms)
+if [[ "$(go_dep_version "$bin" "$gcl_module")" == "$want" ]]; then
+	report golangci-lint "$want" found "$(elapsed "$t0")"
+else
+	log "deps: building golangci-lint $want from tools/golangci-lint (the first time takes a few minutes)"
+	(cd tools/golangci-lint && go build -o "$bin.tmp" "$gcl_module/cmd/golangci-lint")
+	mv -f "$bin.tmp" "$bin"
+	report golangci-lint "$want" built "$(elapsed "$t0")"
 fi
 
 # --- prism -------------------------------------------------------------------

@@ -148,7 +148,7 @@ func (c *graphQLClient) do(t *testing.T, query string) string {
 	if err != nil {
 		t.Fatalf("POST %s: %v", c.url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	got, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || strings.Contains(string(got), `"errors":`) {
 		t.Fatalf("POST %s %s: %s %s", c.url, query, resp.Status, got)
@@ -163,7 +163,7 @@ func vaultSealStatus(t *testing.T, url string) (sealed, initialized bool) {
 	if err != nil {
 		t.Fatalf("vault seal-status: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var s struct {
 		Sealed      bool `json:"sealed"`
 		Initialized bool `json:"initialized"`
@@ -183,7 +183,7 @@ func waitClosed(t *testing.T, port int) {
 		if err != nil {
 			return
 		}
-		c.Close()
+		_ = c.Close()
 		if time.Now().After(deadline) {
 			t.Fatalf("port %d still answers 30s after its process was killed", port)
 		}

@@ -146,7 +146,7 @@ func TestUpThenDown(t *testing.T) {
 	}
 	for i, v := range portVars {
 		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ports[i]), time.Second); err == nil {
-			c.Close()
+			_ = c.Close()
 			t.Errorf("port %d (%s) still answers after down.sh", ports[i], v)
 		}
 	}
@@ -302,7 +302,7 @@ func checkDocsExamples(t *testing.T, url, key string) {
 			t.Fatalf("example %d: %v", i+1, err)
 		}
 		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if !strings.Contains(string(got), wants[i]) {
 			t.Errorf("docs example %d answered %s, want %s", i+1, got, wants[i])
 		}
@@ -315,7 +315,7 @@ func checkNATSHealthy(t *testing.T, monitorPort int) {
 	if err != nil {
 		t.Fatalf("nats /healthz: %v", err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("nats /healthz = %s", resp.Status)
 	}
@@ -328,7 +328,7 @@ func jetStreamMessages(t *testing.T, monitorPort int) int64 {
 	if err != nil {
 		t.Fatalf("nats /jsz: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var jsz struct {
 		Messages int64 `json:"messages"`
 	}

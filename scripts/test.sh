@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command and what CI runs (.ci/run): installs the
-# dependencies (scripts/deps.sh), runs go vet, each fuzz target for a bounded
-# time, then every test with gotestsum, under the race detector.
-# Tests start the real services they need themselves (internal/testsvc finds
-# the binaries deps.sh installed); one of them runs scripts/up.sh on free
-# ports. Exits non-zero if vet or any test fails; gotestsum's summary line
-# ("DONE N tests …") is the last thing printed.
+# dependencies (scripts/deps.sh), runs go vet and golangci-lint (.golangci.yml),
+# each fuzz target for a bounded time, then every test with gotestsum, under
+# the race detector. Tests start the real services they need themselves
+# (internal/testsvc finds the binaries deps.sh installed); one of them runs
+# scripts/up.sh on free ports. Exits non-zero if vet, the linter or any test
+# fails; gotestsum's summary line ("DONE N tests …") is the last thing printed.
 #
 # Extra arguments go to `go test` in place of the package list, e.g.
 #   scripts/test.sh ./internal/testsvc/...
@@ -34,6 +34,12 @@ if ! go vet "${pkgs[@]}"; then
 	status=1
 fi
 
+echo "test: golangci-lint run ${pkgs[*]}"
+if ! golangci-lint run "${pkgs[@]}"; then
+	echo "test: golangci-lint found problems (the tests run anyway)"
+	status=1
+fi
+
 # Each fuzz target runs for a bounded time (TEXTKIT_FUZZTIME, default 15s);
 # its seeds (the docs' examples among them) also run in the normal tests.
 # A crash fails the run; go test writes the input to testdata/fuzz/ so it
@@ -53,7 +59,7 @@ if (($# == 0)) && [[ "${TEXTKIT_FUZZTIME:-15s}" != 0 ]]; then
 	done
 fi
 
-echo "test: gotestsum (deps, vet and fuzzing took $(elapsed "$T_START"))"
+echo "test: gotestsum (deps, vet, lint and fuzzing took $(elapsed "$T_START"))"
 # The race detector needs cgo and a C compiler (the Go machines have gcc).
 race=(-race)
 if ! command -v "$(go env CC)" >/dev/null || [[ "$(go env CGO_ENABLED)" != 1 ]]; then

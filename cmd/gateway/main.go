@@ -154,7 +154,8 @@ func serve(ctx context.Context, d *service.Deps, cfg *config, gw *gateway.Gatewa
 	d.Ops.Mux.Handle("/graphql", gw.Handler())
 	d.Ops.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "TextKit Customers GraphQL API: POST /graphql with Authorization: Bearer <api key>\n")
+		// a failed write means the client has gone: nothing to report it to
+		_, _ = io.WriteString(w, "TextKit Customers GraphQL API: POST /graphql with Authorization: Bearer <api key>\n")
 	})
 	d.Log.Info("gateway starting", "graphql", "http://"+*cfg.common.HTTPAddr+"/graphql", "dev", cfg.dev)
 	return d.Run(ctx)

@@ -53,5 +53,6 @@ func usage(w io.Writer) {
 		fmt.Fprintf(&b, "  %-12s %s\n", n, subcommands[n].summary)
 	}
 	b.WriteString("\nRun `textkit <subcommand> -h` for its flags.\n")
-	io.WriteString(w, b.String())
+	// usage text for the terminal: a failed write there has nowhere to go
+	_, _ = io.WriteString(w, b.String())
 }

@@ -56,7 +56,8 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	defer rdb.Close()
+	// everything is written by then (or the error returned): a failed close loses nothing
+	defer func() { _ = rdb.Close() }()
 	store := redisstore.New(rdb)
 	for _, p := range sf.Partners {
 		if err := store.PutPartner(ctx, p); err != nil {
@@ -68,6 +69,7 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 			return fmt.Errorf("seed: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "seeded %d partners and %d industries from %s\n", len(sf.Partners), len(sf.Industries), *file)
+	// the seed is done; a failed write of this summary has nowhere to go
+	_, _ = fmt.Fprintf(stdout, "seeded %d partners and %d industries from %s\n", len(sf.Partners), len(sf.Industries), *file)
 	return nil
 }

@@ -164,11 +164,13 @@ func vaultInitWriteEnvFile(path, data string) error {
 		return err
 	}
 	if err := f.Chmod(0o600); err != nil {
-		f.Close()
+		// the write's error is the one to report; the file is incomplete either way
+		_ = f.Close()
 		return err
 	}
 	if _, err := f.WriteString(data); err != nil {
-		f.Close()
+		// the write's error is the one to report; the file is incomplete either way
+		_ = f.Close()
 		return err
 	}
 	return f.Close()

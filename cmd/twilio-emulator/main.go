@@ -50,13 +50,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, st
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"ok"}`+"\n")
+		// a failed write means the client has gone: nothing to report it to
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.Handle("/", emu)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(out, "twilio-emulator listening on http://%s (account %s)\n", l.Addr(), emu.AccountSID())
+	// startup banner on stdout: a failed write there has nowhere to go
+	_, _ = fmt.Fprintf(out, "twilio-emulator listening on http://%s (account %s)\n", l.Addr(), emu.AccountSID())
 	if *token == "" {
-		fmt.Fprintf(out, "TEXTKIT_TWILIO_ACCOUNT_SID=%s TEXTKIT_TWILIO_AUTH_TOKEN=%s\n", emu.AccountSID(), emu.AuthToken())
+		_, _ = fmt.Fprintf(out, "TEXTKIT_TWILIO_ACCOUNT_SID=%s TEXTKIT_TWILIO_AUTH_TOKEN=%s\n", emu.AccountSID(), emu.AuthToken())
 	}
 	log.Info("twilio emulator listening", "addr", l.Addr().String(), "state", *state)
 	errc := make(chan error, 1)

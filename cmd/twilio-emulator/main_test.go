@@ -20,7 +20,7 @@ func TestServesAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-twilio-emulator-addr", "127.0.0.1:0", "-twilio-emulator-state", state}, func(k string) string { return env[k] }, pw, io.Discard)
-		pw.Close()
+		_ = pw.Close()
 	}()
 
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -39,7 +39,7 @@ func TestServesAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Errorf("create: %d", resp.StatusCode)
 	}

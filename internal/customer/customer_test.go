@@ -177,7 +177,7 @@ func TestUpdateContactInfoRejectsEmptyCiphertext(t *testing.T) {
 	c := customerIn(t, StatusActive)
 	before := c.Snapshot()
 	err := c.UpdateContactInfo("", commandAt)
-	checkInvalid(t, err, "contactInfo", "empty")
+	_ = checkInvalid(t, err, "contactInfo", "empty")
 	if got := c.Snapshot(); !reflect.DeepEqual(got, before) {
 		t.Errorf("refused update changed the customer: %+v, want %+v", got, before)
 	}

@@ -63,7 +63,7 @@ func TestNewRetention(t *testing.T) {
 				}
 				return
 			}
-			checkInvalid(t, err, tt.wantField, tt.wantMsg)
+			_ = checkInvalid(t, err, tt.wantField, tt.wantMsg)
 			if got != (Retention{}) {
 				t.Errorf("NewRetention = %+v with an error, want the zero Retention", got)
 			}

@@ -180,7 +180,7 @@ func TestValidateSpace(t *testing.T) {
 				}
 				return
 			}
-			checkInvalid(t, err, "space", tt.wantMsg)
+			_ = checkInvalid(t, err, "space", tt.wantMsg)
 		})
 	}
 }
@@ -190,7 +190,7 @@ func TestReservedSpacesAreOtherwiseValid(t *testing.T) {
 	// reserved check, and its entry would be dead.
 	for word := range reservedSpaces {
 		err := ValidateSpace(word)
-		checkInvalid(t, err, "space", "reserved")
+		_ = checkInvalid(t, err, "space", "reserved")
 	}
 }
 
@@ -236,7 +236,7 @@ func TestNormalizeLabel(t *testing.T) {
 				}
 				return
 			}
-			checkInvalid(t, err, "label", tt.wantMsg)
+			_ = checkInvalid(t, err, "label", tt.wantMsg)
 			if got != "" {
 				t.Errorf("NormalizeLabel(%q) = %q with an error, want \"\"", tt.label, got)
 			}
@@ -266,7 +266,7 @@ func TestValidateExpectedVersion(t *testing.T) {
 				}
 				return
 			}
-			checkInvalid(t, err, "expectedVersion", "0 or more")
+			_ = checkInvalid(t, err, "expectedVersion", "0 or more")
 		})
 	}
 }

@@ -18,14 +18,14 @@ func unclosedBefore(query string, line, column int) (string, bool) {
 			break
 		}
 		c := query[i]
-		switch {
-		case c == '#':
+		switch c {
+		case '#':
 			for i < len(query) && query[i] != '\n' {
 				i++
 			}
 			l, col = l+1, 1
 			continue
-		case c == '"':
+		case '"':
 			i++
 			col++
 			for i < len(query) && query[i] != '"' && query[i] != '\n' {
@@ -36,9 +36,9 @@ func unclosedBefore(query string, line, column int) (string, bool) {
 				i++
 				col++
 			}
-		case c == '{' || c == '(' || c == '[':
+		case '{', '(', '[':
 			stack = append(stack, open{c, l, col})
-		case c == '}' || c == ')' || c == ']':
+		case '}', ')', ']':
 			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
 			}

@@ -76,13 +76,13 @@ type RouterConfig struct {
 func (c RouterConfig) validate() error {
 	var errs []error
 	if c.Conn == nil {
-		errs = append(errs, errors.New("Conn is required"))
+		errs = append(errs, errors.New("Conn is required")) //nolint:staticcheck // ST1005: starts with the field's name, as its siblings do
 	}
 	if c.AckWait <= 0 {
 		errs = append(errs, fmt.Errorf("AckWait must be positive, got %v", c.AckWait))
 	}
 	if c.Redelivery.Base <= 0 || c.Redelivery.Max < c.Redelivery.Base {
-		errs = append(errs, fmt.Errorf("Redelivery must have 0 < Base <= Max, got %v..%v", c.Redelivery.Base, c.Redelivery.Max))
+		errs = append(errs, fmt.Errorf("Redelivery must have 0 < Base <= Max, got %v..%v", c.Redelivery.Base, c.Redelivery.Max)) //nolint:staticcheck // ST1005: as above
 	}
 	if c.CloseTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("CloseTimeout must be positive, got %v", c.CloseTimeout))

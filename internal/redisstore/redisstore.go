@@ -47,14 +47,16 @@ func Connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 		Password: cfg.Password,
 	})
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
+		// the connection error is the one to report; the client is unusable either way
+		_ = rdb.Close()
 		if strings.Contains(err.Error(), "NOAUTH") || strings.Contains(err.Error(), "WRONGPASS") {
 			return nil, fmt.Errorf("redis at %s refused the password: check TEXTKIT_REDIS_PASSWORD: %w", cfg.Addr, err)
 		}
 		return nil, fmt.Errorf("cannot reach redis at %s (is it running? scripts/up.sh starts it): %w", cfg.Addr, err)
 	}
 	if err := CheckPersistence(ctx, rdb); err != nil && !cfg.AllowUnsafePersistence {
-		rdb.Close()
+		// the persistence error is the one to report
+		_ = rdb.Close()
 		return nil, fmt.Errorf("%w (set TEXTKIT_REDIS_ALLOW_UNSAFE_PERSISTENCE=true to run anyway)", err)
 	}
 	return rdb, nil

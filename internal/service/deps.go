@@ -99,7 +99,8 @@ func Open(ctx context.Context, c *Common, stderr io.Writer, natsConns ...string)
 	if err != nil {
 		return fail(err)
 	}
-	d.closers = append(d.closers, func() { d.Redis.Close() })
+	// shutting down: a close error has no one left to act on it
+	d.closers = append(d.closers, func() { _ = d.Redis.Close() })
 	d.Store = redisstore.New(d.Redis)
 	for _, role := range natsConns {
 		name := c.name

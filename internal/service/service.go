@@ -107,8 +107,9 @@ var ErrHelp = flag.ErrHelp
 func (f *Flags) Parse(args []string, w io.Writer) error {
 	if err := f.FlagSet.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			f.FlagSet.SetOutput(w)
-			fmt.Fprintf(w, "Usage of %s:\n", f.Name())
+			f.SetOutput(w)
+			// usage text for the terminal: a failed write there has nowhere to go
+			_, _ = fmt.Fprintf(w, "Usage of %s:\n", f.Name())
 			f.PrintDefaults()
 			return ErrHelp
 		}

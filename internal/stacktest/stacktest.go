@@ -270,7 +270,7 @@ func (s *Stack) run(t testing.TB, user string, run func(ctx context.Context, con
 		once.Do(func() {
 			cancel()
 			select {
-			case <-done:
+			case <-done: //nolint:errcheck // after cancel the consumer returns the cancellation: expected
 			case <-time.After(10 * time.Second):
 				t.Errorf("%s did not stop", user)
 			}
@@ -367,7 +367,7 @@ func (s *Stack) Do(key, query string, vars map[string]any, headers ...string) *R
 	if err != nil {
 		s.T.Fatalf("graphql request: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	r := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if err := json.Unmarshal(raw, r); err != nil {

@@ -181,7 +181,8 @@ func respDo(addr, password string, args ...string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	// a probe connection: nothing was written that a failed close could lose
+	defer func() { _ = conn.Close() }()
 	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return nil, err
 	}

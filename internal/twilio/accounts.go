@@ -190,10 +190,10 @@ func (c *Client) setStatus(ctx context.Context, op, sid string, to Status) (Acco
 		}
 		return Account{}, err
 	}
-	switch {
-	case cur.Status == to:
+	switch cur.Status {
+	case to:
 		return cur, nil
-	case cur.Status == StatusClosed:
+	case StatusClosed:
 		return cur, &Error{Op: op, Kind: ErrClosed, Message: "account " + sid + " is closed"}
 	}
 	call := c.newCall(ctx)

@@ -164,7 +164,8 @@ func (t *boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// twilio-go decodes an error body without closing it: read it here
 		// so the connection and the timer are released at once.
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		resp.Body.Close()
+		// the body has been read (or failed to): closing it loses nothing
+		_ = resp.Body.Close()
 		cancel()
 		if err != nil {
 			return nil, err

@@ -252,7 +252,7 @@ func createDirect(t *testing.T, s *twiliotest.Server, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create %q: %d", name, resp.StatusCode)
 	}
@@ -333,7 +333,7 @@ func TestErrorsAreClassified(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := l.Addr().String()
-		l.Close()
+		_ = l.Close()
 		dead := newClient(t, s, func(cfg *twilio.Config) { cfg.BaseURL = "http://" + addr })
 		if _, err := dead.Fetch(ctx, a.SID); !twilio.IsTransient(err) {
 			t.Errorf("got %v", err)

@@ -53,7 +53,7 @@ func (l *prismLog) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func rawUpdate(t *testing.T, base string, log *prismLog, cfg twilio.Config, sid 
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != want {
 		t.Errorf("POST %v to %s: %d, want %d", form, sid, resp.StatusCode, want)
 	}

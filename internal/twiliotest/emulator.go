@@ -313,9 +313,11 @@ func (e *Emulator) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("twiliotest: save state: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	// the temporary file is gone after a successful rename: not an error
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
+		// the write's error is the one to report
+		_ = tmp.Close()
 		return fmt.Errorf("twiliotest: save state: %w", err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -50,7 +50,7 @@ func (c *client) do(method, path string, form url.Values) (int, http.Header, map
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		c.t.Fatal(err)
@@ -384,7 +384,7 @@ func TestFaults(t *testing.T) {
 	req.SetBasicAuth(s.AccountSID(), s.AuthToken())
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // no silent retry on a reused connection
 	if resp, err := fresh.Do(req); err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		t.Errorf("dropped request answered %d", resp.StatusCode)
 	}
 
@@ -456,7 +456,7 @@ func TestControlEndpoints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
 	anon := &client{t: t, base: s.URL}

@@ -94,10 +94,10 @@ func startPrism(t testing.TB, mode, spec string, rest ...string) *Prism {
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-exited: //nolint:errcheck // prism exits with the signal's status: expected
 		case <-time.After(5 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+			<-exited //nolint:errcheck // killed: its exit status is expected
 		}
 		if t.Failed() {
 			t.Logf("prism %s output:\n%s", mode, tail(out.String(), 60))
@@ -113,7 +113,8 @@ func startPrism(t testing.TB, mode, spec string, rest ...string) *Prism {
 		default:
 		}
 		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			conn.Close()
+			// a probe connection: nothing to lose
+			_ = conn.Close()
 			if strings.Contains(out.String(), "Prism is listening") {
 				return &Prism{URL: "http://" + addr, out: out}
 			}

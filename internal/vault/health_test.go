@@ -111,7 +111,7 @@ func TestTimeoutIsTransient(t *testing.T) {
 		var conns []net.Conn
 		defer func() {
 			for _, c := range conns {
-				c.Close()
+				_ = c.Close()
 			}
 		}()
 		for {
@@ -122,7 +122,7 @@ func TestTimeoutIsTransient(t *testing.T) {
 			conns = append(conns, c)
 		}
 	}()
-	t.Cleanup(func() { l.Close(); <-done })
+	t.Cleanup(func() { _ = l.Close(); <-done })
 	c, err := vault.New(vault.Config{Addr: "http://" + l.Addr().String(), Token: "t", Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -37,14 +37,15 @@ var envOnce sync.Once
 
 func setEnv() {
 	envOnce.Do(func() {
-		os.Setenv("TEXTKIT_NATS_GATEWAY_PASSWORD", Passwords["gateway"])
-		os.Setenv("TEXTKIT_NATS_PROVISIONER_PASSWORD", Passwords["provisioner"])
-		os.Setenv("TEXTKIT_NATS_RETENTION_PASSWORD", Passwords["retention"])
-		os.Setenv("TEXTKIT_NATS_PARTNER_PASSWORD", Passwords["partner-25521a6f"])
-		os.Setenv("TEXTKIT_NATS_SYS_PASSWORD", Passwords["sys"])
-		os.Setenv("TEXTKIT_NATS_LISTEN", "127.0.0.1:4222")
-		os.Setenv("TEXTKIT_NATS_MONITOR_LISTEN", "127.0.0.1:8222")
-		os.Setenv("TEXTKIT_NATS_STORE_DIR", os.TempDir())
+		// constant names: os.Setenv fails only on an empty name or one with '=' or NUL
+		_ = os.Setenv("TEXTKIT_NATS_GATEWAY_PASSWORD", Passwords["gateway"])
+		_ = os.Setenv("TEXTKIT_NATS_PROVISIONER_PASSWORD", Passwords["provisioner"])
+		_ = os.Setenv("TEXTKIT_NATS_RETENTION_PASSWORD", Passwords["retention"])
+		_ = os.Setenv("TEXTKIT_NATS_PARTNER_PASSWORD", Passwords["partner-25521a6f"])
+		_ = os.Setenv("TEXTKIT_NATS_SYS_PASSWORD", Passwords["sys"])
+		_ = os.Setenv("TEXTKIT_NATS_LISTEN", "127.0.0.1:4222")
+		_ = os.Setenv("TEXTKIT_NATS_MONITOR_LISTEN", "127.0.0.1:8222")
+		_ = os.Setenv("TEXTKIT_NATS_STORE_DIR", os.TempDir())
 	})
 }
 

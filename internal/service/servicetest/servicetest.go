@@ -143,7 +143,7 @@ func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) R
 	}
 	r := Readiness{Status: resp.StatusCode}
 	err = json.NewDecoder(resp.Body).Decode(&r.Checks)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil {
 		t.Fatalf("/readyz is not JSON: %v", err)
 	}

@@ -239,7 +239,8 @@ func (s *Server) start() error {
 		s.mu.Unlock()
 		return errors.New("vault server is already running")
 	}
-	fmt.Fprintf(s.out, "--- vaulttest: starting %s %s\n", s.bin, strings.Join(s.args(), " "))
+	// progress output for the test log: a failed write has nowhere to go
+	_, _ = fmt.Fprintf(s.out, "--- vaulttest: starting %s %s\n", s.bin, strings.Join(s.args(), " "))
 	cmd := exec.Command(s.bin, s.args()...)
 	cmd.Dir = s.Dir
 	cmd.Env = serverEnv(s.Dir)
@@ -364,7 +365,7 @@ func (s *Server) stop() error {
 	if cmd == nil {
 		return nil
 	}
-	fmt.Fprintf(s.out, "--- vaulttest: stopping pid %d\n", cmd.Process.Pid)
+	_, _ = fmt.Fprintf(s.out, "--- vaulttest: stopping pid %d\n", cmd.Process.Pid)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
@@ -509,7 +510,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
