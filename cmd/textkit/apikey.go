@@ -74,7 +74,8 @@ func (o apikeyOptions) connect(ctx context.Context) (store *redisstore.Store, do
 	if err != nil {
 		return nil, nil, fmt.Errorf("apikey: %w", err)
 	}
-	return redisstore.New(rdb), func() { rdb.Close() }, nil
+	// A close error after the action's work is done changes nothing.
+	return redisstore.New(rdb), func() { _ = rdb.Close() }, nil
 }
 
 // apikeyRole checks -role and -partner of `apikey create` together.
@@ -121,11 +122,15 @@ func apikeyCreate(ctx context.Context, o apikeyOptions, stdout io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("apikey create: %w", err)
 	}
+	// The key is shown only now: a failed write must not pass for success.
 	if o.quiet {
-		fmt.Fprintln(stdout, full)
-		return nil
+		_, err = fmt.Fprintln(stdout, full)
+	} else {
+		_, err = fmt.Fprintf(stdout, "created %s key %s (%s); it is shown only now:\n%s\n", k.Role, k.ID, k.Name, full)
 	}
-	fmt.Fprintf(stdout, "created %s key %s (%s); it is shown only now:\n%s\n", k.Role, k.ID, k.Name, full)
+	if err != nil {
+		return fmt.Errorf("apikey create: key %s was created but could not be shown (revoke it and create another): %w", k.ID, err)
+	}
 	return nil
 }
 
@@ -142,13 +147,14 @@ func apikeyList(ctx context.Context, o apikeyOptions, stdout io.Writer) error {
 		return fmt.Errorf("apikey list: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tROLE\tPARTNER\tCREATED\tREVOKED")
+	// tabwriter buffers; Flush reports any write error.
+	_, _ = fmt.Fprintln(tw, "ID\tNAME\tROLE\tPARTNER\tCREATED\tREVOKED")
 	for _, k := range keys {
 		revoked := "-"
 		if !k.RevokedAt.IsZero() {
 			revoked = k.RevokedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.PartnerID, k.CreatedAt.Format(time.RFC3339), revoked)
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.PartnerID, k.CreatedAt.Format(time.RFC3339), revoked)
 	}
 	return tw.Flush()
 }
@@ -168,6 +174,7 @@ func apikeyRevoke(ctx context.Context, o apikeyOptions, stdout io.Writer) error 
 	} else if err != nil {
 		return fmt.Errorf("apikey revoke: %w", err)
 	}
-	fmt.Fprintf(stdout, "revoked key %s; it stops working now\n", o.id)
+	// The revocation is done; a lost confirmation line changes nothing.
+	_, _ = fmt.Fprintf(stdout, "revoked key %s; it stops working now\n", o.id)
 	return nil
 }
