@@ -325,13 +325,20 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 
 // registered is registerCustomer's answer to its command's outcome.
 func registered(out *command.Outcome) *model.RegisterCustomerPayload {
-	res := &model.RegisterCustomerPayload{CommandID: &out.CommandID, CustomerID: &out.CustomerID, UserErrors: userErrorsOf(out.Errors)}
+	p := &model.RegisterCustomerPayload{}
+	p.Response, p.UserErrors, p.CustomerID, p.Version, p.CommandID = payloadOf(out)
+	return p
+}
+
+// payloadOf is what a mutation payload (registerCustomer's,
+// terminateCustomer's) says of its command's outcome: response true when
+// applied, with the customer's new version; the errors otherwise.
+func payloadOf(out *command.Outcome) (response bool, userErrors []*model.UserError, customerID *string, version *int64, commandID *string) {
 	if out.Status == command.Applied {
-		res.Response = true
 		v := out.CustomerVersion
-		res.Version = &v
+		response, version = true, &v
 	}
-	return res
+	return response, userErrorsOf(out.Errors), &out.CustomerID, version, &out.CommandID
 }
 
 func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.TerminateCustomerInput) (*model.TerminateCustomerPayload, error) {
@@ -395,13 +402,9 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 
 // terminated is terminateCustomer's answer to its command's outcome.
 func terminated(out *command.Outcome) *model.TerminateCustomerPayload {
-	res := &model.TerminateCustomerPayload{CommandID: &out.CommandID, CustomerID: &out.CustomerID, UserErrors: userErrorsOf(out.Errors)}
-	if out.Status == command.Applied {
-		res.Response = true
-		v := out.CustomerVersion
-		res.Version = &v
-	}
-	return res
+	p := &model.TerminateCustomerPayload{}
+	p.Response, p.UserErrors, p.CustomerID, p.Version, p.CommandID = payloadOf(out)
+	return p
 }
 
 func (m *mutationResolver) UpsertPartner(ctx context.Context, in model.PartnerInput) (*model.Partner, error) {
