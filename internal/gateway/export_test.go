@@ -4,12 +4,11 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/command"
-	"github.com/textkit/customers/internal/redisstore"
 )
 
 // NewOutcomesForTest returns Outcomes without a NATS subscription: tests
 // deliver outcomes with Deliver.
-func NewOutcomesForTest(store *redisstore.Store) *Outcomes {
+func NewOutcomesForTest(store OutcomeReader) *Outcomes {
 	return &Outcomes{store: store, poll: time.Hour, waiters: map[string]chan *command.Outcome{}}
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/command"
-	"github.com/textkit/customers/internal/redisstore"
 )
 
 // Keys is the Vault transit adapter as the gateway uses it (with the
@@ -29,7 +28,7 @@ type Publisher interface {
 
 // Config holds the gateway's collaborators and limits.
 type Config struct {
-	Store     *redisstore.Store
+	Store     Store
 	Publisher Publisher
 	Outcomes  *Outcomes
 	Keys      Keys

@@ -9,22 +9,22 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/textkit/customers/internal/command"
-	"github.com/textkit/customers/internal/redisstore"
 )
 
 // Outcomes delivers command outcomes to the requests waiting for them. One
 // subscription serves every request; since a core NATS message can be
 // missed (a reconnect), waiters also poll the outcome stored in Redis.
 type Outcomes struct {
-	store *redisstore.Store
+	store OutcomeReader
 	poll  time.Duration
 
 	mu      sync.Mutex
 	waiters map[string]chan *command.Outcome
 }
 
-// NewOutcomes subscribes to every outcome on nc.
-func NewOutcomes(nc *nats.Conn, store *redisstore.Store) (*Outcomes, error) {
+// NewOutcomes subscribes to every outcome on nc; store is where waiters
+// poll for an outcome whose message they may have missed.
+func NewOutcomes(nc *nats.Conn, store OutcomeReader) (*Outcomes, error) {
 	o := &Outcomes{store: store, poll: 500 * time.Millisecond, waiters: map[string]chan *command.Outcome{}}
 	if _, err := nc.Subscribe(command.OutcomePrefix+".>", o.receive); err != nil {
 		return nil, err

@@ -16,7 +16,6 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/failure"
-	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/twilio"
 )
 
@@ -49,7 +48,7 @@ type Publisher interface {
 
 // Config holds the provisioner's collaborators and settings.
 type Config struct {
-	Store     *redisstore.Store
+	Store     Store
 	Twilio    Subaccounts
 	Keys      Keys
 	Publisher Publisher

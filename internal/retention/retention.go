@@ -24,7 +24,6 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/natsbus"
-	"github.com/textkit/customers/internal/redisstore"
 )
 
 // Keys is the Vault transit adapter (internal/vault.Client) as retention
@@ -46,7 +45,7 @@ type Publisher interface {
 // Config holds the service's collaborators and settings. Zero optional
 // fields take the defaults documented on them.
 type Config struct {
-	Store     *redisstore.Store
+	Store     Store
 	Keys      Keys
 	Publisher Publisher
 	Logger    *slog.Logger

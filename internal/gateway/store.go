@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/redisstore"
+)
+
+// OutcomeReader reads stored command outcomes (internal/redisstore.Store):
+// what Outcomes polls for when an outcome message may have been missed.
+type OutcomeReader interface {
+	// Outcome returns the stored outcome of partnerID's command commandID
+	// on customerID, nil if the command was not processed yet; an error
+	// is a failure to reach Redis or to read what it holds.
+	Outcome(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error)
+}
+
+// Store is the Redis store (internal/redisstore.Store) as the gateway uses
+// it: it authenticates API keys, reads customers, outcomes and reference
+// data for queries, records published commands and Idempotency-Keys, and
+// manages partners and industries. Unless a method says otherwise, an
+// error is a failure to reach Redis or to read what it holds.
+type Store interface {
+	// References (HasPartner, HasIndustry, SpaceOwner) is what
+	// customer.CheckRegistration looks up.
+	customer.References
+	OutcomeReader
+
+	// Authenticate returns the record of a presented key;
+	// redisstore.ErrInvalidAPIKey when it is malformed, unknown or
+	// revoked.
+	Authenticate(ctx context.Context, key string) (redisstore.APIKey, error)
+	// BindIdempotencyKey binds principal's Idempotency-Key to fingerprint
+	// for ttl unless it is bound already, and returns the fingerprint it
+	// is bound to (another one for a different request with the same key).
+	BindIdempotencyKey(ctx context.Context, principal, key, fingerprint string, ttl time.Duration) (string, error)
+
+	// Get returns the customer with id; an unknown id gives an error
+	// coded customer.CodeNotFound (customer.ErrNotFound).
+	Get(ctx context.Context, id string) (*customer.Customer, error)
+	// List returns a page of customers ordered by id.
+	List(ctx context.Context, f redisstore.ListFilter) (redisstore.Page, error)
+	// History returns the customer's history, oldest first.
+	History(ctx context.Context, id string) ([]redisstore.HistoryEntry, error)
+	// KeyStatus returns the customer's key record (State PENDING when
+	// retention has recorded nothing yet). A record that cannot be read
+	// gives an error matching redisstore.ErrUnreadableKeyRecord.
+	KeyStatus(ctx context.Context, customerID string) (redisstore.KeyRecord, error)
+
+	// CommandOutcome returns the outcome of partnerID's command with that
+	// id, or for partnerID "" (operators) of any partner's; nil when none
+	// is stored.
+	CommandOutcome(ctx context.Context, partnerID, commandID string) (*command.Outcome, error)
+	// Apply atomically records a command's outcome (the gateway stores
+	// rejections only); an outcome already stored for the command is
+	// returned with fresh=false and nothing changes. For an applied
+	// change, a customer no longer at BaseVersion gives
+	// redisstore.ErrStale.
+	Apply(ctx context.Context, ch redisstore.Change) (out *command.Outcome, fresh bool, err error)
+	// RecordPending remembers a published command.
+	RecordPending(ctx context.Context, p redisstore.Pending) error
+	// PendingCommand returns what the gateway recorded about a command,
+	// nil if nothing.
+	PendingCommand(ctx context.Context, commandID string) (*redisstore.Pending, error)
+
+	// Partners lists every partner by name.
+	Partners(ctx context.Context) ([]redisstore.Partner, error)
+	// Industries lists every industry by name.
+	Industries(ctx context.Context) ([]redisstore.Industry, error)
+	// PutPartner creates or renames a partner.
+	PutPartner(ctx context.Context, p redisstore.Partner) error
+	// PutIndustry creates or renames an industry.
+	PutIndustry(ctx context.Context, i redisstore.Industry) error
+}
