@@ -107,7 +107,7 @@ func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.O
 func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *scalar.ExpectedVersion, check func(*customer.Customer) error, payload func(*customer.Customer) (any, error)) (*bool, error) {
 	id = customer.NormalizeID(id)
 	owner := g.ownerOf(ctx, id)
-	if _, prev, err := g.replay(ctx, owner, id); err != nil {
+	if prev, err := g.replay(ctx, owner, id); err != nil {
 		return nil, err
 	} else if prev != nil {
 		return answer(ctx, g, prev)
@@ -157,20 +157,19 @@ func answer(ctx context.Context, g *Gateway, out *command.Outcome) (*bool, error
 // is derived from the key): a retry answers from it instead of acting
 // again, even if the customer has changed since. It returns nil when the
 // mutation has no final outcome yet and must run.
-func (g *Gateway) replay(ctx context.Context, partnerID, customerID string) (commandID string, prev *command.Outcome, err error) {
-	commandID = g.newID(ctx, "command")
+func (g *Gateway) replay(ctx context.Context, partnerID, customerID string) (*command.Outcome, error) {
 	if idempotencyKeyFrom(ctx) == "" || customer.ValidateID("id", customerID) != nil {
-		return commandID, nil, nil
+		return nil, nil // without a key, nothing to replay: skip the derivation
 	}
-	out, err := g.cfg.Store.Outcome(ctx, partnerID, customerID, commandID)
+	out, err := g.cfg.Store.Outcome(ctx, partnerID, customerID, g.newID(ctx, "command"))
 	if err != nil {
-		return commandID, nil, g.storeFailed(ctx, err)
+		return nil, g.storeFailed(ctx, err)
 	}
 	if out == nil || out.Retryable {
-		return commandID, nil, nil
+		return nil, nil
 	}
 	markReplayed(ctx)
-	return commandID, out, nil
+	return out, nil
 }
 
 // refuse records, for a request with an Idempotency-Key, a mutation the
@@ -288,7 +287,7 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 		id = customer.NormalizeID(*in.ID)
 	}
 	partnerID := customer.NormalizeID(in.PartnerID)
-	if _, prev, err := g.replay(ctx, partnerID, id); err != nil {
+	if prev, err := g.replay(ctx, partnerID, id); err != nil {
 		return nil, err
 	} else if prev != nil {
 		return registered(prev), nil
@@ -345,7 +344,7 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 	g := m.g
 	cid := customer.NormalizeID(in.ID)
 	owner := g.ownerOf(ctx, cid)
-	if _, prev, err := g.replay(ctx, owner, cid); err != nil {
+	if prev, err := g.replay(ctx, owner, cid); err != nil {
 		return nil, err
 	} else if prev != nil {
 		return terminated(prev), nil
