@@ -191,7 +191,7 @@ func (g *Gateway) refuse(ctx context.Context, t command.Type, partnerID, custome
 		CustomerID: customerID, PartnerID: partnerID, Status: command.Rejected,
 		Errors: customer.AsErrors(why), ProcessedAt: g.cfg.Now().UTC(),
 	}
-	if _, _, err := g.cfg.Store.Apply(ctx, redisstore.Change{CustomerID: customerID, CommandID: out.CommandID, Outcome: out}); err != nil {
+	if _, err := g.cfg.Store.Reject(ctx, out); err != nil {
 		// A retry will check again rather than replay; nothing is lost.
 		g.cfg.Logger.WarnContext(ctx, "could not record the refusal for Idempotency-Key replays", "error", err.Error(), "request_id", requestID(ctx))
 	}

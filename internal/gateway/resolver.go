@@ -10,6 +10,7 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/gateway/graph"
 	"github.com/textkit/customers/internal/gateway/model"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
@@ -275,7 +276,7 @@ func (r *customerResolver) contact(ctx context.Context, obj *model.Customer) (*m
 			return nil, model.ContactInfoStatusNone
 		}
 		key, err := r.g.cfg.Store.KeyStatus(ctx, obj.ID)
-		if err == nil && key.State == redisstore.KeyDestroyed {
+		if err == nil && key.State == keys.Destroyed {
 			return nil, model.ContactInfoStatusDestroyed
 		}
 		plain, err := r.g.cfg.Keys.Decrypt(ctx, obj.ID, obj.ContactCiphertext)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
@@ -47,19 +48,17 @@ type Store interface {
 	History(ctx context.Context, id string) ([]redisstore.HistoryEntry, error)
 	// KeyStatus returns the customer's key record (State PENDING when
 	// retention has recorded nothing yet). A record that cannot be read
-	// gives an error matching redisstore.ErrUnreadableKeyRecord.
-	KeyStatus(ctx context.Context, customerID string) (redisstore.KeyRecord, error)
+	// gives an error matching keys.ErrUnreadable.
+	KeyStatus(ctx context.Context, customerID string) (keys.Record, error)
 
 	// CommandOutcome returns the outcome of partnerID's command with that
 	// id, or for partnerID "" (operators) of any partner's; nil when none
 	// is stored.
 	CommandOutcome(ctx context.Context, partnerID, commandID string) (*command.Outcome, error)
-	// Apply atomically records a command's outcome (the gateway stores
-	// rejections only); an outcome already stored for the command is
-	// returned with fresh=false and nothing changes. For an applied
-	// change, a customer no longer at BaseVersion gives
-	// redisstore.ErrStale.
-	Apply(ctx context.Context, ch redisstore.Change) (out *command.Outcome, fresh bool, err error)
+	// Reject stores a rejection as the outcome of its command unless an
+	// outcome of that command is stored already, and returns the outcome
+	// stored (repository.Repository.Reject).
+	Reject(ctx context.Context, out command.Outcome) (*command.Outcome, error)
 	// RecordPending remembers a published command.
 	RecordPending(ctx context.Context, p redisstore.Pending) error
 	// PendingCommand returns what the gateway recorded about a command,

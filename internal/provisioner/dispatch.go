@@ -11,10 +11,10 @@ import (
 )
 
 // A handler applies one command type: it computes the command's effect and
-// records it (record, which also publishes it). It returns nil when the
-// command is finished, a refusal (refuse) when the command is to be
-// rejected, and any other error to have it redelivered
-// (redisstore.ErrStale: computed again at once, see executeFresh).
+// records it through the repository (Store.Create, Store.Update), then
+// publishes it (recorded). It returns nil when the command is finished, a
+// refusal (refuse) when the command is to be rejected, and any other error
+// to have it redelivered.
 type handler func(p *Provisioner, ctx context.Context, chk *command.Checked) error
 
 // handlers holds the handler of every command type, each in its own file.
@@ -46,41 +46,39 @@ func (p *Provisioner) execute(ctx context.Context, chk *command.Checked) error {
 // the command's partner's and at the expected version: it drives c's
 // transition (at now) and what must happen outside (Twilio, Vault) before
 // the new state is recorded. It returns nil to have c recorded, a refusal
-// to have the command rejected, and any other error to have it redelivered.
+// to have the command rejected, and any other error to have it
+// redelivered. The repository calls it again, on the new state, when the
+// customer changed concurrently, so everything it does outside must be
+// safe to repeat (as for a redelivery).
 type change func(p *Provisioner, ctx context.Context, chk *command.Checked, c *customer.Customer, now time.Time) error
 
-// onCustomer is the handler of a change: load the customer the command
-// may see and check its version, apply the change, record the new state.
+// onCustomer is the handler of a change: the repository loads the
+// customer, the command checks it may see it at the version it expects,
+// the change is applied and the repository records the new state.
 func onCustomer(apply change) handler {
 	return func(p *Provisioner, ctx context.Context, chk *command.Checked) error {
 		now := p.cfg.Now()
-		c, err := p.loadVisible(ctx, chk)
-		if err != nil {
-			return err
-		}
-		base := c.Version()
-		if err := apply(p, ctx, chk, c, now); err != nil {
-			return err
-		}
-		return p.record(ctx, chk, c, base)
+		out, err := p.cfg.Store.Update(ctx, chk.CustomerID, applied(chk, now), func(c *customer.Customer) error {
+			if err := visible(chk, c); err != nil {
+				return err
+			}
+			return apply(p, ctx, chk, c, now)
+		})
+		return p.recorded(ctx, chk, out, err)
 	}
 }
 
-// loadVisible loads the command's customer and checks the version the
-// command expects. Another partner's customer looks exactly like a
-// missing one.
-func (p *Provisioner) loadVisible(ctx context.Context, chk *command.Checked) (*customer.Customer, error) {
-	c, err := p.cfg.Store.Get(ctx, chk.CustomerID)
-	if customer.ErrorCode(err) == customer.CodeNotFound || (err == nil && c.PartnerID() != chk.PartnerID) {
-		return nil, refuse(customer.Errorf(customer.CodeNotFound, "customer %s not found", chk.CustomerID))
-	}
-	if err != nil {
-		return nil, p.transient("load customer", err)
+// visible checks that the command may act on c: another partner's
+// customer looks exactly like a missing one, and c must be at the version
+// the command expects.
+func visible(chk *command.Checked, c *customer.Customer) error {
+	if c.PartnerID() != chk.PartnerID {
+		return refuse(customer.Errorf(customer.CodeNotFound, "customer %s not found", chk.CustomerID))
 	}
 	if err := c.CheckVersion(chk.ExpectedVersion); err != nil {
-		return nil, refuse(err)
+		return refuse(err)
 	}
-	return c, nil
+	return nil
 }
 
 // refusal is a handler's verdict that its command is rejected, for why

@@ -11,7 +11,6 @@ import (
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
-	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/twilio"
 )
 
@@ -31,9 +30,6 @@ func (p *Provisioner) handleMessage(ctx context.Context, m natsbus.Message) erro
 	}
 	return p.Handle(ctx, in)
 }
-
-// maxStaleRetries bounds recomputing a change after a concurrent write.
-const maxStaleRetries = 8
 
 // Handle processes one command message. It returns nil when the message is
 // finished (applied, rejected or dead-lettered) and an error when it should
@@ -57,7 +53,7 @@ func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
 	if prev != nil && !prev.Retryable {
 		return p.replay(ctx, in, chk, prev)
 	}
-	err = p.executeFresh(ctx, chk)
+	err = p.execute(ctx, chk)
 	if err == nil && chk.Contact != nil {
 		// Plaintext personal data: overwrite it in the stream now rather
 		// than leave it to the work queue's plain removal.
@@ -131,19 +127,6 @@ func (p *Provisioner) replay(ctx context.Context, in Incoming, chk *command.Chec
 	return nil
 }
 
-// executeFresh executes the command (execute) and, when the customer
-// changed concurrently (redisstore.ErrStale), executes it again on the new
-// state, up to maxStaleRetries more times.
-func (p *Provisioner) executeFresh(ctx context.Context, chk *command.Checked) error {
-	for attempt := 0; ; attempt++ {
-		err := p.execute(ctx, chk)
-		if !errors.Is(err, redisstore.ErrStale) || attempt >= maxStaleRetries {
-			return err
-		}
-		logger(ctx).Debug("customer changed concurrently; recomputing", "attempt", attempt+1)
-	}
-}
-
 // badMessage rejects a message that is not a valid command: the outcome is
 // stored when the message names a usable command and customer id, it is
 // published, what is known of the message (ids, subject, reason, size;
@@ -176,7 +159,7 @@ func (p *Provisioner) badMessage(ctx context.Context, in Incoming, cmd *command.
 		if err := p.cfg.Store.IndexCommand(ctx, partnerToken, out.CommandID, customerToken); err != nil {
 			return p.transient("index command", err)
 		}
-		stored, _, err := p.cfg.Store.Apply(ctx, redisstore.Change{CustomerID: customerToken, CommandID: out.CommandID, Outcome: *out})
+		stored, err := p.cfg.Store.Reject(ctx, *out)
 		if err != nil {
 			return p.transient("record rejection", err)
 		}

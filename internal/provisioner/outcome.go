@@ -3,56 +3,65 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
-	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/customer/repository"
+	"github.com/textkit/customers/internal/failure"
 )
 
-// reject records the command's rejection for why, and publishes it.
+// reject records the command's rejection for why, and publishes it. An
+// outcome of the command stored already wins (Repository.Reject).
 func (p *Provisioner) reject(ctx context.Context, chk *command.Checked, why error) error {
 	var ue *customer.Error
 	if errors.As(why, &ue) && ue.Code == customer.CodeUnavailable && ue.Message != "" {
 		logger(ctx).Warn("command rejected: dependency", "reason", ue.Message)
 	}
-	return p.record(ctx, chk, nil, 0, why)
-}
-
-// record stores the command's result and then publishes it.
-func (p *Provisioner) record(ctx context.Context, chk *command.Checked, state *customer.Customer, base int64, rejection ...error) error {
-	now := p.cfg.Now().UTC()
-	out := command.Outcome{
-		Version: command.WireVersion, CommandID: chk.ID, Type: chk.Type,
-		CustomerID: chk.CustomerID, PartnerID: chk.PartnerID, ProcessedAt: now,
-	}
-	ch := redisstore.Change{CustomerID: chk.CustomerID, CommandID: chk.ID}
-	if len(rejection) > 0 && rejection[0] != nil {
-		out.Status = command.Rejected
-		out.Errors = customer.AsErrors(rejection[0])
-		out.Retryable = customer.ErrorCode(rejection[0]) == customer.CodeUnavailable
-	} else {
-		out.Status = command.Applied
-		out.Event = command.EventOf(chk.Type)
-		ch.State, ch.BaseVersion = state, base
-		ch.History = redisstore.HistoryEntry{Event: out.Event, At: now, Actor: chk.Actor, CommandID: chk.ID}
-		ch.Event = eventOf(chk, &out)
-		// Listed before the apply that fills the outbox: see redisstore.NoteOutbox.
-		if err := p.cfg.Store.NoteOutbox(ctx, chk.CustomerID, now); err != nil {
-			return p.transient("note outbox", err)
-		}
-	}
-	ch.Outcome = out
-	stored, fresh, err := p.cfg.Store.Apply(ctx, ch)
-	if errors.Is(err, redisstore.ErrStale) {
-		return err
-	}
+	out := outcomeOf(chk, p.cfg.Now().UTC())
+	out.Status = command.Rejected
+	out.Errors = customer.AsErrors(why)
+	out.Retryable = customer.ErrorCode(why) == customer.CodeUnavailable
+	stored, err := p.cfg.Store.Reject(ctx, out)
 	if err != nil {
 		return p.transient("record outcome", err)
 	}
-	if !fresh {
-		logger(ctx).Info("command was processed concurrently; using the stored outcome")
-	}
 	return p.finish(ctx, chk, stored)
+}
+
+// applied is what the command records when it is applied at now: its
+// outcome and its event (the repository sets their customer version).
+func applied(chk *command.Checked, now time.Time) repository.Applied {
+	out := outcomeOf(chk, now.UTC())
+	out.Status = command.Applied
+	out.Event = command.EventOf(chk.Type)
+	return repository.Applied{Outcome: out, Event: eventOf(chk, &out), Actor: chk.Actor}
+}
+
+// outcomeOf is the command's outcome at now, without its verdict.
+func outcomeOf(chk *command.Checked, now time.Time) command.Outcome {
+	return command.Outcome{
+		Version: command.WireVersion, CommandID: chk.ID, Type: chk.Type,
+		CustomerID: chk.CustomerID, PartnerID: chk.PartnerID, ProcessedAt: now,
+	}
+}
+
+// recorded finishes a command the repository recorded as applied (or
+// found recorded already), and turns the repository's error into the
+// handler's verdict: a refusal (from the change) as it is, a customer the
+// command cannot act on (unknown, or existing already for a registration)
+// as a refusal, anything else as a retry.
+func (p *Provisioner) recorded(ctx context.Context, chk *command.Checked, out *command.Outcome, err error) error {
+	var r *refusal
+	switch {
+	case err == nil:
+		return p.finish(ctx, chk, out)
+	case errors.As(err, &r), failure.IsTransient(err):
+		return err
+	case customer.ErrorCode(err) == customer.CodeNotFound, customer.ErrorCode(err) == customer.CodeConflict:
+		return refuse(err)
+	}
+	return p.transient("record the command", err)
 }
 
 // finish publishes a stored outcome and everything that follows from it.

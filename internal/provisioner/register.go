@@ -2,12 +2,10 @@ package provisioner
 
 import (
 	"context"
-	"errors"
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/failure"
-	"github.com/textkit/customers/internal/redisstore"
 )
 
 // register creates the customer: reference data, unique space, Twilio
@@ -47,12 +45,9 @@ func (p *Provisioner) register(ctx context.Context, chk *command.Checked) error 
 		release()
 		return refuse(err)
 	}
-	err = p.record(ctx, chk, c, 0)
-	if errors.Is(err, redisstore.ErrStale) {
-		// The id was created in between by another command.
-		return refuse(customer.Errorf(customer.CodeConflict, "customer %s already exists", chk.CustomerID))
-	}
-	return err
+	// An id created in between by another command: CONFLICT (recorded).
+	out, err := p.cfg.Store.Create(ctx, c, applied(chk, p.cfg.Now()))
+	return p.recorded(ctx, chk, out, err)
 }
 
 // checkRegistration checks the registration's reference data

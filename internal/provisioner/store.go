@@ -6,32 +6,25 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/customer/repository"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
 // Store is the customer store (internal/redisstore.Store) as the
-// provisioner uses it: it reads and versions customers, records outcomes,
-// keeps the indexes and the space claims, and relays the outbox. Unless a
+// provisioner uses it: the customer repository (repository.Repository:
+// loading customers, recording each command's change or rejection, with
+// the version bump, idempotency record and outbox event inside it), the
+// indexes and the space claims, and the outbox relay's reads. Unless a
 // method says otherwise, an error is a failure to reach Redis or to read
 // what it holds, which the provisioner answers with a redelivery.
 type Store interface {
 	// References (HasPartner, HasIndustry, SpaceOwner) is what
 	// customer.CheckRegistration looks up.
 	customer.References
+	// Repository: Get, Create (registrations), Update (every other
+	// command), Reject, Outcome.
+	repository.Repository
 
-	// Get returns the customer with id; an unknown id gives an error
-	// coded customer.CodeNotFound (customer.ErrNotFound).
-	Get(ctx context.Context, id string) (*customer.Customer, error)
-	// Apply atomically records a command's outcome and, for an applied
-	// change, the new state at BaseVersion+1, its history entry and its
-	// event (put in the outbox). An outcome already stored for the
-	// command is returned with fresh=false and nothing changes. A
-	// customer no longer at BaseVersion gives redisstore.ErrStale: reload
-	// and compute the change again.
-	Apply(ctx context.Context, ch redisstore.Change) (out *command.Outcome, fresh bool, err error)
-	// Outcome returns the stored outcome of partnerID's command commandID
-	// on customerID, nil if the command was not processed yet.
-	Outcome(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error)
 	// IndexCommand records which customer partnerID's command id belongs
 	// to, so it can be looked up by id alone. Idempotent.
 	IndexCommand(ctx context.Context, partnerID, commandID, customerID string) error
@@ -45,9 +38,6 @@ type Store interface {
 	// ReleaseSpace drops customerID's claim on space (and nobody else's).
 	ReleaseSpace(ctx context.Context, space, customerID string) error
 
-	// NoteOutbox lists customerID in the outbox index, scored now; call it
-	// before an Apply that puts an event in the customer's outbox.
-	NoteOutbox(ctx context.Context, customerID string, now time.Time) error
 	// DeliveredEvent removes a published event from customerID's outbox.
 	DeliveredEvent(ctx context.Context, customerID, eventID string) error
 	// OutboxDue returns up to limit customers whose outbox was last noted

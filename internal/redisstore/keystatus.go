@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,38 +10,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/keys"
 )
 
-// KeyState is where a customer's encryption key is in its lifecycle.
-type KeyState string
-
-// Key states. Retention writes them; the gateway shows them. They only
-// ever move forward, in this order: a destroyed key cannot come back.
-const (
-	KeyPending   KeyState = "PENDING"
-	KeyActive    KeyState = "ACTIVE"
-	KeyScheduled KeyState = "SCHEDULED"
-	KeyDestroyed KeyState = "DESTROYED"
-)
-
-// KeyRecord is what is known about a customer's key. It holds ids, times
-// and reasons, never personal data.
-type KeyRecord struct {
-	State       KeyState
-	DestroyAt   time.Time // set when scheduled or destroyed
-	DestroyedAt time.Time
-	// Reason says why the key is in its state (e.g. the retention strategy
-	// of the termination).
-	Reason string
-	// PartnerID is the customer's partner, for the key events' subjects.
-	PartnerID string
-	// CommandID is the command that decided the key's fate (the
-	// termination), for the audit event.
-	CommandID string
-	// Published lists the key events already published for this key, so a
-	// redelivered event does not publish them again.
-	Published map[command.EventType]bool
-}
+// A customer's key record (keys.Record) is a hash, cust:{<id>}:key. The
+// lifecycle's rules are internal/keys'; this file stores records and
+// applies keys.Advance atomically (advanceKeyScript).
 
 // Hash fields of cust:{<id>}:key. The gateway reads state, destroyAt,
 // destroyedAt and reason through KeyStatus.
@@ -56,27 +29,15 @@ const (
 	publishedPrefix  = "published:"
 )
 
-// ErrUnreadableKeyRecord means a stored key record holds something that
-// cannot be read: an unknown state, a time that does not parse, or a
-// SCHEDULED record without its date. Nothing is defaulted in its place
-// (a missing date read as the zero time would be "due long ago"), so such
-// a record never leads to a destruction: retention leaves it alone and
-// reports it until an operator fixes it. The message names the field,
-// never its content.
-var ErrUnreadableKeyRecord = errors.New("unreadable key record")
-
-// rank orders the key states; advanceKeyScript has the same table.
-var rank = map[KeyState]int{KeyPending: 0, KeyActive: 1, KeyScheduled: 2, KeyDestroyed: 3}
-
 // KeyStatus returns the customer's key record; State is PENDING when
 // retention has not recorded anything yet. A record that cannot be read
-// gives an error matching ErrUnreadableKeyRecord together with the fields
+// gives an error matching keys.ErrUnreadable together with the fields
 // that could be read (the times it could not parse are zero): the caller
 // must not act on it.
-func (s *Store) KeyStatus(ctx context.Context, customerID string) (KeyRecord, error) {
+func (s *Store) KeyStatus(ctx context.Context, customerID string) (keys.Record, error) {
 	m, err := s.rdb.HGetAll(ctx, keyStatusKey(customerID)).Result()
 	if err != nil {
-		return KeyRecord{}, fmt.Errorf("key status of %s: %w", customerID, err)
+		return keys.Record{}, fmt.Errorf("key status of %s: %w", customerID, err)
 	}
 	r, err := keyRecordFrom(m)
 	if err != nil {
@@ -86,20 +47,18 @@ func (s *Store) KeyStatus(ctx context.Context, customerID string) (KeyRecord, er
 }
 
 // keyRecordFrom reads a stored record. Every problem is reported (as
-// ErrUnreadableKeyRecord), none is papered over with a default.
-func keyRecordFrom(m map[string]string) (KeyRecord, error) {
-	r := KeyRecord{
-		State:     KeyPending,
+// keys.ErrUnreadable: what does not parse, and keys.Record.Problems), none
+// is papered over with a default.
+func keyRecordFrom(m map[string]string) (keys.Record, error) {
+	r := keys.Record{
+		State:     keys.Pending,
 		Reason:    m[fieldReason],
 		PartnerID: m[fieldPartnerID],
 		CommandID: m[fieldCommandID],
 	}
 	var problems []string
 	if st, ok := m[fieldState]; ok {
-		r.State = KeyState(st)
-		if _, known := rank[r.State]; !known {
-			problems = append(problems, "state is not one of PENDING, ACTIVE, SCHEDULED, DESTROYED")
-		}
+		r.State = keys.State(st)
 	}
 	// An empty field is an absent one (advanceKeyScript treats it so).
 	readTime := func(field string) time.Time {
@@ -116,9 +75,6 @@ func keyRecordFrom(m map[string]string) (KeyRecord, error) {
 	}
 	r.DestroyAt = readTime(fieldDestroyAt)
 	r.DestroyedAt = readTime(fieldDestroyedAt)
-	if r.State == KeyScheduled && m[fieldDestroyAt] == "" {
-		problems = append(problems, "a SCHEDULED record has no destroyAt")
-	}
 	for k, v := range m {
 		if t, ok := strings.CutPrefix(k, publishedPrefix); ok && t != "" && v == "1" {
 			if r.Published == nil {
@@ -127,19 +83,15 @@ func keyRecordFrom(m map[string]string) (KeyRecord, error) {
 			r.Published[command.EventType(t)] = true
 		}
 	}
-	if len(problems) > 0 {
-		return r, fmt.Errorf("%w: %s", ErrUnreadableKeyRecord, strings.Join(problems, "; "))
-	}
-	return r, nil
+	return r, keys.Unreadable(append(r.Problems(), problems...))
 }
 
-// advanceKeyScript moves the key record forward, never back. A later state
-// replaces the state and every field given; the same state only fills
-// fields that are still empty (so a redelivered event changes nothing); an
-// earlier state changes nothing. A stored state it does not know is left
-// alone (an error naming unreadableStateReply): overwriting it could
-// bring a key back, or lose a decision to destroy one. It returns
-// {changed, HGETALL}.
+// advanceKeyScript is keys.Advance, atomically: a later state replaces the
+// state and every field given; the same state only fills fields that are
+// still empty; an earlier state changes nothing. A stored state it does
+// not know is left alone (an error naming unreadableStateReply). Its rank
+// table is keys.States' order (TestAdvanceScriptIsTheLifecycleRule checks
+// that they agree). It returns {changed, HGETALL}.
 var advanceKeyScript = redis.NewScript(`
 local rank = {PENDING = 0, ACTIVE = 1, SCHEDULED = 2, DESTROYED = 3}
 local new = ARGV[1]
@@ -171,15 +123,15 @@ end
 return {changed, redis.call('HGETALL', KEYS[1])}
 `)
 
-// AdvanceKeyStatus records r unless the key is already further along:
-// states only move forward (PENDING, ACTIVE, SCHEDULED, DESTROYED), so a
-// late or redelivered event can never turn a destroyed key back into an
-// active or scheduled one. Recording the state the key is already in only
-// fills fields that are still empty. It returns the record as stored
-// afterwards and whether the state changed. A stored record that cannot be
-// read gives an error matching ErrUnreadableKeyRecord; when its state is
-// what cannot be read, nothing was written.
-func (s *Store) AdvanceKeyStatus(ctx context.Context, customerID string, r KeyRecord) (KeyRecord, bool, error) {
+// AdvanceKeyStatus records r over the stored record by keys.Advance's rule,
+// atomically: states only move forward, so a late or redelivered event can
+// never turn a destroyed key back into an active or scheduled one, and
+// recording the state the key is already in only fills fields that are
+// still empty. It returns the record as stored afterwards and whether the
+// state changed. A stored record that cannot be read gives an error
+// matching keys.ErrUnreadable; when its state is what cannot be read,
+// nothing was written.
+func (s *Store) AdvanceKeyStatus(ctx context.Context, customerID string, r keys.Record) (keys.Record, bool, error) {
 	args := []any{string(r.State),
 		fieldReason, r.Reason,
 		fieldPartnerID, r.PartnerID,
@@ -190,12 +142,12 @@ func (s *Store) AdvanceKeyStatus(ctx context.Context, customerID string, r KeyRe
 	res, err := advanceKeyScript.Run(ctx, s.rdb, []string{keyStatusKey(customerID)}, args...).Slice()
 	if err != nil {
 		if strings.Contains(err.Error(), unreadableStateReply) {
-			err = fmt.Errorf("%w: state is not one of PENDING, ACTIVE, SCHEDULED, DESTROYED", ErrUnreadableKeyRecord)
+			err = keys.UnreadableState()
 		}
-		return KeyRecord{}, false, fmt.Errorf("record key status of %s: %w", customerID, err)
+		return keys.Record{}, false, fmt.Errorf("record key status of %s: %w", customerID, err)
 	}
 	if len(res) != 2 {
-		return KeyRecord{}, false, fmt.Errorf("record key status of %s: unexpected script answer", customerID)
+		return keys.Record{}, false, fmt.Errorf("record key status of %s: unexpected script answer", customerID)
 	}
 	changed, _ := res[0].(int64)
 	rec, err := keyRecordFrom(pairs(res[1]))
@@ -211,7 +163,7 @@ const unreadableStateReply = "UNREADABLE stored key state"
 
 // SetKeyStatus records the customer's key record (retention only), with
 // AdvanceKeyStatus's rules: it never moves a key back.
-func (s *Store) SetKeyStatus(ctx context.Context, customerID string, r KeyRecord) error {
+func (s *Store) SetKeyStatus(ctx context.Context, customerID string, r keys.Record) error {
 	_, _, err := s.AdvanceKeyStatus(ctx, customerID, r)
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 )
@@ -27,7 +28,7 @@ func TestKeyStatusOfUnknownCustomerIsPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != redisstore.KeyPending || !got.DestroyAt.IsZero() || got.Reason != "" {
+	if got.State != keys.Pending || !got.DestroyAt.IsZero() || got.Reason != "" {
 		t.Fatalf("got %+v, want an empty PENDING record", got)
 	}
 }
@@ -40,18 +41,18 @@ func TestKeyStatusOnlyMovesForward(t *testing.T) {
 
 	steps := []struct {
 		name        string
-		set         redisstore.KeyRecord
-		wantState   redisstore.KeyState
+		set         keys.Record
+		wantState   keys.State
 		wantChanged bool
 	}{
-		{"created", redisstore.KeyRecord{State: redisstore.KeyActive, PartnerID: "p1"}, redisstore.KeyActive, true},
-		{"scheduled", redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: at, Reason: "temporary", CommandID: "cmd-1"}, redisstore.KeyScheduled, true},
-		{"late registration", redisstore.KeyRecord{State: redisstore.KeyActive, Reason: "late"}, redisstore.KeyScheduled, false},
-		{"rescheduled by a redelivery", redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: at.Add(time.Hour), Reason: "other"}, redisstore.KeyScheduled, false},
-		{"destroyed", redisstore.KeyRecord{State: redisstore.KeyDestroyed, DestroyAt: at, DestroyedAt: gone, Reason: "temporary"}, redisstore.KeyDestroyed, true},
-		{"activated after destruction", redisstore.KeyRecord{State: redisstore.KeyActive}, redisstore.KeyDestroyed, false},
-		{"scheduled after destruction", redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: at.Add(time.Hour)}, redisstore.KeyDestroyed, false},
-		{"destroyed again", redisstore.KeyRecord{State: redisstore.KeyDestroyed, DestroyedAt: gone.Add(time.Hour)}, redisstore.KeyDestroyed, false},
+		{"created", keys.Record{State: keys.Active, PartnerID: "p1"}, keys.Active, true},
+		{"scheduled", keys.Record{State: keys.Scheduled, DestroyAt: at, Reason: "temporary", CommandID: "cmd-1"}, keys.Scheduled, true},
+		{"late registration", keys.Record{State: keys.Active, Reason: "late"}, keys.Scheduled, false},
+		{"rescheduled by a redelivery", keys.Record{State: keys.Scheduled, DestroyAt: at.Add(time.Hour), Reason: "other"}, keys.Scheduled, false},
+		{"destroyed", keys.Record{State: keys.Destroyed, DestroyAt: at, DestroyedAt: gone, Reason: "temporary"}, keys.Destroyed, true},
+		{"activated after destruction", keys.Record{State: keys.Active}, keys.Destroyed, false},
+		{"scheduled after destruction", keys.Record{State: keys.Scheduled, DestroyAt: at.Add(time.Hour)}, keys.Destroyed, false},
+		{"destroyed again", keys.Record{State: keys.Destroyed, DestroyedAt: gone.Add(time.Hour)}, keys.Destroyed, false},
 	}
 	for _, st := range steps {
 		got, changed, err := s.AdvanceKeyStatus(ctx, custA, st.set)
@@ -66,7 +67,7 @@ func TestKeyStatusOnlyMovesForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := redisstore.KeyRecord{State: redisstore.KeyDestroyed, DestroyAt: at, DestroyedAt: gone, Reason: "temporary", PartnerID: "p1", CommandID: "cmd-1"}
+	want := keys.Record{State: keys.Destroyed, DestroyAt: at, DestroyedAt: gone, Reason: "temporary", PartnerID: "p1", CommandID: "cmd-1"}
 	if got.State != want.State || !got.DestroyAt.Equal(want.DestroyAt) || !got.DestroyedAt.Equal(want.DestroyedAt) ||
 		got.Reason != want.Reason || got.PartnerID != want.PartnerID || got.CommandID != want.CommandID {
 		t.Fatalf("final record %+v, want %+v", got, want)
@@ -76,17 +77,17 @@ func TestKeyStatusOnlyMovesForward(t *testing.T) {
 func TestSetKeyStatusNeverMovesBack(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.SetKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyDestroyed, DestroyedAt: time.Now()}); err != nil {
+	if err := s.SetKeyStatus(ctx, custA, keys.Record{State: keys.Destroyed, DestroyedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyActive}); err != nil {
+	if err := s.SetKeyStatus(ctx, custA, keys.Record{State: keys.Active}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.KeyStatus(ctx, custA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != redisstore.KeyDestroyed {
+	if got.State != keys.Destroyed {
 		t.Fatalf("state %s after ACTIVE was set on a destroyed key, want DESTROYED", got.State)
 	}
 }
@@ -94,17 +95,17 @@ func TestSetKeyStatusNeverMovesBack(t *testing.T) {
 func TestSameStateFillsOnlyEmptyFields(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	if _, _, err := s.AdvanceKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyActive}); err != nil {
+	if _, _, err := s.AdvanceKeyStatus(ctx, custA, keys.Record{State: keys.Active}); err != nil {
 		t.Fatal(err)
 	}
-	got, changed, err := s.AdvanceKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyActive, Reason: "kept", CommandID: "cmd-9"})
+	got, changed, err := s.AdvanceKeyStatus(ctx, custA, keys.Record{State: keys.Active, Reason: "kept", CommandID: "cmd-9"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if changed || got.Reason != "kept" || got.CommandID != "cmd-9" {
 		t.Fatalf("got %+v changed %v, want reason and command filled in, unchanged state", got, changed)
 	}
-	got, _, err = s.AdvanceKeyStatus(ctx, custA, redisstore.KeyRecord{State: redisstore.KeyActive, Reason: "other"})
+	got, _, err = s.AdvanceKeyStatus(ctx, custA, keys.Record{State: keys.Active, Reason: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestSameStateFillsOnlyEmptyFields(t *testing.T) {
 
 func TestUnknownKeyStateIsRefused(t *testing.T) {
 	s := newStore(t)
-	if _, _, err := s.AdvanceKeyStatus(context.Background(), custA, redisstore.KeyRecord{State: "GONE"}); err == nil {
+	if _, _, err := s.AdvanceKeyStatus(context.Background(), custA, keys.Record{State: "GONE"}); err == nil {
 		t.Fatal("an unknown state was accepted")
 	}
 }
@@ -163,7 +164,7 @@ func TestUnreadableKeyRecordIsReportedNotDefaulted(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := s.KeyStatus(ctx, id)
-			if !errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
+			if !errors.Is(err, keys.ErrUnreadable) {
 				t.Fatalf("KeyStatus = %+v, %v; want ErrUnreadableKeyRecord", got, err)
 			}
 			if strings.Contains(err.Error(), garbage) {
@@ -174,8 +175,8 @@ func TestUnreadableKeyRecordIsReportedNotDefaulted(t *testing.T) {
 			}
 			// Advancing it is refused or reported, never silently fixed.
 			before, _ := rdb.HGetAll(ctx, key).Result()
-			_, _, err = s.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{State: redisstore.KeyActive, PartnerID: "p"})
-			if !errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
+			_, _, err = s.AdvanceKeyStatus(ctx, id, keys.Record{State: keys.Active, PartnerID: "p"})
+			if !errors.Is(err, keys.ErrUnreadable) {
 				t.Fatalf("AdvanceKeyStatus over it = %v, want ErrUnreadableKeyRecord", err)
 			}
 			after, _ := rdb.HGetAll(ctx, key).Result()
@@ -190,10 +191,10 @@ func TestReadableKeyRecordsStayReadable(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	at := time.Date(2025, 2, 28, 10, 20, 30, 123456789, time.UTC)
-	for _, r := range []redisstore.KeyRecord{
-		{State: redisstore.KeyActive, PartnerID: "p"},
-		{State: redisstore.KeyScheduled, DestroyAt: at},
-		{State: redisstore.KeyDestroyed, DestroyAt: at, DestroyedAt: at.Add(time.Second)},
+	for _, r := range []keys.Record{
+		{State: keys.Active, PartnerID: "p"},
+		{State: keys.Scheduled, DestroyAt: at},
+		{State: keys.Destroyed, DestroyAt: at, DestroyedAt: at.Add(time.Second)},
 	} {
 		got, _, err := s.AdvanceKeyStatus(ctx, custA, r)
 		if err != nil {

@@ -13,17 +13,18 @@ import (
 	"github.com/textkit/customers/internal/command"
 )
 
-// The outbox: an applied command's event is stored by Apply in the
-// customer's outbox hash, in the same atomic step as the state change, and
-// removed once published (DeliveredEvent). The customer is listed in a
-// global outbox index first (NoteOutbox, before Apply: a script may only
-// touch one Redis Cluster slot), so that a relay can find events whose
-// publisher died before it delivered them (OutboxDue, OutboxEvents).
+// The outbox: an applied command's event is stored by Create or Update in
+// the customer's outbox hash, in the same atomic step as the state change
+// (apply), and removed once published (DeliveredEvent). The customer is
+// listed in a global outbox index first (noteOutbox, before the script: a
+// script may only touch one Redis Cluster slot), so that a relay can find
+// events whose publisher died before it delivered them (OutboxDue,
+// OutboxEvents).
 
-// NoteOutbox lists customerID in the outbox index, scored now. Call it
-// before an Apply that puts an event in the customer's outbox. An index
-// entry whose outbox is empty is harmless; the relay forgets it.
-func (s *Store) NoteOutbox(ctx context.Context, customerID string, now time.Time) error {
+// noteOutbox lists customerID in the outbox index, scored now; apply calls
+// it before the script that puts an event in the customer's outbox. An
+// index entry whose outbox is empty is harmless; the relay forgets it.
+func (s *Store) noteOutbox(ctx context.Context, customerID string, now time.Time) error {
 	if err := s.rdb.ZAdd(ctx, outboxIndexKey, redis.Z{Score: float64(now.UnixMilli()), Member: customerID}).Err(); err != nil {
 		return fmt.Errorf("note outbox of %s: %w", customerID, err)
 	}
@@ -95,7 +96,7 @@ return 0`)
 
 // ForgetOutbox removes e from the outbox index, unless the customer was
 // noted again since e was read. Call it once the customer's outbox is
-// found empty; an Apply noted later keeps its entry.
+// found empty; a change noted later keeps its entry.
 func (s *Store) ForgetOutbox(ctx context.Context, e OutboxEntry) error {
 	if err := forgetScript.Run(ctx, s.rdb, []string{outboxIndexKey}, e.CustomerID, e.NotedAt.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("forget outbox of %s: %w", e.CustomerID, err)

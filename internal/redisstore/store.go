@@ -2,11 +2,9 @@ package redisstore
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -183,91 +181,6 @@ func decodeOutcome(raw string) (*command.Outcome, error) {
 		return nil, fmt.Errorf("decode outcome: %w", err)
 	}
 	return &o, nil
-}
-
-//go:embed apply.lua
-var applySource string
-
-var applyScript = redis.NewScript(applySource)
-
-// Change is what one command does to one customer.
-type Change struct {
-	CustomerID string
-	CommandID  string
-	// BaseVersion is the version the new state was computed from: 0 to
-	// create the customer. Ignored for rejections.
-	BaseVersion int64
-	// State is the new state; nil records a rejection, which changes nothing.
-	State   *customer.Customer
-	History HistoryEntry
-	// Outcome is stored under its PartnerID and CommandID.
-	Outcome command.Outcome
-	// Event, for an applied change, is put in the customer's outbox in
-	// the same atomic step (its CustomerVersion is set to the new
-	// version), to be published and then marked delivered.
-	Event *command.Event
-}
-
-// ErrStale means the customer changed since the state was read: reload
-// and compute the change again.
-var ErrStale = errors.New("customer changed concurrently")
-
-// Apply atomically records a command: if an outcome for the command id is
-// already stored it is returned with fresh=false and nothing changes;
-// otherwise, for an applied change, the customer must still be at
-// BaseVersion (else ErrStale), its state is written at BaseVersion+1 and the
-// history entry appended; then the outcome is stored. A rejection stores
-// only the outcome.
-func (s *Store) Apply(ctx context.Context, ch Change) (out *command.Outcome, fresh bool, err error) {
-	keys := []string{customerKey(ch.CustomerID), historyKey(ch.CustomerID),
-		outcomeKey(ch.CustomerID, ch.Outcome.PartnerID, ch.CommandID), outboxKey(ch.CustomerID),
-		legacyOutcomeKey(ch.CustomerID, ch.CommandID)}
-	base, doc, hist, evID, ev := "reject", "", "", "", ""
-	if ch.State != nil {
-		snap := ch.State.Snapshot()
-		snap.Version = ch.BaseVersion + 1
-		ch.Outcome.CustomerVersion = snap.Version
-		ch.History.Version = snap.Version
-		d, err := json.Marshal(snap)
-		if err != nil {
-			return nil, false, fmt.Errorf("encode customer: %w", err)
-		}
-		h, err := json.Marshal(ch.History)
-		if err != nil {
-			return nil, false, fmt.Errorf("encode history: %w", err)
-		}
-		base, doc, hist = strconv.FormatInt(ch.BaseVersion, 10), string(d), string(h)
-		if ch.Event != nil {
-			e := *ch.Event
-			e.CustomerVersion = snap.Version
-			b, err := json.Marshal(e)
-			if err != nil {
-				return nil, false, fmt.Errorf("encode event: %w", err)
-			}
-			evID, ev = e.ID, string(b)
-		}
-	}
-	o, err := json.Marshal(ch.Outcome)
-	if err != nil {
-		return nil, false, fmt.Errorf("encode outcome: %w", err)
-	}
-	res, err := applyScript.Run(ctx, s.rdb, keys, string(o), base, doc, hist, OutcomeTTL.Milliseconds(), evID, ev).Slice()
-	if err != nil {
-		return nil, false, fmt.Errorf("apply command %s: %w", ch.CommandID, err)
-	}
-	code, _ := res[0].(int64)
-	payload, _ := res[1].(string)
-	switch code {
-	case 0: // already processed
-		prev, err := decodeOutcome(payload)
-		return prev, false, err
-	case 1:
-		stored, err := decodeOutcome(payload)
-		return stored, true, err
-	case 2:
-		return nil, false, fmt.Errorf("%w: customer %s is at version %q, change computed from %d", ErrStale, ch.CustomerID, payload, ch.BaseVersion)
-	}
-	return nil, false, fmt.Errorf("apply command %s: unexpected script result %v", ch.CommandID, res)
 }
 
 // IndexCommand records which customer partnerID's command id belongs to,

@@ -17,7 +17,7 @@ import (
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/failure"
-	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/retention"
 	"github.com/textkit/customers/internal/vault"
 )
@@ -123,7 +123,7 @@ func TestUnreadableRecordsAreNeverDestroyed(t *testing.T) {
 	if _, ok, _ := e.store.KeyDestructionEntry(ctx(t), notAnID); !ok {
 		t.Fatal("an entry that is not a customer id was dropped instead of left for an operator")
 	}
-	if r := e.record(fine); r.State != redisstore.KeyDestroyed || e.keyExists(fine) {
+	if r := e.record(fine); r.State != keys.Destroyed || e.keyExists(fine) {
 		t.Fatalf("the readable key is %s (exists %v); the sweep did not go on", r.State, e.keyExists(fine))
 	}
 	if got := metric(t, "textkit_retention_unreadable_records_total", "source", "key_record") - recordsBefore; got != 3 {
@@ -151,7 +151,7 @@ func TestUnreadableRecordsAreNeverDestroyed(t *testing.T) {
 	if res.Destroyed != 1 || res.Unreadable != 3 {
 		t.Fatalf("sweep after the fix: %+v", res)
 	}
-	if r := e.record(garbled); r.State != redisstore.KeyDestroyed || e.keyExists(garbled) || !r.DestroyAt.Equal(due) {
+	if r := e.record(garbled); r.State != keys.Destroyed || e.keyExists(garbled) || !r.DestroyAt.Equal(due) {
 		t.Fatalf("fixed record: %+v, key exists %v", r, e.keyExists(garbled))
 	}
 	if got := metric(t, "textkit_retention_destructions_overdue"); got != 3 {
@@ -183,7 +183,7 @@ func TestTerminationEventsThatCannotBeReadNeverDestroy(t *testing.T) {
 	if err := svc.Handle(ctx(t), eventJSON(t, ev)); err != nil {
 		t.Fatalf("Handle = %v, want it finished (logged and counted)", err)
 	}
-	if r := e.record(timeless); r.State != redisstore.KeyActive || !e.keyExists(timeless) {
+	if r := e.record(timeless); r.State != keys.Active || !e.keyExists(timeless) {
 		t.Fatalf("TEMPORARY without occurredAt: key %s, exists %v; want ACTIVE and present", r.State, e.keyExists(timeless))
 	}
 	if _, ok, _ := e.store.KeyDestructionEntry(ctx(t), timeless); ok {
@@ -194,7 +194,7 @@ func TestTerminationEventsThatCannotBeReadNeverDestroy(t *testing.T) {
 	if err := svc.Handle(ctx(t), eventJSON(t, ev)); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.record(unknown); r.State != redisstore.KeyActive || !e.keyExists(unknown) {
+	if r := e.record(unknown); r.State != keys.Active || !e.keyExists(unknown) {
 		t.Fatalf("unknown strategy: key %s, exists %v; want kept", r.State, e.keyExists(unknown))
 	}
 	if got := metric(t, "textkit_retention_unreadable_records_total", "source", "event") - eventsBefore; got != 2 {
@@ -205,7 +205,7 @@ func TestTerminationEventsThatCannotBeReadNeverDestroy(t *testing.T) {
 	if err := svc.Handle(ctx(t), eventJSON(t, ev)); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.record(shredded); r.State != redisstore.KeyDestroyed || !r.DestroyAt.Equal(now) || e.keyExists(shredded) {
+	if r := e.record(shredded); r.State != keys.Destroyed || !r.DestroyAt.Equal(now) || e.keyExists(shredded) {
 		t.Fatalf("NO_RETENTION without occurredAt: %+v, exists %v; want destroyed, due now", r, e.keyExists(shredded))
 	}
 }
@@ -229,7 +229,7 @@ func TestEventOnAnUnreadableKeyRecordIsRedelivered(t *testing.T) {
 		registered(id, time.Now()),
 		terminated(id, customer.Retention{Strategy: customer.NoRetention}, time.Now()),
 	} {
-		if err := svc.Handle(ctx(t), eventJSON(t, ev)); !errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
+		if err := svc.Handle(ctx(t), eventJSON(t, ev)); !errors.Is(err, keys.ErrUnreadable) {
 			t.Fatalf("%s on an unreadable record: %v, want ErrUnreadableKeyRecord (redelivered)", ev.Type, err)
 		}
 	}
@@ -270,12 +270,12 @@ func TestDestructionIsRecordedOnlyWhenVaultConfirmsIt(t *testing.T) {
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	keys, err := vault.New(vault.Config{Addr: srv.URL, Token: e.tokens.Retention})
+	vc, err := vault.New(vault.Config{Addr: srv.URL, Token: e.tokens.Retention})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := e.config(t)
-	cfg.Keys = keys
+	cfg.Keys = vc
 	cfg.PermanentRetry = time.Hour
 	svc, err := retention.New(cfg)
 	if err != nil {
@@ -286,7 +286,7 @@ func TestDestructionIsRecordedOnlyWhenVaultConfirmsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	due := now.Add(-time.Minute)
-	if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: due, PartnerID: partnerID, Reason: "test"}); err != nil {
+	if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, keys.Record{State: keys.Scheduled, DestroyAt: due, PartnerID: partnerID, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.ScheduleKeyDestruction(ctx(t), id, due); err != nil {
@@ -300,7 +300,7 @@ func TestDestructionIsRecordedOnlyWhenVaultConfirmsIt(t *testing.T) {
 	if failure.IsTransient(err) {
 		t.Errorf("sweep behind a lying proxy: %v is transient, want permanent", err)
 	}
-	if r := e.record(id); r.State != redisstore.KeyScheduled || !e.keyExists(id) {
+	if r := e.record(id); r.State != keys.Scheduled || !e.keyExists(id) {
 		t.Fatalf("key recorded %s while it exists: %v", r.State, e.keyExists(id))
 	}
 	if len(e.keyEventsOf(id, command.KeyDestroyed)) != 0 {
@@ -317,7 +317,7 @@ func TestDestructionIsRecordedOnlyWhenVaultConfirmsIt(t *testing.T) {
 	if res, err := svc.Sweep(ctx(t)); err != nil || res.Destroyed != 1 {
 		t.Fatalf("sweep after the proxy is fixed: %+v, %v", res, err)
 	}
-	if r := e.record(id); r.State != redisstore.KeyDestroyed || e.keyExists(id) {
+	if r := e.record(id); r.State != keys.Destroyed || e.keyExists(id) {
 		t.Fatalf("after the fix: key %s, exists %v", r.State, e.keyExists(id))
 	}
 	if got := metric(t, "textkit_retention_destructions_overdue"); got != 0 {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/natsbus"
-	"github.com/textkit/customers/internal/redisstore"
 )
 
 // handleMessage handles a message of the event consumer.
@@ -59,7 +59,7 @@ func (s *Service) handle(ctx context.Context, log *slog.Logger, data []byte) err
 		s.unreadable(log, sourceEvent, err)
 		eventsTotal.WithLabelValues(string(e.Type), "invalid").Inc()
 		return nil
-	case errors.Is(err, redisstore.ErrUnreadableKeyRecord):
+	case errors.Is(err, keys.ErrUnreadable):
 		// Left alone and redelivered (with backoff) until an operator
 		// fixes the record; then the event finishes normally.
 		s.unreadable(log, sourceKeyRecord, err)
@@ -83,18 +83,18 @@ func (s *Service) registered(ctx context.Context, log *slog.Logger, e *command.E
 	if err != nil {
 		return err
 	}
-	if rec.State == redisstore.KeyScheduled || rec.State == redisstore.KeyDestroyed {
+	if rec.State == keys.Scheduled || rec.State == keys.Destroyed {
 		log.Info("customer already terminated; key not created", "key_state", string(rec.State))
 		return s.ensureGone(ctx, log, id, rec)
 	}
 	if err := s.retryVault(ctx, func(ctx context.Context) error { return s.cfg.Keys.CreateKey(ctx, id) }); err != nil {
 		return fmt.Errorf("create key: %w", err)
 	}
-	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{State: redisstore.KeyActive, PartnerID: e.PartnerID})
+	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, keys.Record{State: keys.Active, PartnerID: e.PartnerID})
 	if err != nil {
 		return err
 	}
-	if rec.State != redisstore.KeyActive {
+	if rec.State != keys.Active {
 		// The termination was handled while the key was being created.
 		log.Info("customer terminated meanwhile", "key_state", string(rec.State))
 		return s.ensureGone(ctx, log, id, rec)
@@ -112,8 +112,8 @@ func (s *Service) registered(ctx context.Context, log *slog.Logger, e *command.E
 // ensureGone makes sure no key exists for a customer whose key is recorded
 // DESTROYED (a create that raced with the destruction would otherwise
 // leave one behind). A SCHEDULED key is the sweeper's.
-func (s *Service) ensureGone(ctx context.Context, log *slog.Logger, id string, rec redisstore.KeyRecord) error {
-	if rec.State != redisstore.KeyDestroyed {
+func (s *Service) ensureGone(ctx context.Context, log *slog.Logger, id string, rec keys.Record) error {
+	if rec.State != keys.Destroyed {
 		return nil
 	}
 	if err := s.retryVault(ctx, func(ctx context.Context) error { return s.cfg.Keys.DestroyKey(ctx, id) }); err != nil {
@@ -191,15 +191,15 @@ func (s *Service) destructionDate(e *command.Event) (at time.Time, destroy bool,
 // scheduleDestruction records the key SCHEDULED for at, enters it in the
 // schedule and, for TEMPORARY, publishes KeyScheduled. scheduled is false
 // when the key was already destroyed (then its event is published again).
-func (s *Service) scheduleDestruction(ctx context.Context, log *slog.Logger, e *command.Event, at time.Time, reason string) (rec redisstore.KeyRecord, scheduled bool, err error) {
+func (s *Service) scheduleDestruction(ctx context.Context, log *slog.Logger, e *command.Event, at time.Time, reason string) (rec keys.Record, scheduled bool, err error) {
 	id := e.CustomerID
-	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{
-		State: redisstore.KeyScheduled, DestroyAt: at, Reason: reason, PartnerID: e.PartnerID, CommandID: e.CommandID,
+	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, keys.Record{
+		State: keys.Scheduled, DestroyAt: at, Reason: reason, PartnerID: e.PartnerID, CommandID: e.CommandID,
 	})
 	if err != nil {
 		return rec, false, err
 	}
-	if rec.State == redisstore.KeyDestroyed {
+	if rec.State == keys.Destroyed {
 		// Redelivered after the destruction: make sure its event is out.
 		return rec, false, s.publishDestroyed(ctx, id, rec)
 	}
@@ -226,7 +226,7 @@ func (s *Service) scheduleDestruction(ctx context.Context, log *slog.Logger, e *
 // destroyIfDue carries out a scheduled destruction that is already due,
 // if this replica can claim it. Any failure is only logged: the entry
 // stays in the durable schedule and the sweeper retries it.
-func (s *Service) destroyIfDue(ctx context.Context, log *slog.Logger, id string, rec redisstore.KeyRecord) {
+func (s *Service) destroyIfDue(ctx context.Context, log *slog.Logger, id string, rec keys.Record) {
 	now := s.cfg.Now()
 	if rec.DestroyAt.After(now) {
 		return
@@ -254,13 +254,13 @@ func (s *Service) keep(ctx context.Context, log *slog.Logger, e *command.Event, 
 	if err != nil {
 		return err
 	}
-	if rec.State == redisstore.KeyPending {
+	if rec.State == keys.Pending {
 		if err := s.retryVault(ctx, func(ctx context.Context) error { return s.cfg.Keys.CreateKey(ctx, id) }); err != nil {
 			return fmt.Errorf("create key: %w", err)
 		}
 	}
-	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{
-		State: redisstore.KeyActive, Reason: reason, PartnerID: e.PartnerID, CommandID: e.CommandID,
+	rec, changed, err := s.cfg.Store.AdvanceKeyStatus(ctx, id, keys.Record{
+		State: keys.Active, Reason: reason, PartnerID: e.PartnerID, CommandID: e.CommandID,
 	})
 	if err != nil {
 		return err
@@ -275,7 +275,7 @@ func (s *Service) keep(ctx context.Context, log *slog.Logger, e *command.Event, 
 // publishOnce publishes a key event unless the record says it was
 // published already, then notes it. The event id is deterministic, so a
 // crash between the two is covered by JetStream's de-duplication.
-func (s *Service) publishOnce(ctx context.Context, id string, rec redisstore.KeyRecord, e *command.Event) error {
+func (s *Service) publishOnce(ctx context.Context, id string, rec keys.Record, e *command.Event) error {
 	if rec.Published[e.Type] {
 		return nil
 	}
@@ -292,7 +292,7 @@ func (s *Service) publishOnce(ctx context.Context, id string, rec redisstore.Key
 
 // publishDestroyed publishes the audit event of a destroyed key: when, why
 // and which command, nothing personal.
-func (s *Service) publishDestroyed(ctx context.Context, id string, rec redisstore.KeyRecord) error {
+func (s *Service) publishDestroyed(ctx context.Context, id string, rec keys.Record) error {
 	return s.publishOnce(ctx, id, rec, &command.Event{
 		Type: command.KeyDestroyed, CustomerID: id, PartnerID: rec.PartnerID, CommandID: rec.CommandID,
 		OccurredAt: rec.DestroyedAt, Reason: rec.Reason, At: rec.DestroyedAt,

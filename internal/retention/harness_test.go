@@ -19,6 +19,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/redisstore"
@@ -265,7 +266,7 @@ func (e *env) keyEventsOf(id string, typ command.EventType) []command.Event {
 }
 
 // record returns the customer's key record.
-func (e *env) record(id string) redisstore.KeyRecord {
+func (e *env) record(id string) keys.Record {
 	e.t.Helper()
 	r, err := e.store.KeyStatus(ctx(e.t), id)
 	if err != nil {
@@ -275,9 +276,9 @@ func (e *env) record(id string) redisstore.KeyRecord {
 }
 
 // waitState polls until the customer's key record is in state.
-func (e *env) waitState(id string, state redisstore.KeyState) redisstore.KeyRecord {
+func (e *env) waitState(id string, state keys.State) keys.Record {
 	e.t.Helper()
-	var r redisstore.KeyRecord
+	var r keys.Record
 	waitFor(e.t, 15*time.Second, func() error {
 		r = e.record(id)
 		if r.State != state {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
-	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/retention"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
@@ -29,7 +29,7 @@ func TestVaultRestartSealAndStopNeverFakeADestruction(t *testing.T) {
 	for _, id := range []string{sealed, stopped} {
 		e.publish(registered(id, terminatedAt.Add(-time.Hour)))
 		e.publish(terminated(id, customer.Retention{Strategy: customer.Temporary, Period: 1}, terminatedAt))
-		e.waitState(id, redisstore.KeyScheduled)
+		e.waitState(id, keys.Scheduled)
 	}
 
 	vs.Restart(t)
@@ -47,7 +47,7 @@ func TestVaultRestartSealAndStopNeverFakeADestruction(t *testing.T) {
 			t.Fatalf("sweep while Vault is %s: %+v, %v; want a transient failure", what, res, err)
 		}
 		for _, id := range []string{sealed, stopped} {
-			if r := e.record(id); r.State != redisstore.KeyScheduled {
+			if r := e.record(id); r.State != keys.Scheduled {
 				t.Fatalf("key %s while Vault is %s", r.State, what)
 			}
 			if _, ok, _ := e.store.KeyDestructionEntry(ctx(t), id); !ok {
@@ -63,7 +63,7 @@ func TestVaultRestartSealAndStopNeverFakeADestruction(t *testing.T) {
 		t.Fatalf("sweep after unseal: %+v %v", res, err)
 	}
 	for _, id := range []string{sealed, stopped} {
-		if r := e.record(id); r.State != redisstore.KeyDestroyed || e.keyExists(id) {
+		if r := e.record(id); r.State != keys.Destroyed || e.keyExists(id) {
 			t.Fatalf("after unseal: key %s, exists %v", r.State, e.keyExists(id))
 		}
 	}
@@ -71,11 +71,11 @@ func TestVaultRestartSealAndStopNeverFakeADestruction(t *testing.T) {
 	// Stopped: a termination arrives and its key falls due while Vault is down.
 	down := newID()
 	e.publish(registered(down, time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)))
-	e.waitState(down, redisstore.KeyActive)
+	e.waitState(down, keys.Active)
 	vs.Stop(t)
 	e.publish(terminated(down, customer.Retention{Strategy: customer.NoRetention}, time.Date(2025, 2, 28, 0, 0, 0, 0, time.UTC)))
 	e.waitConsumed() // acknowledged: the schedule owns the destruction now
-	if r := e.record(down); r.State != redisstore.KeyScheduled {
+	if r := e.record(down); r.State != keys.Scheduled {
 		t.Fatalf("NO_RETENTION with Vault down: key %s, want SCHEDULED until Vault confirms", r.State)
 	}
 	res, err := r1.Sweep(ctx(t))
@@ -90,7 +90,7 @@ func TestVaultRestartSealAndStopNeverFakeADestruction(t *testing.T) {
 	if res, err := r1.Sweep(ctx(t)); err != nil || res.Destroyed != 1 {
 		t.Fatalf("sweep after Vault is back: %+v %v", res, err)
 	}
-	if r := e.record(down); r.State != redisstore.KeyDestroyed || e.keyExists(down) {
+	if r := e.record(down); r.State != keys.Destroyed || e.keyExists(down) {
 		t.Fatalf("after Vault is back: key %s, exists %v", r.State, e.keyExists(down))
 	}
 	e.waitKeyEvents(down, command.KeyDestroyed, 1)
@@ -160,26 +160,26 @@ func withFlakyKeys(k *flakyKeys) func(*retention.Config) {
 
 func TestSweeperRetriesSoonAfterATransientFailure(t *testing.T) {
 	e := newEnv(t)
-	keys := newFlakyKeys()
+	fk := newFlakyKeys()
 	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	e.clock.Set(now)
 	id := newID()
 	// Scheduled and due before retention starts (it was down).
-	if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, redisstore.KeyRecord{
-		State: redisstore.KeyScheduled, DestroyAt: now.Add(-time.Hour), PartnerID: partnerID, CommandID: "cmd-term-" + id, Reason: "test",
+	if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, keys.Record{
+		State: keys.Scheduled, DestroyAt: now.Add(-time.Hour), PartnerID: partnerID, CommandID: "cmd-term-" + id, Reason: "test",
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.ScheduleKeyDestruction(ctx(t), id, now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	keys.setFailing(5) // the start-up sweep's attempts fail, and a few more
+	fk.setFailing(5) // the start-up sweep's attempts fail, and a few more
 	errorsBefore := counter(t, "textkit_retention_sweep_errors_total")
-	e.start(t, withFlakyKeys(keys)) // SweepInterval is an hour: only the backoff can bring it back
+	e.start(t, withFlakyKeys(fk)) // SweepInterval is an hour: only the backoff can bring it back
 
-	r := e.waitState(id, redisstore.KeyDestroyed)
-	if keys.destroyCount(id) != 1 || !r.DestroyedAt.Equal(now) {
-		t.Fatalf("destroyed %d times, record %+v", keys.destroyCount(id), r)
+	r := e.waitState(id, keys.Destroyed)
+	if fk.destroyCount(id) != 1 || !r.DestroyedAt.Equal(now) {
+		t.Fatalf("destroyed %d times, record %+v", fk.destroyCount(id), r)
 	}
 	if counter(t, "textkit_retention_sweep_errors_total") <= errorsBefore {
 		t.Fatal("sweep errors metric did not count the failures")
@@ -189,21 +189,21 @@ func TestSweeperRetriesSoonAfterATransientFailure(t *testing.T) {
 
 func TestPermanentFailureIsPostponedWithoutHoldingUpOthers(t *testing.T) {
 	e := newEnv(t)
-	keys := newFlakyKeys()
+	fk := newFlakyKeys()
 	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	e.clock.Set(now)
 	cfg := e.config(t)
-	withFlakyKeys(keys)(&cfg)
+	withFlakyKeys(fk)(&cfg)
 	cfg.PermanentRetry = time.Hour
 	svc, err := retention.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	refused, fine := newID(), newID()
-	keys.refuse[refused] = true
+	fk.refuse[refused] = true
 	for i, id := range []string{refused, fine} {
 		at := now.Add(-time.Duration(2-i) * time.Hour) // the refused one is first in line
-		if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, redisstore.KeyRecord{State: redisstore.KeyScheduled, DestroyAt: at, PartnerID: partnerID}); err != nil {
+		if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, keys.Record{State: keys.Scheduled, DestroyAt: at, PartnerID: partnerID}); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.store.ScheduleKeyDestruction(ctx(t), id, at); err != nil {
@@ -214,22 +214,22 @@ func TestPermanentFailureIsPostponedWithoutHoldingUpOthers(t *testing.T) {
 	if !errors.Is(err, errRefused) || res.Destroyed != 1 || res.Failed != 1 {
 		t.Fatalf("sweep: %+v, %v; want one destroyed and the refusal reported", res, err)
 	}
-	if r := e.record(refused); r.State != redisstore.KeyScheduled {
+	if r := e.record(refused); r.State != keys.Scheduled {
 		t.Fatalf("refused key recorded %s", r.State)
 	}
 	if at, ok, _ := e.store.KeyDestructionEntry(ctx(t), refused); !ok || !at.Equal(now.Add(time.Hour)) {
 		t.Fatalf("refused entry at %v (%v), want postponed to %v", at, ok, now.Add(time.Hour))
 	}
-	if r := e.record(fine); r.State != redisstore.KeyDestroyed {
+	if r := e.record(fine); r.State != keys.Destroyed {
 		t.Fatalf("the other key is %s", r.State)
 	}
 }
 
 func TestEventsRetentionDoesNotOwnAreIgnored(t *testing.T) {
 	e := newEnv(t)
-	keys := newFlakyKeys()
+	fk := newFlakyKeys()
 	cfg := e.config(t)
-	withFlakyKeys(keys)(&cfg)
+	withFlakyKeys(fk)(&cfg)
 	svc, err := retention.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -245,22 +245,22 @@ func TestEventsRetentionDoesNotOwnAreIgnored(t *testing.T) {
 			t.Fatalf("%s: %v, want it finished (logged)", data, err)
 		}
 	}
-	if len(keys.keys) != 0 {
-		t.Fatalf("keys created: %v", keys.keys)
+	if len(fk.keys) != 0 {
+		t.Fatalf("keys created: %v", fk.keys)
 	}
 }
 
 func TestTransientVaultFailureOnRegistrationIsRedelivered(t *testing.T) {
 	e := newEnv(t)
-	keys := newFlakyKeys()
-	keys.setFailing(7) // more than one delivery's attempts
-	e.start(t, withFlakyKeys(keys))
+	fk := newFlakyKeys()
+	fk.setFailing(7) // more than one delivery's attempts
+	e.start(t, withFlakyKeys(fk))
 	id := newID()
 	e.publish(registered(id, time.Now()))
-	e.waitState(id, redisstore.KeyActive)
-	keys.mu.Lock()
-	defer keys.mu.Unlock()
-	if !keys.keys[id] {
+	e.waitState(id, keys.Active)
+	fk.mu.Lock()
+	defer fk.mu.Unlock()
+	if !fk.keys[id] {
 		t.Fatal("key recorded ACTIVE but not created")
 	}
 }

@@ -5,7 +5,7 @@
 //
 // It consumes the provisioner's events (at least once, possibly out of
 // order, possibly on several replicas at once) and keeps two things in
-// Redis: the key record (redisstore.KeyRecord, which only moves forward:
+// Redis: the key record (keys.Record, which only moves forward:
 // PENDING, ACTIVE, SCHEDULED, DESTROYED) and the schedule of destructions.
 // A sweeper destroys due keys; any number of replicas may sweep, because
 // each due entry is claimed atomically with a lease. A key is recorded as

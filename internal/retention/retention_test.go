@@ -10,7 +10,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
-	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/retention"
 	"github.com/textkit/customers/internal/vault"
 )
@@ -22,7 +22,7 @@ func TestRegisteredCustomerGetsAnActiveKeyOnce(t *testing.T) {
 	created := counter(t, "textkit_retention_keys_created_total")
 
 	e.publish(registered(id, time.Now()))
-	e.waitState(id, redisstore.KeyActive)
+	e.waitState(id, keys.Active)
 	if !e.keyExists(id) {
 		t.Fatal("key recorded ACTIVE but missing in Vault")
 	}
@@ -33,7 +33,7 @@ func TestRegisteredCustomerGetsAnActiveKeyOnce(t *testing.T) {
 	e.publish(again)
 	e.waitConsumed()
 
-	if r := e.record(id); r.State != redisstore.KeyActive || r.PartnerID != partnerID {
+	if r := e.record(id); r.State != keys.Active || r.PartnerID != partnerID {
 		t.Fatalf("record %+v, want ACTIVE for partner %s", r, partnerID)
 	}
 	evs := e.keyEvents(id)
@@ -50,7 +50,7 @@ func TestNoRetentionShredsTheKeyAtOnce(t *testing.T) {
 	e.start(t)
 	id := newID()
 	e.publish(registered(id, time.Now()))
-	e.waitState(id, redisstore.KeyActive)
+	e.waitState(id, keys.Active)
 
 	// Data written while the key lived, by the provisioner.
 	prov := e.vault.Client(t, e.tokens.Provisioner)
@@ -61,7 +61,7 @@ func TestNoRetentionShredsTheKeyAtOnce(t *testing.T) {
 	period := 12 // the spec's example sends a period with NO_RETENTION
 	term := terminated(id, customer.Retention{Strategy: customer.NoRetention, Period: period}, time.Now())
 	e.publish(term)
-	r := e.waitState(id, redisstore.KeyDestroyed)
+	r := e.waitState(id, keys.Destroyed)
 
 	if _, err := e.vault.Client(t, e.tokens.Gateway).Decrypt(ctx(t), id, ct); !errors.Is(err, vault.ErrKeyNotFound) {
 		t.Fatalf("decrypt after shredding: %v, want ErrKeyNotFound", err)
@@ -106,12 +106,12 @@ func TestTemporaryIsNotOneSecondEarlyAndDoneRightAfter(t *testing.T) {
 	r1 := e.start(t)
 	id := newID()
 	e.publish(registered(id, terminatedAt.Add(-time.Hour)))
-	e.waitState(id, redisstore.KeyActive)
+	e.waitState(id, keys.Active)
 	e.clock.Set(terminatedAt.Add(time.Second))
 	term := terminated(id, customer.Retention{Strategy: customer.Temporary, Period: 1}, terminatedAt)
 	e.publish(term)
 
-	r := e.waitState(id, redisstore.KeyScheduled)
+	r := e.waitState(id, keys.Scheduled)
 	if !r.DestroyAt.Equal(due) {
 		t.Fatalf("scheduled for %v, want %v", r.DestroyAt, due)
 	}
@@ -126,7 +126,7 @@ func TestTemporaryIsNotOneSecondEarlyAndDoneRightAfter(t *testing.T) {
 		if err != nil || res.Destroyed != 0 {
 			t.Fatalf("sweep %v early: %+v, %v; want nothing done", early, res, err)
 		}
-		if got := e.record(id); got.State != redisstore.KeyScheduled || !e.keyExists(id) {
+		if got := e.record(id); got.State != keys.Scheduled || !e.keyExists(id) {
 			t.Fatalf("%v early: key %s, exists %v; want SCHEDULED and present", early, got.State, e.keyExists(id))
 		}
 	}
@@ -137,7 +137,7 @@ func TestTemporaryIsNotOneSecondEarlyAndDoneRightAfter(t *testing.T) {
 		t.Fatalf("sweep at the due time: %+v, %v; want one destroyed", res, err)
 	}
 	got := e.record(id)
-	if got.State != redisstore.KeyDestroyed || !got.DestroyedAt.Equal(due) || !got.DestroyAt.Equal(due) {
+	if got.State != keys.Destroyed || !got.DestroyedAt.Equal(due) || !got.DestroyAt.Equal(due) {
 		t.Fatalf("record %+v, want DESTROYED at %v", got, due)
 	}
 	if e.keyExists(id) {
@@ -152,7 +152,7 @@ func TestTemporaryIsNotOneSecondEarlyAndDoneRightAfter(t *testing.T) {
 	again.ID = "cmd-term-again-" + id
 	e.publish(again)
 	e.waitConsumed()
-	if got := e.record(id); got.State != redisstore.KeyDestroyed {
+	if got := e.record(id); got.State != keys.Destroyed {
 		t.Fatalf("key %s after a redelivered termination", got.State)
 	}
 	if _, ok, _ := e.store.KeyDestructionEntry(ctx(t), id); ok {
@@ -168,7 +168,7 @@ func TestIndefiniteKeepsTheKeyForever(t *testing.T) {
 	r1 := e.start(t)
 	id := newID()
 	e.publish(registered(id, time.Now()))
-	e.waitState(id, redisstore.KeyActive)
+	e.waitState(id, keys.Active)
 	e.publish(terminated(id, customer.Retention{Strategy: customer.Indefinite}, time.Now()))
 	waitFor(t, 15*time.Second, func() error {
 		if r := e.record(id); !strings.Contains(r.Reason, "INDEFINITE") {
@@ -180,7 +180,7 @@ func TestIndefiniteKeepsTheKeyForever(t *testing.T) {
 	if res, err := r1.Sweep(ctx(t)); err != nil || res.Destroyed != 0 {
 		t.Fatalf("sweep 200 years later: %+v %v", res, err)
 	}
-	if r := e.record(id); r.State != redisstore.KeyActive || !r.DestroyAt.IsZero() {
+	if r := e.record(id); r.State != keys.Active || !r.DestroyAt.IsZero() {
 		t.Fatalf("record %+v, want ACTIVE and nothing scheduled", r)
 	}
 	if !e.keyExists(id) {
@@ -202,24 +202,24 @@ func TestTerminationBeforeRegistrationEndsCorrectly(t *testing.T) {
 	e.publish(terminated(shredded, customer.Retention{Strategy: customer.NoRetention}, now))
 	e.publish(terminated(scheduled, customer.Retention{Strategy: customer.Temporary, Period: 2}, now))
 	e.publish(terminated(kept, customer.Retention{Strategy: customer.Indefinite}, now))
-	e.waitState(shredded, redisstore.KeyDestroyed)
-	e.waitState(scheduled, redisstore.KeyScheduled)
-	e.waitState(kept, redisstore.KeyActive)
+	e.waitState(shredded, keys.Destroyed)
+	e.waitState(scheduled, keys.Scheduled)
+	e.waitState(kept, keys.Active)
 	for _, id := range []string{shredded, scheduled, kept} {
 		e.publish(registered(id, now.Add(-time.Hour)))
 	}
 	e.waitConsumed()
 
-	if r := e.record(shredded); r.State != redisstore.KeyDestroyed || e.keyExists(shredded) {
+	if r := e.record(shredded); r.State != keys.Destroyed || e.keyExists(shredded) {
 		t.Fatalf("NO_RETENTION first: key %s, exists %v; want DESTROYED and absent", r.State, e.keyExists(shredded))
 	}
 	if len(e.keyEventsOf(shredded, command.KeyDestroyed)) != 1 || len(e.keyEventsOf(shredded, command.KeyCreated)) != 0 {
 		t.Fatalf("NO_RETENTION first: key events %+v", e.keyEvents(shredded))
 	}
-	if r := e.record(scheduled); r.State != redisstore.KeyScheduled || e.keyExists(scheduled) {
+	if r := e.record(scheduled); r.State != keys.Scheduled || e.keyExists(scheduled) {
 		t.Fatalf("TEMPORARY first: key %s, exists %v; want SCHEDULED and never created", r.State, e.keyExists(scheduled))
 	}
-	if r := e.record(kept); r.State != redisstore.KeyActive || !e.keyExists(kept) {
+	if r := e.record(kept); r.State != keys.Active || !e.keyExists(kept) {
 		t.Fatalf("INDEFINITE first: key %s, exists %v; want ACTIVE and present", r.State, e.keyExists(kept))
 	}
 
@@ -227,7 +227,7 @@ func TestTerminationBeforeRegistrationEndsCorrectly(t *testing.T) {
 	if res, err := r1.Sweep(ctx(t)); err != nil || res.Destroyed != 1 {
 		t.Fatalf("sweep at the due time: %+v %v; want the never-created key counted destroyed", res, err)
 	}
-	if r := e.record(scheduled); r.State != redisstore.KeyDestroyed {
+	if r := e.record(scheduled); r.State != keys.Destroyed {
 		t.Fatalf("TEMPORARY first: key %s after its due time", r.State)
 	}
 }
@@ -241,7 +241,7 @@ func TestScheduleSurvivesRestartsOfRetentionAndRedis(t *testing.T) {
 	for _, id := range []string{a, b} {
 		e.publish(registered(id, terminatedAt.Add(-time.Hour)))
 		e.publish(terminated(id, customer.Retention{Strategy: customer.Temporary, Period: 1}, terminatedAt))
-		e.waitState(id, redisstore.KeyScheduled)
+		e.waitState(id, keys.Scheduled)
 	}
 	first.stop()
 
@@ -254,20 +254,20 @@ func TestScheduleSurvivesRestartsOfRetentionAndRedis(t *testing.T) {
 
 	e.start(t) // its start-up sweep catches up
 	for _, id := range []string{a, b} {
-		r := e.waitState(id, redisstore.KeyDestroyed)
+		r := e.waitState(id, keys.Destroyed)
 		if !r.DestroyAt.Equal(time.Date(2025, 2, 28, 10, 20, 30, 0, time.UTC)) || e.keyExists(id) {
 			t.Fatalf("record %+v, key exists %v", r, e.keyExists(id))
 		}
 	}
-	e.waitState(c, redisstore.KeyActive)
+	e.waitState(c, keys.Active)
 }
 
 func TestTwoReplicasDestroyEachDueKeyOnce(t *testing.T) {
 	e := newEnv(t)
 	base := time.Date(2025, 1, 10, 0, 0, 0, 0, time.UTC)
 	e.clock.Set(base)
-	keys := &countingKeys{Keys: e.keys, destroyed: map[string]int{}}
-	useKeys := func(c *retention.Config) { c.Keys = keys }
+	ck := &countingKeys{Keys: e.keys, destroyed: map[string]int{}}
+	useKeys := func(c *retention.Config) { c.Keys = ck }
 	r1, r2 := e.start(t, useKeys), e.start(t, useKeys)
 
 	const n, due = 24, 16
@@ -277,12 +277,12 @@ func TestTwoReplicasDestroyEachDueKeyOnce(t *testing.T) {
 		e.publish(registered(ids[i], base))
 	}
 	for i, id := range ids {
-		e.waitState(id, redisstore.KeyActive)
+		e.waitState(id, keys.Active)
 		// Terminated i hours apart: keys fall due i hours after base+1 month.
 		e.publish(terminated(id, customer.Retention{Strategy: customer.Temporary, Period: 1}, base.Add(time.Duration(i)*time.Hour)))
 	}
 	for _, id := range ids {
-		e.waitState(id, redisstore.KeyScheduled)
+		e.waitState(id, keys.Scheduled)
 	}
 	destroyedBefore := counter(t, "textkit_retention_keys_destroyed_total")
 	now := base.AddDate(0, 1, 0).Add((due - 1) * time.Hour) // keys 0..due-1 are due
@@ -312,12 +312,12 @@ func TestTwoReplicasDestroyEachDueKeyOnce(t *testing.T) {
 	for i, id := range ids {
 		r := e.record(id)
 		if i < due {
-			if r.State != redisstore.KeyDestroyed || keys.count(id) != 1 || len(e.keyEventsOf(id, command.KeyDestroyed)) != 1 {
-				t.Fatalf("due key %d: %s, destroyed %d times, %d events", i, r.State, keys.count(id), len(e.keyEventsOf(id, command.KeyDestroyed)))
+			if r.State != keys.Destroyed || ck.count(id) != 1 || len(e.keyEventsOf(id, command.KeyDestroyed)) != 1 {
+				t.Fatalf("due key %d: %s, destroyed %d times, %d events", i, r.State, ck.count(id), len(e.keyEventsOf(id, command.KeyDestroyed)))
 			}
 			continue
 		}
-		if r.State != redisstore.KeyScheduled || keys.count(id) != 0 || !e.keyExists(id) {
+		if r.State != keys.Scheduled || ck.count(id) != 0 || !e.keyExists(id) {
 			t.Fatalf("key %d, due at %v, is %s at %v", i, r.DestroyAt, r.State, now)
 		}
 	}
@@ -373,7 +373,7 @@ func TestRunWaitsForTheEventStream(t *testing.T) {
 	}
 	id := newID()
 	e.publish(registered(id, time.Now()))
-	e.waitState(id, redisstore.KeyActive)
+	e.waitState(id, keys.Active)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
@@ -15,15 +16,15 @@ import (
 type Store interface {
 	// KeyStatus returns the customer's key record; State is PENDING when
 	// nothing was recorded yet. A record that cannot be read gives an
-	// error matching redisstore.ErrUnreadableKeyRecord together with the
+	// error matching keys.ErrUnreadable together with the
 	// fields that could be read: the caller must not act on it.
-	KeyStatus(ctx context.Context, customerID string) (redisstore.KeyRecord, error)
+	KeyStatus(ctx context.Context, customerID string) (keys.Record, error)
 	// AdvanceKeyStatus records r unless the key is already further along
 	// (states only move forward), and returns the record as stored
 	// afterwards and whether the state changed. A stored record that
 	// cannot be read gives an error matching
-	// redisstore.ErrUnreadableKeyRecord.
-	AdvanceKeyStatus(ctx context.Context, customerID string, r redisstore.KeyRecord) (redisstore.KeyRecord, bool, error)
+	// keys.ErrUnreadable.
+	AdvanceKeyStatus(ctx context.Context, customerID string, r keys.Record) (keys.Record, bool, error)
 	// MarkKeyEventPublished notes that the key event of type t was
 	// published for the customer, so it is not published again.
 	MarkKeyEventPublished(ctx context.Context, customerID string, t command.EventType) error

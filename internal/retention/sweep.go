@@ -9,6 +9,7 @@ import (
 
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/failure"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
@@ -185,7 +186,7 @@ func (d destruction) transient(ctx context.Context, err error) error {
 // readRecord checks that the entry names a customer and reads that
 // customer's key record. An entry or record that cannot be read is
 // postponed and reported errUnreadable.
-func (d destruction) readRecord(ctx context.Context, now time.Time) (redisstore.KeyRecord, error) {
+func (d destruction) readRecord(ctx context.Context, now time.Time) (keys.Record, error) {
 	id := d.c.CustomerID
 	if err := customer.ValidateID("customerId", id); err != nil {
 		// The member is not a customer id: nothing to destroy by it. Its
@@ -193,33 +194,33 @@ func (d destruction) readRecord(ctx context.Context, now time.Time) (redisstore.
 		bad := fmt.Errorf("schedule entry of %d bytes is not a customer id", len(id))
 		d.s.unreadable(d.s.cfg.Logger, sourceScheduleEntry, bad)
 		d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
-		return redisstore.KeyRecord{}, fmt.Errorf("%w: %w", errUnreadable, bad)
+		return keys.Record{}, fmt.Errorf("%w: %w", errUnreadable, bad)
 	}
 	rec, err := d.s.cfg.Store.KeyStatus(ctx, id)
-	if errors.Is(err, redisstore.ErrUnreadableKeyRecord) {
+	if errors.Is(err, keys.ErrUnreadable) {
 		d.s.unreadable(d.log, sourceKeyRecord, err)
 		d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
-		return redisstore.KeyRecord{}, fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, err)
+		return keys.Record{}, fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, err)
 	}
 	if err != nil {
-		return redisstore.KeyRecord{}, d.transient(ctx, err)
+		return keys.Record{}, d.transient(ctx, err)
 	}
 	return rec, nil
 }
 
 // due reports whether rec allows destroying the key at now. When it does
 // not, the entry is already settled and err says why, if it is a failure.
-func (d destruction) due(ctx context.Context, rec redisstore.KeyRecord, now time.Time) (bool, error) {
+func (d destruction) due(ctx context.Context, rec keys.Record, now time.Time) (bool, error) {
 	id := d.c.CustomerID
 	switch {
-	case rec.State == redisstore.KeyDestroyed:
+	case rec.State == keys.Destroyed:
 		// Destroyed by an earlier attempt that stopped before the end.
 		if err := d.s.publishDestroyed(ctx, id, rec); err != nil {
 			return false, d.transient(ctx, err)
 		}
 		d.complete(ctx)
 		return false, nil
-	case rec.State != redisstore.KeyScheduled:
+	case rec.State != keys.Scheduled:
 		// Never destroy a key without a recorded decision to.
 		sweepErrors.WithLabelValues("permanent").Inc()
 		d.log.Error("schedule entry without a scheduled key record; not destroyed", "key_state", string(rec.State))
@@ -262,12 +263,12 @@ func (d destruction) destroyInVault(ctx context.Context, now time.Time) error {
 
 // recordDestroyed records the key DESTROYED, publishes the audit event and
 // completes the entry. changed reports whether this call recorded it.
-func (d destruction) recordDestroyed(ctx context.Context, rec redisstore.KeyRecord) (changed bool, err error) {
+func (d destruction) recordDestroyed(ctx context.Context, rec keys.Record) (changed bool, err error) {
 	id := d.c.CustomerID
 	// Vault confirmed by reading the key back: only now is the key
 	// recorded destroyed.
-	rec, changed, err = d.s.cfg.Store.AdvanceKeyStatus(ctx, id, redisstore.KeyRecord{
-		State: redisstore.KeyDestroyed, DestroyAt: rec.DestroyAt, DestroyedAt: d.s.cfg.Now().UTC(),
+	rec, changed, err = d.s.cfg.Store.AdvanceKeyStatus(ctx, id, keys.Record{
+		State: keys.Destroyed, DestroyAt: rec.DestroyAt, DestroyedAt: d.s.cfg.Now().UTC(),
 		Reason: rec.Reason, PartnerID: rec.PartnerID, CommandID: rec.CommandID,
 	})
 	if err != nil {

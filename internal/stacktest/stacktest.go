@@ -25,6 +25,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/gateway"
+	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/provisioner"
@@ -186,7 +187,7 @@ func (l *LogBuffer) Len() int {
 // keepKeys plays retention's first duty: create each registered customer's key.
 func (s *Stack) keepKeys(js jetstream.JetStream) {
 	t := s.T
-	keys := s.Vault.Client(t, s.Tokens.Retention)
+	vc := s.Vault.Client(t, s.Tokens.Retention)
 	oc, err := js.OrderedConsumer(context.Background(), natsbus.EventStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -194,10 +195,10 @@ func (s *Stack) keepKeys(js jetstream.JetStream) {
 	cc, err := oc.Consume(func(m jetstream.Msg) {
 		var e command.Event
 		if json.Unmarshal(m.Data(), &e) == nil && e.Type == command.Registered {
-			if err := keys.CreateKey(context.Background(), e.CustomerID); err != nil {
+			if err := vc.CreateKey(context.Background(), e.CustomerID); err != nil {
 				t.Errorf("stacktest: create key: %v", err)
 			}
-			_ = s.Store.SetKeyStatus(context.Background(), e.CustomerID, redisstore.KeyRecord{State: redisstore.KeyActive})
+			_ = s.Store.SetKeyStatus(context.Background(), e.CustomerID, keys.Record{State: keys.Active})
 		}
 	})
 	if err != nil {
