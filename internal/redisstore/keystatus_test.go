@@ -208,3 +208,34 @@ func TestReadableKeyRecordsStayReadable(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvanceScriptIsTheLifecycleRule checks that the Lua script, with its
+// own rank table, records exactly what keys.Advance says for every pair
+// of states: the two tables agree.
+func TestAdvanceScriptIsTheLifecycleRule(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i, cur := range keys.States() {
+		for j, next := range keys.States() {
+			id := fmt.Sprintf("0b8f6c0e-3333-4a1a-9a1a-%012d", i*10+j)
+			stored := keys.Record{State: cur, Reason: "first", PartnerID: "p", DestroyAt: at.Add(-time.Hour)}
+			if _, _, err := s.AdvanceKeyStatus(ctx, id, stored); err != nil {
+				t.Fatal(err)
+			}
+			nr := keys.Record{State: next, Reason: "second", CommandID: "c", DestroyAt: at, DestroyedAt: at}
+			want, wantChanged, err := keys.Advance(stored, nr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, changed, err := s.AdvanceKeyStatus(ctx, id, nr)
+			if err != nil {
+				t.Fatalf("%s over %s: %v", next, cur, err)
+			}
+			if changed != wantChanged || got.State != want.State || got.Reason != want.Reason || got.CommandID != want.CommandID ||
+				!got.DestroyAt.Equal(want.DestroyAt) || !got.DestroyedAt.Equal(want.DestroyedAt) {
+				t.Errorf("%s over %s: script gave %+v (changed %v), keys.Advance %+v (changed %v)", next, cur, got, changed, want, wantChanged)
+			}
+		}
+	}
+}
