@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/service"
@@ -79,18 +80,18 @@ func (o apikeyOptions) connect(ctx context.Context) (store *redisstore.Store, do
 }
 
 // apikeyRole checks -role and -partner of `apikey create` together.
-func apikeyRole(role, partner string) (redisstore.Role, error) {
+func apikeyRole(role, partner string) (access.Role, error) {
 	switch role {
 	case "partner":
 		if err := customer.ValidateID("partner", customer.NormalizeID(partner)); err != nil {
 			return "", fmt.Errorf("apikey create: -partner must be the partner's id (a UUID) for role partner")
 		}
-		return redisstore.RolePartner, nil
+		return access.RolePartner, nil
 	case "operator":
 		if partner != "" {
 			return "", errors.New("apikey create: operators see every partner; drop -partner")
 		}
-		return redisstore.RoleOperator, nil
+		return access.RoleOperator, nil
 	}
 	return "", fmt.Errorf("apikey create: -role must be partner or operator, not %q", role)
 }
@@ -111,14 +112,14 @@ func apikeyCreate(ctx context.Context, o apikeyOptions, stdout io.Writer) error 
 	}
 	defer done()
 	pid := customer.NormalizeID(o.partner)
-	if r == redisstore.RolePartner {
+	if r == access.RolePartner {
 		if p, err := store.Partner(ctx, pid); err != nil {
 			return fmt.Errorf("apikey create: %w", err)
 		} else if p == nil {
 			return fmt.Errorf("apikey create: unknown partner %s (textkit seed, or the upsertPartner mutation, creates partners)", pid)
 		}
 	}
-	k, full, err := store.CreateAPIKey(ctx, o.name, r, pid, time.Now())
+	k, full, err := access.Issue(ctx, store, o.name, r, pid, time.Now())
 	if err != nil {
 		return fmt.Errorf("apikey create: %w", err)
 	}
@@ -169,7 +170,7 @@ func apikeyRevoke(ctx context.Context, o apikeyOptions, stdout io.Writer) error 
 		return err
 	}
 	defer done()
-	if err := store.RevokeAPIKey(ctx, o.id, time.Now()); errors.Is(err, redisstore.ErrInvalidAPIKey) {
+	if err := store.RevokeAPIKey(ctx, o.id, time.Now()); errors.Is(err, access.ErrInvalidAPIKey) {
 		return fmt.Errorf("apikey revoke: no key with id %q", o.id)
 	} else if err != nil {
 		return fmt.Errorf("apikey revoke: %w", err)

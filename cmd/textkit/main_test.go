@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 )
@@ -45,8 +46,8 @@ func TestSeedAndAPIKeyLifecycle(t *testing.T) {
 		t.Fatalf("create: %v\n%s", err, out)
 	}
 	key := strings.TrimSpace(out)
-	k, err := store.Authenticate(ctx, key)
-	if err != nil || k.PartnerID != partner || k.Role != redisstore.RolePartner {
+	k, err := access.Authenticate(ctx, store, key)
+	if err != nil || k.PartnerID != partner || k.Role != access.RolePartner {
 		t.Fatalf("the created key does not authenticate as the partner: %+v %v", k, err)
 	}
 	out, err = runTextkit(t, env, "apikey", "list")
@@ -56,7 +57,7 @@ func TestSeedAndAPIKeyLifecycle(t *testing.T) {
 	if out, err = runTextkit(t, env, "apikey", "revoke", "-id", k.ID); err != nil {
 		t.Fatalf("revoke: %v\n%s", err, out)
 	}
-	if _, err := store.Authenticate(ctx, key); err == nil {
+	if _, err := access.Authenticate(ctx, store, key); err == nil {
 		t.Fatal("a revoked key still authenticates")
 	}
 	raw, err := rdb.Get(ctx, "apikey:{"+k.ID+"}").Result()

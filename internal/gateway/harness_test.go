@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/gateway"
 	"github.com/textkit/customers/internal/redisstore"
@@ -57,15 +58,15 @@ func newHarness(t testing.TB, mutate func(*gateway.Config)) *harness {
 	for _, k := range []struct {
 		dst       *string
 		name      string
-		role      redisstore.Role
+		role      access.Role
 		partnerID string
 	}{
-		{&h.PartnerKey, "docs partner", redisstore.RolePartner, stacktest.PartnerID},
-		{&h.PartnerKey2, "docs partner, second key", redisstore.RolePartner, stacktest.PartnerID},
-		{&h.OtherPartnerKey, "other partner", redisstore.RolePartner, stacktest.OtherPartnerID},
-		{&h.OperatorKey, "ops", redisstore.RoleOperator, ""},
+		{&h.PartnerKey, "docs partner", access.RolePartner, stacktest.PartnerID},
+		{&h.PartnerKey2, "docs partner, second key", access.RolePartner, stacktest.PartnerID},
+		{&h.OtherPartnerKey, "other partner", access.RolePartner, stacktest.OtherPartnerID},
+		{&h.OperatorKey, "ops", access.RoleOperator, ""},
 	} {
-		_, full, err := h.Store.CreateAPIKey(ctx, k.name, k.role, k.partnerID, now)
+		_, full, err := access.Issue(ctx, h.Store, k.name, k.role, k.partnerID, now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/gateway/graph"
 	"github.com/textkit/customers/internal/gateway/model"
 )
@@ -271,7 +272,7 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 }
 
 // rateOf describes p's rate limit.
-func (g *Gateway) rateOf(p Principal) string {
+func (g *Gateway) rateOf(p access.Principal) string {
 	rl := g.cfg.RateLimits
 	if p.Operator() || p.PartnerID == "" {
 		return fmt.Sprintf("%g requests per second per operator key, bursts of %d", rl.OperatorRate, rl.OperatorBurst)

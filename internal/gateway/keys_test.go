@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/stacktest"
 )
 
 func TestRevokedKeyStopsWorkingAtOnce(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
 	ctx := context.Background()
-	k, key, err := s.Store.CreateAPIKey(ctx, "short-lived", redisstore.RolePartner, stacktest.PartnerID, time.Now())
+	k, key, err := access.Issue(ctx, s.Store, "short-lived", access.RolePartner, stacktest.PartnerID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/textkit/customers/internal/access"
 )
 
 // Default rate limits, in requests per second and burst size.
@@ -70,7 +72,7 @@ func newLimiter(cfg RateLimits) *limiter {
 
 // allow takes one token from p's bucket at now; when there is none it
 // reports how long to wait.
-func (l *limiter) allow(p Principal, now time.Time) (ok bool, retryAfter time.Duration) {
+func (l *limiter) allow(p access.Principal, now time.Time) (ok bool, retryAfter time.Duration) {
 	key, r, burst := "partner:"+p.PartnerID, l.cfg.PartnerRate, l.cfg.PartnerBurst
 	if p.Operator() || p.PartnerID == "" {
 		key, r, burst = "key:"+p.KeyID, l.cfg.OperatorRate, l.cfg.OperatorBurst

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"sync"
 
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/gateway/graph"
@@ -28,10 +29,10 @@ func (r *resolver) TerminateCustomerPayload() graph.TerminateCustomerPayloadReso
 
 type queryResolver struct{ g *Gateway }
 
-func (g *Gateway) principal(ctx context.Context) (Principal, error) {
+func (g *Gateway) principal(ctx context.Context) (access.Principal, error) {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
-		return Principal{}, errNoPrincipal
+		return access.Principal{}, errNoPrincipal
 	}
 	return p, nil
 }

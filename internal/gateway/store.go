@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/keys"
@@ -30,10 +31,9 @@ type Store interface {
 	customer.References
 	OutcomeReader
 
-	// Authenticate returns the record of a presented key;
-	// redisstore.ErrInvalidAPIKey when it is malformed, unknown or
-	// revoked.
-	Authenticate(ctx context.Context, key string) (redisstore.APIKey, error)
+	// KeyReader (APIKey) looks up the record of a presented API key, which
+	// access.Authenticate checks.
+	access.KeyReader
 	// BindIdempotencyKey binds principal's Idempotency-Key to fingerprint
 	// for ttl unless it is bound already, and returns the fingerprint it
 	// is bound to (another one for a different request with the same key).

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/gateway"
 	"github.com/textkit/customers/internal/keys"
@@ -111,13 +112,13 @@ func Start(t testing.TB, opt Options) *Stack {
 	}
 	now := time.Now()
 	var err error
-	if _, s.PartnerKey, err = s.Store.CreateAPIKey(ctx, "docs partner", redisstore.RolePartner, PartnerID, now); err != nil {
+	if _, s.PartnerKey, err = access.Issue(ctx, s.Store, "docs partner", access.RolePartner, PartnerID, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, s.OtherPartnerKey, err = s.Store.CreateAPIKey(ctx, "other partner", redisstore.RolePartner, OtherPartnerID, now); err != nil {
+	if _, s.OtherPartnerKey, err = access.Issue(ctx, s.Store, "other partner", access.RolePartner, OtherPartnerID, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, s.OperatorKey, err = s.Store.CreateAPIKey(ctx, "ops", redisstore.RoleOperator, "", now); err != nil {
+	if _, s.OperatorKey, err = access.Issue(ctx, s.Store, "ops", access.RoleOperator, "", now); err != nil {
 		t.Fatal(err)
 	}
 	js, err := jetstream.New(s.NATS.Connect(t, "provisioner"))
