@@ -21,7 +21,7 @@ type OutcomeReader interface {
 }
 
 // Store is the Redis store (internal/redisstore.Store) as the gateway uses
-// it: it authenticates API keys, reads customers, outcomes and reference
+// it: it looks up API keys (access.Authenticate checks them), reads customers, outcomes and reference
 // data for queries, records published commands and Idempotency-Keys, and
 // manages partners and industries. Unless a method says otherwise, an
 // error is a failure to reach Redis or to read what it holds.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/customer/repository"
 	"github.com/textkit/customers/internal/failure"
 )
 
@@ -54,15 +55,19 @@ type change func(p *Provisioner, ctx context.Context, chk *command.Checked, c *c
 
 // onCustomer is the handler of a change: the repository loads the
 // customer, the command checks it may see it at the version it expects,
-// the change is applied and the repository records the new state.
+// the change is applied and the repository records the new state with the
+// command's outcome and event, made once the change is done.
 func onCustomer(apply change) handler {
 	return func(p *Provisioner, ctx context.Context, chk *command.Checked) error {
 		now := p.cfg.Now()
-		out, err := p.cfg.Store.Update(ctx, chk.CustomerID, applied(chk, now), func(c *customer.Customer) error {
+		out, err := p.cfg.Store.Update(ctx, chk.CustomerID, func(c *customer.Customer) (repository.Applied, error) {
 			if err := visible(chk, c); err != nil {
-				return err
+				return repository.Applied{}, err
 			}
-			return apply(p, ctx, chk, c, now)
+			if err := apply(p, ctx, chk, c, now); err != nil {
+				return repository.Applied{}, err
+			}
+			return applied(chk, p.cfg.Now()), nil
 		})
 		return p.recorded(ctx, chk, out, err)
 	}

@@ -1,9 +1,13 @@
-// Package redisstore keeps customers' versioned state in Redis. Every
-// command is applied by one Lua script that atomically checks the
-// idempotency record and the version, writes the new state with version+1,
-// appends the history entry and stores the outcome. All keys of one
-// customer share the hash tag {<customerId>}, so the store works on Redis
-// Cluster unchanged.
+// Package redisstore is the Redis adapter: it keeps customers' versioned
+// state as the customer repository (repository.Repository: Create, Update,
+// Reject), key records (internal/keys' rules), the key destruction
+// schedule, API-key records (internal/access' rules), reference data and
+// indexes. It holds persistence only; the rules are the domain packages'.
+// Every command is recorded by one Lua script (apply.lua) that atomically
+// checks the idempotency record and the version, writes the new state with
+// version+1, appends the history entry, puts the event in the outbox and
+// stores the outcome. All keys of one customer share the hash tag
+// {<customerId>}, so the store works on Redis Cluster unchanged.
 package redisstore
 
 import (

@@ -55,19 +55,20 @@ func (s *Store) Create(ctx context.Context, c *customer.Customer, rec repository
 }
 
 // Update loads the customer with id, calls fn on it and stores the result
-// at the next version with rec, calling fn again on a fresh load when the
-// customer changed in between (repository.Repository).
-func (s *Store) Update(ctx context.Context, id string, rec repository.Applied, fn func(c *customer.Customer) error) (*command.Outcome, error) {
-	if err := rec.Check(id); err != nil {
-		return nil, err
-	}
+// at the next version with the record fn returns, calling fn again on a
+// fresh load when the customer changed in between (repository.Repository).
+func (s *Store) Update(ctx context.Context, id string, fn func(c *customer.Customer) (repository.Applied, error)) (*command.Outcome, error) {
 	for attempt := 1; ; attempt++ {
 		c, err := s.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		base := c.Version()
-		if err := fn(c); err != nil {
+		rec, err := fn(c)
+		if err != nil {
+			return nil, err
+		}
+		if err := rec.Check(id); err != nil {
 			return nil, err
 		}
 		out, err := s.apply(ctx, change{customerID: id, base: base, state: c, outcome: rec.Outcome, event: rec.Event, actor: rec.Actor})

@@ -37,7 +37,7 @@ func TestUpdateWritesHistoryAndOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	act := appliedRecord(c, command.Activate, at.Add(time.Second))
-	if _, err := s.Update(ctx, id, act, func(c *customer.Customer) error { return c.Activate(at) }); err != nil {
+	if _, err := s.Update(ctx, id, func(c *customer.Customer) (repository.Applied, error) { return act, c.Activate(at) }); err != nil {
 		t.Fatal(err)
 	}
 	rej := act.Outcome

@@ -10,20 +10,20 @@ import (
 )
 
 // Store is the Redis store (internal/redisstore.Store) as retention uses
-// it: the customers' key records and the schedule of key destructions.
+// it: the customers' key records (internal/keys holds their rules) and the
+// schedule of key destructions.
 // Unless a method says otherwise, an error is a failure to reach Redis or
 // to read what it holds, which retention retries (next delivery or sweep).
 type Store interface {
 	// KeyStatus returns the customer's key record; State is PENDING when
 	// nothing was recorded yet. A record that cannot be read gives an
-	// error matching keys.ErrUnreadable together with the
-	// fields that could be read: the caller must not act on it.
+	// error matching keys.ErrUnreadable together with the fields that
+	// could be read: the caller must not act on it.
 	KeyStatus(ctx context.Context, customerID string) (keys.Record, error)
-	// AdvanceKeyStatus records r unless the key is already further along
-	// (states only move forward), and returns the record as stored
-	// afterwards and whether the state changed. A stored record that
-	// cannot be read gives an error matching
-	// keys.ErrUnreadable.
+	// AdvanceKeyStatus records r over the stored record by keys.Advance's
+	// rule, atomically (states only move forward), and returns the record
+	// as stored afterwards and whether the state changed. A stored record
+	// that cannot be read gives an error matching keys.ErrUnreadable.
 	AdvanceKeyStatus(ctx context.Context, customerID string, r keys.Record) (keys.Record, bool, error)
 	// MarkKeyEventPublished notes that the key event of type t was
 	// published for the customer, so it is not published again.

@@ -33,18 +33,20 @@ type Repository interface {
 	// a customer with c's id that exists already gives an error coded
 	// customer.CodeConflict.
 	Create(ctx context.Context, c *customer.Customer, rec Applied) (*command.Outcome, error)
-	// Update loads the customer with id, calls fn on it and stores what fn
-	// made of it at the next version, with rec, atomically, and returns
-	// the stored outcome. If the customer changed between the load and
-	// the store, it loads it again and calls fn again, on the new state
-	// (fn must therefore be safe to call more than once), up to
-	// MaxAttempts times in all; then it gives up with ErrContended. An
-	// error from fn is returned as it is, and nothing is stored. An
-	// unknown id gives an error coded customer.CodeNotFound without
-	// calling fn. If an outcome of the command is stored already (and is
-	// not a retryable rejection), that outcome is returned and nothing
-	// changes.
-	Update(ctx context.Context, id string, rec Applied, fn func(c *customer.Customer) error) (*command.Outcome, error)
+	// Update loads the customer with id and calls fn on it; fn changes
+	// the customer and returns what the command records (its Applied
+	// record, made when fn is done, so its times are the change's).
+	// Update stores the customer as fn left it, at the next version, with
+	// that record, atomically, and returns the stored outcome. If the
+	// customer changed between the load and the store, it loads it again
+	// and calls fn again, on the new state (fn must therefore be safe to
+	// call more than once), up to MaxAttempts times in all; then it gives
+	// up with ErrContended. An error from fn is returned as it is, and
+	// nothing is stored. An unknown id gives an error coded
+	// customer.CodeNotFound without calling fn. If an outcome of the
+	// command is stored already (and is not a retryable rejection), that
+	// outcome is returned and nothing changes.
+	Update(ctx context.Context, id string, fn func(c *customer.Customer) (Applied, error)) (*command.Outcome, error)
 	// Reject stores out, a rejection, as the outcome of its command
 	// (keyed by its CustomerID, PartnerID and CommandID), unless an
 	// outcome of that command is stored already (and is not a retryable

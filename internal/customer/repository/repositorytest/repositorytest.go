@@ -104,7 +104,18 @@ func get(t *testing.T, r repository.Repository, id string) *customer.Customer {
 	return c
 }
 
-// activate is an Update function that activates the customer.
+// with is an Update function that changes the customer with change and
+// records rec.
+func with(rec repository.Applied, change func(c *customer.Customer) error) func(c *customer.Customer) (repository.Applied, error) {
+	return func(c *customer.Customer) (repository.Applied, error) {
+		if err := change(c); err != nil {
+			return repository.Applied{}, err
+		}
+		return rec, nil
+	}
+}
+
+// activate is a change that activates the customer.
 func activate(c *customer.Customer) error { return c.Activate(t0) }
 
 // wantOutcome checks that the outcome of rec's command is stored, equal to got.
@@ -185,13 +196,13 @@ func testCreateIsIdempotent(t *testing.T, r repository.Repository) {
 func testUpdate(t *testing.T, r repository.Repository) {
 	c := create(t, r)
 	calls := 0
-	out, err := r.Update(context.Background(), c.ID(), applied(c.ID(), command.Activate, t0), func(got *customer.Customer) error {
+	out, err := r.Update(context.Background(), c.ID(), with(applied(c.ID(), command.Activate, t0), func(got *customer.Customer) error {
 		calls++
 		if got.Snapshot() != c.Snapshot() {
 			return fmt.Errorf("fn got %+v, want the stored %+v", got.Snapshot(), c.Snapshot())
 		}
 		return got.Activate(t0)
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,10 +214,10 @@ func testUpdate(t *testing.T, r repository.Repository) {
 
 func testUpdateUnknown(t *testing.T, r repository.Repository) {
 	id := uuid.NewString()
-	_, err := r.Update(context.Background(), id, applied(id, command.Activate, t0), func(*customer.Customer) error {
+	_, err := r.Update(context.Background(), id, with(applied(id, command.Activate, t0), func(*customer.Customer) error {
 		t.Error("fn called for an unknown customer")
 		return nil
-	})
+	}))
 	if customer.ErrorCode(err) != customer.CodeNotFound {
 		t.Fatalf("update of an unknown id: %v, want NOT_FOUND", err)
 	}
@@ -216,12 +227,12 @@ func testUpdateRefused(t *testing.T, r repository.Repository) {
 	c := create(t, r)
 	why := errors.New("refused by the change")
 	rec := applied(c.ID(), command.Activate, t0)
-	_, err := r.Update(context.Background(), c.ID(), rec, func(c *customer.Customer) error {
+	_, err := r.Update(context.Background(), c.ID(), with(rec, func(c *customer.Customer) error {
 		if err := c.Activate(t0); err != nil {
 			return err
 		}
 		return why
-	})
+	}))
 	if !errors.Is(err, why) {
 		t.Fatalf("update: %v, want fn's error as it is", err)
 	}
@@ -236,14 +247,14 @@ func testUpdateRefused(t *testing.T, r repository.Repository) {
 func testUpdateIsIdempotent(t *testing.T, r repository.Repository) {
 	c := create(t, r)
 	rec := applied(c.ID(), command.Activate, t0)
-	if _, err := r.Update(context.Background(), c.ID(), rec, activate); err != nil {
+	if _, err := r.Update(context.Background(), c.ID(), with(rec, activate)); err != nil {
 		t.Fatal(err)
 	}
 	// The same command again (a redelivery) finds its outcome: even a
 	// change that would apply now is not made twice.
-	out, err := r.Update(context.Background(), c.ID(), rec, func(c *customer.Customer) error {
+	out, err := r.Update(context.Background(), c.ID(), with(rec, func(c *customer.Customer) error {
 		return c.Deactivate(t0)
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,22 +267,22 @@ func testUpdateIsIdempotent(t *testing.T, r repository.Repository) {
 func testUpdateRetriesOnRace(t *testing.T, r repository.Repository) {
 	ctx := context.Background()
 	c := create(t, r)
-	if _, err := r.Update(ctx, c.ID(), applied(c.ID(), command.Activate, t0), activate); err != nil {
+	if _, err := r.Update(ctx, c.ID(), with(applied(c.ID(), command.Activate, t0), activate)); err != nil {
 		t.Fatal(err)
 	}
 	var seen []int64
-	out, err := r.Update(ctx, c.ID(), applied(c.ID(), command.Deactivate, t0), func(got *customer.Customer) error {
+	out, err := r.Update(ctx, c.ID(), with(applied(c.ID(), command.Deactivate, t0), func(got *customer.Customer) error {
 		seen = append(seen, got.Version())
 		if len(seen) == 1 {
 			// Another command changes the customer between this load and its store.
-			if _, err := r.Update(ctx, c.ID(), applied(c.ID(), command.UpdateContactInfo, t0), func(c *customer.Customer) error {
+			if _, err := r.Update(ctx, c.ID(), with(applied(c.ID(), command.UpdateContactInfo, t0), func(c *customer.Customer) error {
 				return c.UpdateContactInfo("vault:v1:sealed", t0)
-			}); err != nil {
+			})); err != nil {
 				return err
 			}
 		}
 		return got.Deactivate(t0)
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +298,7 @@ func testUpdateRetriesOnRace(t *testing.T, r repository.Repository) {
 
 func testConcurrentUpdates(t *testing.T, r repository.Repository) {
 	c := create(t, r)
-	if _, err := r.Update(context.Background(), c.ID(), applied(c.ID(), command.Activate, t0), activate); err != nil {
+	if _, err := r.Update(context.Background(), c.ID(), with(applied(c.ID(), command.Activate, t0), activate)); err != nil {
 		t.Fatal(err)
 	}
 	const n = repository.MaxAttempts - 1 // each can lose at most n-1 races
@@ -296,9 +307,9 @@ func testConcurrentUpdates(t *testing.T, r repository.Repository) {
 	for i := range n {
 		wg.Go(func() {
 			sealed := fmt.Sprintf("vault:v1:%d", i)
-			out, err := r.Update(context.Background(), c.ID(), applied(c.ID(), command.UpdateContactInfo, t0), func(c *customer.Customer) error {
+			out, err := r.Update(context.Background(), c.ID(), with(applied(c.ID(), command.UpdateContactInfo, t0), func(c *customer.Customer) error {
 				return c.UpdateContactInfo(sealed, t0)
-			})
+			}))
 			if err != nil {
 				t.Errorf("concurrent update %d: %v", i, err)
 				return
@@ -328,7 +339,7 @@ func testReject(t *testing.T, r repository.Repository) {
 	// The rejection is the command's outcome: the command applies no more.
 	rec := applied(c.ID(), command.Activate, t0)
 	rec.Outcome.CommandID, rec.Event.ID, rec.Event.CommandID = out.CommandID, out.CommandID, out.CommandID
-	again, err := r.Update(context.Background(), c.ID(), rec, activate)
+	again, err := r.Update(context.Background(), c.ID(), with(rec, activate))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +365,7 @@ func testRetryableRejectionIsReplaced(t *testing.T, r repository.Repository) {
 	// The same command, sent again once the passing reason is gone, applies.
 	rec := applied(c.ID(), command.Activate, t0)
 	rec.Outcome.CommandID, rec.Event.ID, rec.Event.CommandID = out.CommandID, out.CommandID, out.CommandID
-	stored, err := r.Update(context.Background(), c.ID(), rec, activate)
+	stored, err := r.Update(context.Background(), c.ID(), with(rec, activate))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +381,7 @@ func testBadRecords(t *testing.T, r repository.Repository) {
 	rejected := applied(c.ID(), command.Activate, t0)
 	rejected.Outcome.Status = command.Rejected
 	for name, rec := range map[string]repository.Applied{"no command id": noID, "another customer's": otherCustomer, "not applied": rejected} {
-		if _, err := r.Update(ctx, c.ID(), rec, activate); err == nil {
+		if _, err := r.Update(ctx, c.ID(), with(rec, activate)); err == nil {
 			t.Errorf("update with a record with %s: %v, want an error", name, err)
 		}
 	}
