@@ -21,10 +21,11 @@ type OutcomeReader interface {
 }
 
 // Store is the Redis store (internal/redisstore.Store) as the gateway uses
-// it: it looks up API keys (access.Authenticate checks them), reads customers, outcomes and reference
-// data for queries, records published commands and Idempotency-Keys, and
-// manages partners and industries. Unless a method says otherwise, an
-// error is a failure to reach Redis or to read what it holds.
+// it: it looks up API keys (access.Authenticate checks them), reads
+// customers, outcomes and reference data for queries, records published
+// commands, refusals and Idempotency-Keys, and manages partners and
+// industries. Unless a method says otherwise, an error is a failure to
+// reach Redis or to read what it holds.
 type Store interface {
 	// References (HasPartner, HasIndustry, SpaceOwner) is what
 	// customer.CheckRegistration looks up.

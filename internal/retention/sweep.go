@@ -226,10 +226,11 @@ func (d destruction) due(ctx context.Context, rec keys.Record, now time.Time) (b
 		d.log.Error("schedule entry without a scheduled key record; not destroyed", "key_state", string(rec.State))
 		d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
 		return false, fmt.Errorf("destroy key of %s: key record is %s, not SCHEDULED", id, rec.State)
-	case rec.DestroyAt.IsZero():
-		// KeyStatus reports a SCHEDULED record without a date; this is
-		// the last line: no date, no destruction.
-		bad := errors.New("a SCHEDULED key record has no destroyAt")
+	case len(rec.Problems()) > 0:
+		// KeyStatus reports a SCHEDULED record without a date (the
+		// lifecycle's rule, keys.Record.Problems); this is the last line:
+		// no date, no destruction.
+		bad := keys.Unreadable(rec.Problems())
 		d.s.unreadable(d.log, sourceKeyRecord, bad)
 		d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
 		return false, fmt.Errorf("destroy key of %s: %w: %w", id, errUnreadable, bad)
