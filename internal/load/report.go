@@ -187,7 +187,7 @@ started {{.R.StartedAt.Format "2006-01-02 15:04:05 UTC"}}; measured {{f1 .R.Meas
 {{if .Codes}}<table><tr><th>code</th><th>commands</th></tr>{{range .Codes}}<tr><td>{{.}}</td><td>{{index $.R.ErrorsByCode .}}</td></tr>{{end}}</table>{{else}}<p>None: every command was applied.</p>{{end}}
 {{range .Charts}}<h2>{{.Title}}</h2>
 <p class="legend">{{range .Series}}<span style="color:{{.Color}}">&#9632; {{.Name}}</span>{{end}}</p>
-<svg xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Title}}">
+<svg width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Title}}">
 <line x1="{{.X0}}" y1="{{.Y1}}" x2="{{.X1}}" y2="{{.Y1}}" stroke="#444"/><line x1="{{.X0}}" y1="{{.Y0}}" x2="{{.X0}}" y2="{{.Y1}}" stroke="#444"/>
 {{$c := .}}{{range .YTicks}}<line x1="{{$c.X0}}" y1="{{f1 .Pos}}" x2="{{$c.X1}}" y2="{{f1 .Pos}}" stroke="#eee"/><text x="{{$c.X0}}" dx="-4" y="{{f1 .Pos}}" dy="4" font-size="11" text-anchor="end">{{.Label}}</text>
 {{end}}{{range .XTicks}}<text x="{{f1 .Pos}}" y="{{$c.Y1}}" dy="16" font-size="11" text-anchor="middle">{{.Label}}</text>
