@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/gateway"
 	"github.com/textkit/customers/internal/ledger"
 	"github.com/textkit/customers/internal/load"
 	"github.com/textkit/customers/internal/natsbus/natstest"
@@ -250,5 +251,36 @@ func TestCeiling(t *testing.T) {
 	rep, err = load.Run(context.Background(), cfg)
 	if err != nil || rep.Ceiling == nil || rep.Commands != 0 {
 		t.Fatalf("ceiling only: %+v, %v", rep, err)
+	}
+}
+
+// TestRateLimited: a gateway that throttles the partner answers 429
+// RATE_LIMITED; the tool reports those as errors by code (not applied),
+// and retries them only in the setup phase, so the pool is complete.
+func TestRateLimited(t *testing.T) {
+	s := stacktest.Start(t, stacktest.Options{MutationTimeout: 10 * time.Second,
+		RateLimits: &gateway.RateLimits{PartnerRate: 10, PartnerBurst: 4, OperatorRate: 1000, OperatorBurst: 1000}})
+	cfg := config(s, t.TempDir(), ledger.ViaGraphQL, load.MixLifecycle)
+	cfg.Customers = 6
+	rep, err := load.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRun(t, s, cfg, rep)
+	if rep.ErrorsByCode["RATE_LIMITED"] == 0 || rep.Answers[string(ledger.Error)] < rep.ErrorsByCode["RATE_LIMITED"] {
+		t.Errorf("no RATE_LIMITED errors reported: %+v", rep)
+	}
+	_, recs, err := ledger.Read(cfg.LedgerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	activated := map[string]bool{}
+	for _, r := range recs {
+		if r.IntendedAt.Before(rep.MeasuredFrom) && r.Type == ledger.Activate && r.Answer == ledger.Applied {
+			activated[r.CustomerID] = true
+		}
+	}
+	if len(activated) != cfg.Customers {
+		t.Errorf("setup activated %d of %d customers", len(activated), cfg.Customers)
 	}
 }

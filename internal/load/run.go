@@ -270,12 +270,32 @@ func (r *runner) setup(ctx context.Context) (ws []*worker, hot []*cust) {
 // setupOne registers c and activates it, each answer learnt.
 func (r *runner) setupOne(ctx context.Context, w *worker, c *cust) {
 	step := Step{Ops: []Op{registerOp(c)}}
-	learn(step, []*cust{c}, r.send(ctx, w, step))
+	learn(step, []*cust{c}, r.sendSetup(ctx, w, step))
 	if c.status != stRegistered || r.cfg.Mix == MixRegister {
 		return
 	}
 	step = Step{Ops: []Op{{Type: ledger.Activate, CustomerID: c.id, Ordered: true}}}
-	learn(step, []*cust{c}, r.send(ctx, w, step))
+	learn(step, []*cust{c}, r.sendSetup(ctx, w, step))
+}
+
+// setupAttempts bounds how often a setup step is sent again after an
+// error that says it was not applied and may pass (RATE_LIMITED,
+// UNAVAILABLE, a refused connection): the pool should be complete before
+// the measured phase. Every attempt is in the ledger.
+const setupAttempts = 10
+
+func (r *runner) sendSetup(ctx context.Context, w *worker, step Step) []Result {
+	for attempt := 1; ; attempt++ {
+		res := r.send(ctx, w, step)
+		if attempt == setupAttempts || res[0].Answer != ledger.Error || !res[0].Retryable {
+			return res
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
+		case <-ctx.Done():
+			return res
+		}
+	}
 }
 
 // closed runs every worker back to back until the deadline.
