@@ -159,7 +159,7 @@ func checkHTML(t *testing.T, page string) {
 }
 
 func TestNiceCeil(t *testing.T) {
-	for in, want := range map[float64]float64{0: 1, 0.3: 0.5, 1: 1, 1.2: 2, 3: 5, 7: 10, 120: 200, 999: 1000} {
+	for in, want := range map[float64]float64{0: 1, 31: 40, 1: 1, 1.1: 1.2, 3: 3, 7: 8, 100.06: 120, 999: 1000} {
 		if got := niceCeil(in); got != want {
 			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
 		}
