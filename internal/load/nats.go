@@ -139,13 +139,21 @@ func (t *natsTarget) one(ctx context.Context, op Op) Result {
 
 // publishFailed is the answer to a publish without an acknowledgement:
 // the message may still have been stored (or be delivered from the
-// client's reconnect buffer), so the outcome is unknown, except when the
-// client refused to send it at all.
+// client's reconnect buffer), so the outcome is unknown (TIMEOUT), except
+// when the client refused to send it at all or JetStream answered that it
+// stored nothing (ERROR).
 func publishFailed(r Result, err error) Result {
 	r.Message, r.Retryable = err.Error(), true
+	var refused *jetstream.APIError
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrConnectionClosed):
 		r.Answer, r.Code, r.Retryable = ledger.Error, "NOT_SENT", false
+	case errors.As(err, &refused):
+		// the stream answered with an error (a limit): nothing stored
+		r.Answer, r.Code = ledger.Error, "PUBLISH_REFUSED"
+	case errors.Is(err, jetstream.ErrNoStreamResponse):
+		// no stream listens on the subject: nothing stored
+		r.Answer, r.Code = ledger.Error, "NO_STREAM"
 	default:
 		r.Answer, r.Code = ledger.Timeout, "PUBLISH_UNCONFIRMED"
 	}
