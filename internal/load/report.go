@@ -177,7 +177,7 @@ svg{display:block;margin:1em 0;background:#fff;border:1px solid #ddd}
 <p>Mix <b>{{.R.Mix}}</b>{{if .R.Target}} via <b>{{.R.Target}}</b>, {{.R.Model}} model{{if .R.Rate}} at {{f1 .R.Rate}} steps/s{{end}}, {{.R.Workers}} workers{{end}};
 started {{.R.StartedAt.Format "2006-01-02 15:04:05 UTC"}}; measured {{f1 .R.MeasuredSeconds}} s
 ({{.R.SetupCommands}} setup commands not counted).{{if .R.Ledger}} Ledger: <code>{{.R.Ledger}}</code>.{{end}}</p>
-<table>
+{{if ne .R.Mix "ceiling"}}<table>
 <tr><th>commands</th><th>throughput (/s)</th>{{range $a, $n := .R.Answers}}<th>{{$a}}</th>{{end}}{{if .R.Ceiling}}<th>ceiling (/s)</th><th>ratio</th>{{end}}</tr>
 <tr><td>{{.R.Commands}}</td><td>{{f1 .R.Throughput}}</td>{{range $a, $n := .R.Answers}}<td>{{$n}}</td>{{end}}{{if .R.Ceiling}}<td>{{f1 .R.Ceiling.Throughput}}</td><td>{{f3 .R.CeilingRatio}}</td>{{end}}</tr>
 </table>
@@ -195,9 +195,9 @@ started {{.R.StartedAt.Format "2006-01-02 15:04:05 UTC"}}; measured {{f1 .R.Meas
 {{end}}<text x="14" y="{{$c.Y0}}" dy="-6" font-size="11">{{.Unit}}</text>
 {{range .Series}}<polyline class="series" data-name="{{.Name}}" fill="none" stroke="{{.Color}}" stroke-width="1.5" {{.Points}}/>
 {{end}}</svg>
-{{end}}{{if .R.Ceiling}}<h2>Ceiling</h2>
+{{end}}{{end}}{{if .R.Ceiling}}<h2>Ceiling</h2>
 <p>{{.R.Ceiling.Clients}} clients publishing {{.R.Ceiling.MessageBytes}}-byte messages synchronously to a JetStream stream of their own on the stack's nats-server for {{f1 .R.Ceiling.Seconds}} s:
 {{.R.Ceiling.Messages}} messages, {{f1 .R.Ceiling.Throughput}}/s, p99 {{f1 .R.Ceiling.Latency.P99}} ms.
-This run's throughput is {{f3 .R.CeilingRatio}} of it.</p>{{end}}
+{{if .R.CeilingRatio}}This run's throughput is {{f3 .R.CeilingRatio}} of it.{{end}}</p>{{end}}
 </body></html>
 `))

@@ -165,3 +165,15 @@ func TestNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+func TestCeilingOnlyPage(t *testing.T) {
+	rep := &Report{StartedAt: time.Now(), Mix: MixCeiling, Ceiling: &Ceiling{Clients: 8, MessageBytes: 400, Throughput: 512.5, Messages: 1025, Seconds: 2}}
+	var b bytes.Buffer
+	if err := rep.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if !strings.Contains(page, "512.5/s") || strings.Contains(page, "<svg") || strings.Contains(page, "of it") {
+		t.Errorf("a ceiling-only page shows the ceiling and no load:\n%s", page)
+	}
+}
