@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/textkit/customers/internal/command"
@@ -161,24 +162,10 @@ func (r *Record) Latency() time.Duration {
 }
 
 // Known reports whether t is one of Types.
-func (t Type) Known() bool {
-	for _, k := range Types {
-		if t == k {
-			return true
-		}
-	}
-	return false
-}
+func (t Type) Known() bool { return slices.Contains(Types, t) }
 
 // Known reports whether a is one of Answers.
-func (a Answer) Known() bool {
-	for _, k := range Answers {
-		if a == k {
-			return true
-		}
-	}
-	return false
-}
+func (a Answer) Known() bool { return slices.Contains(Answers, a) }
 
 // Validate reports what is wrong with a header.
 func (h *Header) Validate() error {

@@ -126,11 +126,9 @@ func (registerMix) next(w *worker) (Step, []*cust) {
 type lifecycleMix struct{}
 
 func (lifecycleMix) next(w *worker) (Step, []*cust) {
-	c := w.pick(func(c *cust) bool { return c.status != stTerminated })
-	if c == nil {
-		c = newCustomer()
-		w.own = append(w.own, c)
-		return Step{Ops: []Op{registerOp(c)}}, []*cust{c}
+	c, reg := w.live()
+	if reg != nil {
+		return *reg, []*cust{c}
 	}
 	w.n++
 	if c.status == stActive {
@@ -143,6 +141,17 @@ func (lifecycleMix) next(w *worker) (Step, []*cust) {
 		{Type: ledger.Activate, CustomerID: c.id, Ordered: true},
 		{Type: ledger.UpdateContactInfo, CustomerID: c.id, Contact: contact(w.n), Ordered: true},
 	}}, []*cust{c, nil}
+}
+
+// live returns the worker's next customer not terminated, or, when it has
+// none, a new one and the step that registers it.
+func (w *worker) live() (*cust, *Step) {
+	if c := w.pick(func(c *cust) bool { return c.status != stTerminated }); c != nil {
+		return c, nil
+	}
+	c := newCustomer()
+	w.own = append(w.own, c)
+	return c, &Step{Ops: []Op{registerOp(c)}}
 }
 
 // pick returns the worker's next customer (round robin) that ok accepts.
@@ -165,11 +174,9 @@ var strategies = []string{"NO_RETENTION", "TEMPORARY", "INDEFINITE"}
 type terminateMix struct{}
 
 func (terminateMix) next(w *worker) (Step, []*cust) {
-	c := w.pick(func(c *cust) bool { return c.status != stTerminated })
-	if c == nil {
-		c = newCustomer()
-		w.own = append(w.own, c)
-		return Step{Ops: []Op{registerOp(c)}}, []*cust{c}
+	c, reg := w.live()
+	if reg != nil {
+		return *reg, []*cust{c}
 	}
 	w.n++
 	op := Op{Type: ledger.Terminate, CustomerID: c.id, Retention: strategies[w.n%len(strategies)], Ordered: true}
