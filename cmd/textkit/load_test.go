@@ -36,7 +36,7 @@ func TestLoadCommand(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"graphql", []string{"-target", "graphql", "-mix", "lifecycle"}},
+		{"graphql", []string{"-target", "graphql", "-mix", "lifecycle", "-exact-versions"}},
 		{"nats", []string{"-target", "nats", "-mix", "hot", "-model", "open", "-rate", "20", "-ceiling", "500ms", "-ceiling-clients", "2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestLoadFlags(t *testing.T) {
 	if !errors.Is(err, service.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, f := range []string{"-target", "-mix", "-model", "-rate", "-workers", "-duration", "-customers", "-graphql-url", "-api-key",
+	for _, f := range []string{"-target", "-mix", "-model", "-rate", "-workers", "-duration", "-customers", "-exact-versions", "-graphql-url", "-api-key",
 		"-nats-url", "-nats-user", "-nats-password", "-partner", "-industry", "-mutation-timeout", "-ceiling", "-ceiling-clients",
 		"-ceiling-bytes", "-ceiling-user", "-ceiling-password", "-out", "-data-dir", "-progress", "-seed"} {
 		if !strings.Contains(text, "  "+f+" ") && !strings.Contains(text, "  "+f+"\n") {

@@ -67,6 +67,12 @@ type Config struct {
 	Workers int
 	// Duration is the length of the measured phase.
 	Duration time.Duration
+	// ExactVersions sends each command of the lifecycle and terminate
+	// mixes with the exact version the worker believes its customer is
+	// at (expectedVersion), when it knows it: from the register answer,
+	// then one up per command applied, until an answer leaves it unknown
+	// (TIMEOUT, VERSION_CONFLICT). Otherwise every command says ANY.
+	ExactVersions bool
 	// Customers is how many customers the setup phase registers (and
 	// activates) for the lifecycle, terminate and hot mixes; 0: a default
 	// per mix (workers × 4; hot: 2).

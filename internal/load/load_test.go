@@ -50,6 +50,30 @@ func TestRun(t *testing.T) {
 			})
 		}
 	}
+	for _, target := range []string{ledger.ViaGraphQL, ledger.ViaNATS} {
+		t.Run(target+"/lifecycle/exact", func(t *testing.T) {
+			cfg := config(s, t.TempDir(), target, load.MixLifecycle)
+			cfg.ExactVersions = true
+			rep, err := load.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRun(t, s, cfg, rep)
+			_, recs, err := ledger.Read(cfg.LedgerPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exact := 0
+			for _, r := range recs {
+				if r.ExpectedVersion != nil && r.Answer == ledger.Applied {
+					exact++
+				}
+			}
+			if exact == 0 {
+				t.Error("no command was applied with an exact expected version")
+			}
+		})
+	}
 	t.Run("graphql/lifecycle/open", func(t *testing.T) {
 		cfg := config(s, t.TempDir(), ledger.ViaGraphQL, load.MixLifecycle)
 		cfg.Model, cfg.Rate, cfg.Workers = load.Open, 40, 4
@@ -186,6 +210,9 @@ func checkCustomer(t *testing.T, s *stacktest.Stack, id string, rs []ledger.Reco
 		ordered = ordered && r.Ordered
 		switch r.Answer {
 		case ledger.Applied:
+			if r.Ordered && r.ExpectedVersion != nil && timeouts == 0 && *r.ExpectedVersion != int64(len(applied)) {
+				t.Errorf("customer %s: seq %d applied at expected version %d, but %d commands were applied before it", id, r.Seq, *r.ExpectedVersion, len(applied))
+			}
 			applied = append(applied, string(command.EventOf(r.Type.Command())))
 			if r.CommandID != "" && !inHistory[r.CommandID] {
 				t.Errorf("customer %s: applied command %s (seq %d) is not in its history", id, r.CommandID, r.Seq)

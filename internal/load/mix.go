@@ -22,6 +22,9 @@ const (
 // and their status is not tracked).
 type cust struct {
 	id, space, status string
+	// version is the customer's version as far as the worker knows; 0
+	// when it does not (after a TIMEOUT or a VERSION_CONFLICT).
+	version int64
 }
 
 // newCustomer makes a customer id and a unique space.
@@ -57,16 +60,16 @@ type mix interface {
 	next(w *worker) (Step, []*cust)
 }
 
-func newMix(name string, hot []*cust) mix {
+func newMix(name string, exact bool, hot []*cust) mix {
 	switch name {
 	case MixRegister:
 		return registerMix{}
 	case MixTerminate:
-		return terminateMix{}
+		return terminateMix{exact: exact}
 	case MixHot:
 		return &hotMix{customers: hot}
 	}
-	return lifecycleMix{}
+	return lifecycleMix{exact: exact}
 }
 
 // learn updates what the worker believes about the customers of a step
@@ -75,6 +78,10 @@ func learn(step Step, custs []*cust, res []Result) {
 	for i, op := range step.Ops {
 		c := custs[i]
 		if c == nil {
+			continue
+		}
+		learnVersion(c, res[i])
+		if op.Type == ledger.UpdateContactInfo {
 			continue
 		}
 		applied := res[i].Answer == ledger.Applied || res[i].Answer == ledger.Timeout // a timeout most likely applies
@@ -95,6 +102,30 @@ func learn(step Step, custs []*cust, res []Result) {
 			c.status = stTerminated // never registered: leave it alone
 		}
 	}
+}
+
+// learnVersion follows the customer's version: up by one for each command
+// applied (or the version the answer reports), unknown after an answer
+// that leaves it unknown.
+func learnVersion(c *cust, r Result) {
+	switch {
+	case r.Answer == ledger.Applied && r.CustomerVersion != nil:
+		c.version = *r.CustomerVersion
+	case r.Answer == ledger.Applied && c.version > 0:
+		c.version++
+	case r.Answer == ledger.Timeout, r.Code == "VERSION_CONFLICT":
+		c.version = 0
+	}
+}
+
+// expect returns the version to send for the k-th command of a step on
+// c (k from 0), when the mix sends exact versions and c's is known.
+func expect(exact bool, c *cust, k int) *int64 {
+	if !exact || c.version == 0 {
+		return nil
+	}
+	v := c.version + int64(k)
+	return &v
 }
 
 // registerMix: three of four steps register a customer; the fourth
@@ -123,24 +154,24 @@ func (registerMix) next(w *worker) (Step, []*cust) {
 // deactivated (or, one time in three, gets a contact info update); a
 // deactivated or registered one is activated with a contact info update
 // in the same request.
-type lifecycleMix struct{}
+type lifecycleMix struct{ exact bool }
 
-func (lifecycleMix) next(w *worker) (Step, []*cust) {
+func (m lifecycleMix) next(w *worker) (Step, []*cust) {
 	c, reg := w.live()
 	if reg != nil {
 		return *reg, []*cust{c}
 	}
 	w.n++
+	update := Op{Type: ledger.UpdateContactInfo, CustomerID: c.id, Contact: contact(w.n), Ordered: true}
 	if c.status == stActive {
 		if w.rng.IntN(3) == 0 {
-			return Step{Ops: []Op{{Type: ledger.UpdateContactInfo, CustomerID: c.id, Contact: contact(w.n), Ordered: true}}}, []*cust{nil}
+			update.ExpectedVersion = expect(m.exact, c, 0)
+			return Step{Ops: []Op{update}}, []*cust{c}
 		}
-		return Step{Ops: []Op{{Type: ledger.Deactivate, CustomerID: c.id, Ordered: true}}}, []*cust{c}
+		return Step{Ops: []Op{{Type: ledger.Deactivate, CustomerID: c.id, ExpectedVersion: expect(m.exact, c, 0), Ordered: true}}}, []*cust{c}
 	}
-	return Step{Ops: []Op{
-		{Type: ledger.Activate, CustomerID: c.id, Ordered: true},
-		{Type: ledger.UpdateContactInfo, CustomerID: c.id, Contact: contact(w.n), Ordered: true},
-	}}, []*cust{c, nil}
+	update.ExpectedVersion = expect(m.exact, c, 1)
+	return Step{Ops: []Op{{Type: ledger.Activate, CustomerID: c.id, ExpectedVersion: expect(m.exact, c, 0), Ordered: true}, update}}, []*cust{c, c}
 }
 
 // live returns the worker's next customer not terminated, or, when it has
@@ -171,15 +202,15 @@ var strategies = []string{"NO_RETENTION", "TEMPORARY", "INDEFINITE"}
 
 // terminateMix terminates the worker's customers one by one, cycling the
 // retention strategy; when it has none left it registers a new one.
-type terminateMix struct{}
+type terminateMix struct{ exact bool }
 
-func (terminateMix) next(w *worker) (Step, []*cust) {
+func (m terminateMix) next(w *worker) (Step, []*cust) {
 	c, reg := w.live()
 	if reg != nil {
 		return *reg, []*cust{c}
 	}
 	w.n++
-	op := Op{Type: ledger.Terminate, CustomerID: c.id, Retention: strategies[w.n%len(strategies)], Ordered: true}
+	op := Op{Type: ledger.Terminate, CustomerID: c.id, Retention: strategies[w.n%len(strategies)], ExpectedVersion: expect(m.exact, c, 0), Ordered: true}
 	if op.Retention == "TEMPORARY" {
 		op.Period = 1 + w.rng.IntN(120)
 	}

@@ -144,7 +144,7 @@ func (r *runner) run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("load: setup interrupted: %w", ctx.Err())
 	}
-	m := newMix(r.cfg.Mix, hot)
+	m := newMix(r.cfg.Mix, r.cfg.ExactVersions, hot)
 	start := time.Now()
 	r.rep.MeasuredFrom = start.UTC()
 	r.rec = newRecorder(start)
