@@ -130,10 +130,10 @@ func (g *graphQLTarget) Send(ctx context.Context, step Step) []Result {
 	key := uuid.NewString()
 	query, vars := g.request(step)
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		return g.all(step, Result{Answer: ledger.Error, Code: "CLIENT", Message: err.Error()})
-	}
 	sent := time.Now()
+	if err != nil {
+		return g.all(step, Result{Answer: ledger.Error, Code: "CLIENT", Message: err.Error(), SentAt: sent, AnsweredAt: sent})
+	}
 	resp, status, err := g.post(ctx, key, body)
 	answered := time.Now()
 	var out []Result
