@@ -1,5 +1,6 @@
 // Command textkit is the operators' command line: it prepares Vault
-// (vault-init), loads reference data (seed) and manages partner API keys.
+// (vault-init), loads reference data (seed), manages partner API keys and
+// drives load against the stack (load).
 package main
 
 import (
@@ -21,6 +22,7 @@ var subcommands = map[string]subcommand{
 	"vault-init": {vaultInit, "enable transit, write the service policies, print one token per service"},
 	"seed":       {seed, "load partners and industries from a JSON file into Redis"},
 	"apikey":     {apikey, "create, list or revoke API keys (create -role partner -partner ID -name N)"},
+	"load":       {loadCmd, "drive load through GraphQL or NATS; write a ledger and a report (docs/load.md)"},
 }
 
 func main() { service.Main("textkit", run) }
