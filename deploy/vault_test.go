@@ -16,7 +16,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 )
 
@@ -27,7 +27,7 @@ type vaultScript struct {
 	t         *testing.T // the test the processes belong to (not a subtest)
 	dir, addr string
 	env       []string
-	proc      *testsvc.Process
+	proc      *testenv.Process
 }
 
 func newVaultScript(t *testing.T) *vaultScript {
@@ -35,11 +35,11 @@ func newVaultScript(t *testing.T) *vaultScript {
 	if testing.Short() {
 		t.Skip("starts Vault")
 	}
-	bin := testsvc.Binary(t, "vault")
+	bin := testenv.Binary(t, "vault")
 	dir := t.TempDir()
-	port, cluster := testsvc.FreePort(t), testsvc.FreePort(t)
+	port, cluster := testenv.FreePort(t), testenv.FreePort(t)
 	for cluster == port {
-		cluster = testsvc.FreePort(t)
+		cluster = testenv.FreePort(t)
 	}
 	addr := fmt.Sprintf("http://127.0.0.1:%d", port)
 	return &vaultScript{t: t, dir: dir, addr: addr, env: []string{
@@ -66,13 +66,13 @@ func (v *vaultScript) start(t *testing.T, wantFail bool, extraEnv ...string) str
 	// The process outlives a subtest: it belongs to v.t. This cleanup runs
 	// after the process's own (SIGTERM to the script, which passes it on)
 	// and kills whatever is left of its process group.
-	var proc *testsvc.Process
+	var proc *testenv.Process
 	v.t.Cleanup(func() {
 		if proc != nil {
 			_ = syscall.Kill(-proc.Pid(), syscall.SIGKILL)
 		}
 	})
-	proc = testsvc.StartProcess(v.t, "sh", []string{
+	proc = testenv.StartProcess(v.t, "sh", []string{
 		filepath.Join(root, "deploy/vault/vault.sh"), "run",
 		filepath.Join(root, "deploy/vault/vault.hcl"), filepath.Join(v.dir, "config", "textkit.hcl"),
 		v.keysFile(), v.readyFile(),

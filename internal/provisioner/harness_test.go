@@ -17,7 +17,7 @@ import (
 	"github.com/textkit/customers/internal/provisioner"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/stacktest"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/twiliotest"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )

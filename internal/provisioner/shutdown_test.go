@@ -8,7 +8,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/natsbus"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
 )
 
 // Stopping a replica (SIGTERM) while it handles a command lets the command
@@ -17,13 +17,13 @@ import (
 func TestGracefulStopFinishesTheCommandInFlight(t *testing.T) {
 	h := newHarness(t)
 	stop := h.start(t)
-	if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Delay: 1500 * time.Millisecond}); err != nil {
+	if err := h.twilio.Inject(emulator.Fault{Op: emulator.OpCreate, Delay: 1500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	id := uuid.NewString()
 	reg := registerCmd(id, "in-flight")
 	h.publish(reg)
-	h.waitFor("the create to reach Twilio", func() bool { return h.twilio.Count(twiliotest.OpCreate) == 1 })
+	h.waitFor("the create to reach Twilio", func() bool { return h.twilio.Count(emulator.OpCreate) == 1 })
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
 	o := h.outcome(reg.ID)

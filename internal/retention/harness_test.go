@@ -24,7 +24,7 @@ import (
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 	"github.com/textkit/customers/internal/retention"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -44,7 +44,7 @@ type env struct {
 	js     jetstream.JetStream // the provisioner's
 	pub    *natsbus.Publisher  // the provisioner's: publishes customer events
 	rdb    *redis.Client
-	redis  *testsvc.Redis
+	redis  *testenv.Redis
 	store  *redisstore.Store
 	vault  *vaulttest.Server
 	tokens vault.ServiceTokens

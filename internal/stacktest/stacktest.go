@@ -31,9 +31,10 @@ import (
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 	"github.com/textkit/customers/internal/retention"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/twilio"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
+	"github.com/textkit/customers/internal/twilio/twiliotest"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -49,7 +50,7 @@ const (
 type Stack struct {
 	T       testing.TB
 	NATS    *natstest.Server
-	Redis   *testsvc.Redis
+	Redis   *testenv.Redis
 	RDB     *redis.Client
 	Store   *redisstore.Store
 	Twilio  *twiliotest.Server
@@ -96,7 +97,7 @@ func Start(t testing.TB, opt Options) *Stack {
 	if opt.TwilioState {
 		s.TwilioStateFile = filepath.Join(t.TempDir(), "twilio-state.json")
 	}
-	s.Twilio = twiliotest.NewServer(t, twiliotest.Config{StateFile: s.TwilioStateFile})
+	s.Twilio = twiliotest.NewServer(t, emulator.Config{StateFile: s.TwilioStateFile})
 	s.Vault = vaulttest.Shared(t)
 	s.Tokens = s.Vault.Bootstrap(t)
 	ctx := context.Background()

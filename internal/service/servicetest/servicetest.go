@@ -15,7 +15,7 @@ import (
 
 	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/redisstore/redistest"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -112,7 +112,7 @@ func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) R
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	var logs testsvc.SyncBuffer
+	var logs testenv.Buffer
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &logs) }()
 
 	var addr string
