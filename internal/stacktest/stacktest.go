@@ -60,7 +60,7 @@ type Stack struct {
 	// PartnerKey, OtherPartnerKey and OperatorKey are API keys.
 	PartnerKey, OtherPartnerKey, OperatorKey string
 	// Logs collects every service's JSON log lines.
-	Logs *LogBuffer
+	Logs *testenv.Buffer
 	// TwilioStateFile is the file the Twilio emulator keeps its accounts
 	// in (Options.TwilioState); "" when none.
 	TwilioStateFile string
@@ -90,7 +90,7 @@ type Options struct {
 // vaulttest.Main (TestMain).
 func Start(t testing.TB, opt Options) *Stack {
 	t.Helper()
-	s := &Stack{T: t, Logs: &LogBuffer{}}
+	s := &Stack{T: t, Logs: &testenv.Buffer{}}
 	s.NATS = natstest.Start(t)
 	s.RDB, s.Redis = redistest.Start(t)
 	s.Store = redisstore.New(s.RDB)
@@ -147,41 +147,6 @@ func (s *Stack) Logger() *slog.Logger {
 		w = io.MultiWriter(w, os.Stderr)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// LogBuffer is a buffer that every service's logger writes to at once and
-// tests read while they run.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns everything written so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// Bytes returns a copy of everything written so far.
-func (l *LogBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
-
-// Len returns how many bytes were written.
-func (l *LogBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
 }
 
 // keepKeys plays retention's first duty: create each registered customer's key.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/twilio"
 	"github.com/textkit/customers/internal/twilio/emulator"
 	"github.com/textkit/customers/internal/twilio/twiliotest"
@@ -142,13 +143,12 @@ func TestEnsureFindsTheAccountOfATimedOutCreate(t *testing.T) {
 		t.Fatalf("timed-out create: %v, want a transient error without a status", err)
 	}
 	// Twilio finishes the create although we stopped waiting.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.Subaccounts(twilio.SubaccountName(customerID))) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the delayed create never happened")
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if len(s.Subaccounts(twilio.SubaccountName(customerID))) == 0 {
+			return errors.New("the delayed create never happened")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	a, err := c.EnsureSubaccount(ctx, customerID)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ package servicetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -116,24 +117,23 @@ func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) R
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &logs) }()
 
 	var addr string
-	deadline := time.Now().Add(20 * time.Second)
-	for addr == "" {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			var l struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "http listening" {
 				addr = l.Addr
 			}
 		}
+		if addr != "" {
+			return nil
+		}
 		select {
 		case err := <-done:
 			t.Fatalf("%s stopped at start: %v; log:\n%s", name, err, logs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start; log:\n%s", name, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("%s did not start; log:\n%s", name, logs.String())
+	})
 	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz: %v %v", resp, err)
 	}
