@@ -60,7 +60,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("stack logs (tail):\n%s", tail(s.Logs.String(), 8<<10))
+			t.Logf("stack logs (tail):\n%s", s.Logs.Tail(8<<10))
 		}
 	})
 	gw := s.NATS.Connect(t, "gateway")
@@ -109,13 +109,6 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(cc.Stop)
 	return h
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // start runs a provisioner replica until the returned stop is called (or

@@ -37,7 +37,7 @@ func TestPerCustomerOrderWithThreeReplicas(t *testing.T) {
 	logs := &testenv.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("replica logs (tail):\n%s", tail(logs.String(), 8<<10))
+			t.Logf("replica logs (tail):\n%s", logs.Tail(8<<10))
 		}
 	})
 	var applied [4]atomic.Int64 // by replica

@@ -40,3 +40,15 @@ func (b *Buffer) Len() int {
 	defer b.mu.Unlock()
 	return b.buf.Len()
 }
+
+// Tail returns the last n bytes written, after "…" when there were more:
+// the end of a long log, for a failing test's message.
+func (b *Buffer) Tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data := b.buf.Bytes()
+	if len(data) <= n {
+		return string(data)
+	}
+	return "…" + string(data[len(data)-n:])
+}

@@ -103,13 +103,7 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 func (p *Process) Output() string { return p.out.String() }
 
 // Tail returns the end of Output, at most 16 KiB of it, for a message.
-func (p *Process) Tail() string {
-	s := p.Output()
-	if len(s) > maxShownOutput {
-		s = "…" + s[len(s)-maxShownOutput:]
-	}
-	return s
-}
+func (p *Process) Tail() string { return p.out.Tail(maxShownOutput) }
 
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }

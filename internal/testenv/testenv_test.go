@@ -166,3 +166,18 @@ func TestLaunchGroupStopsTheChildrenToo(t *testing.T) {
 		return fmt.Errorf("child %d still runs", child)
 	})
 }
+
+func TestBufferTailKeepsTheEnd(t *testing.T) {
+	var b Buffer
+	if got := b.Tail(4); got != "" {
+		t.Errorf("Tail of nothing = %q", got)
+	}
+	_, _ = b.Write([]byte("abc"))
+	if got := b.Tail(4); got != "abc" {
+		t.Errorf("Tail(4) of abc = %q, want abc", got)
+	}
+	_, _ = b.Write([]byte("defgh"))
+	if got := b.Tail(4); got != "…efgh" {
+		t.Errorf("Tail(4) of abcdefgh = %q, want …efgh", got)
+	}
+}

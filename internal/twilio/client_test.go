@@ -3,9 +3,9 @@ package twilio_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -329,12 +329,7 @@ func TestErrorsAreClassified(t *testing.T) {
 		}
 	})
 	t.Run("nobody listening", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
+		addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 		dead := newClient(t, s, func(cfg *twilio.Config) { cfg.BaseURL = "http://" + addr })
 		if _, err := dead.Fetch(ctx, a.SID); !twilio.IsTransient(err) {
 			t.Errorf("got %v", err)
