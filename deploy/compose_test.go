@@ -18,7 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // The test runs in deploy/; everything it reads is relative to the repo.
@@ -296,7 +296,7 @@ func TestComposeBuildsOurImageFromTheDockerfile(t *testing.T) {
 		if !hasMainPackage(filepath.Join(root, "cmd", bin)) {
 			// Under CI a failure; while the binaries are being written, a note.
 			msg := fmt.Sprintf("%s runs %s, but cmd/%s has no main package", name, bin, bin)
-			if testsvc.CI() {
+			if testenv.CI() {
 				t.Error(msg)
 			} else {
 				t.Log(msg + " (an error under CI)")
@@ -750,7 +750,7 @@ func TestBinariesAcceptExactlyTheDocumentedSettings(t *testing.T) {
 		t.Run(bin, func(t *testing.T) {
 			pkg := filepath.Join(root, "cmd", bin)
 			if !hasMainPackage(pkg) {
-				testsvc.Missing(t, "cmd/"+bin, "its main package is not written yet")
+				testenv.Missing(t, "cmd/"+bin, "its main package is not written yet")
 			}
 			exe := filepath.Join(dir, bin)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

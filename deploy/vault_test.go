@@ -16,7 +16,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 )
 
@@ -27,7 +27,7 @@ type vaultScript struct {
 	t         *testing.T // the test the processes belong to (not a subtest)
 	dir, addr string
 	env       []string
-	proc      *testsvc.Process
+	proc      *testenv.Process
 }
 
 func newVaultScript(t *testing.T) *vaultScript {
@@ -35,11 +35,11 @@ func newVaultScript(t *testing.T) *vaultScript {
 	if testing.Short() {
 		t.Skip("starts Vault")
 	}
-	bin := testsvc.Binary(t, "vault")
+	bin := testenv.Binary(t, "vault")
 	dir := t.TempDir()
-	port, cluster := testsvc.FreePort(t), testsvc.FreePort(t)
+	port, cluster := testenv.FreePort(t), testenv.FreePort(t)
 	for cluster == port {
-		cluster = testsvc.FreePort(t)
+		cluster = testenv.FreePort(t)
 	}
 	addr := fmt.Sprintf("http://127.0.0.1:%d", port)
 	return &vaultScript{t: t, dir: dir, addr: addr, env: []string{
@@ -66,23 +66,22 @@ func (v *vaultScript) start(t *testing.T, wantFail bool, extraEnv ...string) str
 	// The process outlives a subtest: it belongs to v.t. This cleanup runs
 	// after the process's own (SIGTERM to the script, which passes it on)
 	// and kills whatever is left of its process group.
-	var proc *testsvc.Process
+	var proc *testenv.Process
 	v.t.Cleanup(func() {
 		if proc != nil {
 			_ = syscall.Kill(-proc.Pid(), syscall.SIGKILL)
 		}
 	})
-	proc = testsvc.StartProcess(v.t, "sh", []string{
+	proc = testenv.StartProcess(v.t, "sh", []string{
 		filepath.Join(root, "deploy/vault/vault.sh"), "run",
 		filepath.Join(root, "deploy/vault/vault.hcl"), filepath.Join(v.dir, "config", "textkit.hcl"),
 		v.keysFile(), v.readyFile(),
 	}, append(slices.Clone(v.env), extraEnv...))
 	v.proc = proc
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	testenv.Eventually(t, 90*time.Second, func() error {
 		if exited, err := v.proc.Exited(); exited {
 			if wantFail && err != nil {
-				return v.proc.Output()
+				return nil
 			}
 			t.Fatalf("vault.sh run exited (%v) before it was ready:\n%s", err, v.proc.Output())
 		}
@@ -90,13 +89,11 @@ func (v *vaultScript) start(t *testing.T, wantFail bool, extraEnv ...string) str
 			if wantFail {
 				t.Fatalf("vault.sh run became ready, want it to fail:\n%s", v.proc.Output())
 			}
-			return v.proc.Output()
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("vault.sh run not ready after 90s:\n%s", v.proc.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("vault.sh run not ready:\n%s", v.proc.Output())
+	})
+	return v.proc.Output()
 }
 
 // stop sends SIGTERM to the script, which must stop Vault and exit.
@@ -113,19 +110,15 @@ func (v *vaultScript) stop(t *testing.T) {
 func (v *vaultScript) waitDown(t *testing.T) {
 	t.Helper()
 	c := v.client(t, "")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := c.Sys().SealStatusWithContext(ctx)
 		cancel()
 		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Vault still answers 30s after it should have stopped (%v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("vault still answers after it should have stopped (%v)", err)
+	})
 }
 
 // serverPid is the pid of `vault server`, the script's child.
@@ -248,18 +241,14 @@ func TestVaultScriptKeepsKeys(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if exited, err := v.proc.Exited(); exited {
-				if err == nil {
-					t.Errorf("vault.sh exited 0 after its server was killed; want a failure (compose restarts it)")
-				}
-				break
+		testenv.Eventually(t, 30*time.Second, func() error {
+			if exited, _ := v.proc.Exited(); !exited {
+				return errors.New("vault.sh still runs after its server was killed")
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("vault.sh still runs 30s after its server was killed")
-			}
-			time.Sleep(100 * time.Millisecond)
+			return nil
+		})
+		if _, err := v.proc.Exited(); err == nil {
+			t.Errorf("vault.sh exited 0 after its server was killed; want a failure (compose restarts it)")
 		}
 		v.start(t, false)
 		decrypts(t, root1, "after vault server was killed")

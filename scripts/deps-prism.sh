@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Stoplight Prism, at the version tools/prism pins, into the test
-# cache, where internal/testsvc.LookBinary finds it
+# cache, where internal/testenv.LookBinary finds it
 # ($TEXTKIT_CACHE/prism/node_modules/.bin/prism). The Twilio contract tests
 # (internal/twilio) run it against Twilio's own OpenAPI description.
 # Does nothing when that exact version is installed already.

@@ -9,7 +9,7 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Third-party binaries built by scripts/deps.sh, outside git. Same rule as
-# internal/testsvc.CacheDir.
+# internal/testenv.CacheDir.
 if [[ -n "${TEXTKIT_CACHE:-}" ]]; then
 	CACHE_DIR="$TEXTKIT_CACHE"
 elif [[ -n "${XDG_CACHE_HOME:-}" ]]; then

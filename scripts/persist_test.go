@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // docsPartnerID is the partner deploy/seed.json creates and up.sh's API key
@@ -177,18 +179,14 @@ func vaultSealStatus(t *testing.T, url string) (sealed, initialized bool) {
 // waitClosed waits until nothing accepts connections on 127.0.0.1:port.
 func waitClosed(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err != nil {
-			return
+			return nil
 		}
 		_ = c.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("port %d still answers 30s after its process was killed", port)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("port %d still answers after its process was killed", port)
+	})
 }
 
 func readFile(t *testing.T, path string) string {

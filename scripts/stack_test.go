@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // ourBinaries are the cmd/<name> main packages scripts/up.sh builds.
@@ -81,7 +81,7 @@ func TestUpThenDown(t *testing.T) {
 	checkNATSHealthy(t, port("TEXTKIT_NATS_MONITOR_PORT"))
 
 	// Something to survive the second start.
-	rdb := &testsvc.Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port("TEXTKIT_REDIS_PORT")), Password: secrets["TEXTKIT_REDIS_PASSWORD"]}
+	rdb := &testenv.Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port("TEXTKIT_REDIS_PORT")), Password: secrets["TEXTKIT_REDIS_PASSWORD"]}
 	if got, err := rdb.Do("SET", "stack-test:marker", "kept"); err != nil || got != "OK" {
 		t.Fatalf("SET in the stack's redis = %v, %v", got, err)
 	}
@@ -185,14 +185,14 @@ func newStack(t *testing.T) *stack {
 	st.env = []string{
 		"TEXTKIT_DATA_DIR=" + st.dir,
 		"TEXTKIT_SKIP_DEPS=1", // test.sh ran deps.sh; the binaries come from testsvc
-		"TEXTKIT_NATS_SERVER_BIN=" + testsvc.Binary(t, "nats-server"),
-		"TEXTKIT_REDIS_SERVER_BIN=" + testsvc.Binary(t, "redis-server"),
-		"TEXTKIT_VAULT_BIN=" + testsvc.Binary(t, "vault"),
+		"TEXTKIT_NATS_SERVER_BIN=" + testenv.Binary(t, "nats-server"),
+		"TEXTKIT_REDIS_SERVER_BIN=" + testenv.Binary(t, "redis-server"),
+		"TEXTKIT_VAULT_BIN=" + testenv.Binary(t, "vault"),
 		"TEXTKIT_WAIT_SECONDS=90",
 		"TEXTKIT_VAULT_DEV=0", // the default, whatever the caller's environment says
 	}
 	if _, err := exec.LookPath("curl"); err != nil {
-		testsvc.Missing(t, "curl", "scripts/deps.sh installs it (apt-get install curl)")
+		testenv.Missing(t, "curl", "scripts/deps.sh installs it (apt-get install curl)")
 	}
 	st.ports = freePorts(t, len(portVars))
 	for i, v := range portVars {
@@ -207,9 +207,9 @@ func newStack(t *testing.T) *stack {
 			missing = append(missing, b)
 		}
 	}
-	st.skipMissing = len(missing) > 0 && !testsvc.CI()
+	st.skipMissing = len(missing) > 0 && !testenv.CI()
 	if len(missing) > 0 {
-		if testsvc.CI() {
+		if testenv.CI() {
 			t.Fatalf("cmd/{%s} have no main package: the stack cannot start", strings.Join(missing, ","))
 		}
 		t.Logf("developing: cmd/{%s} have no main package yet; up.sh skips them (TEXTKIT_SKIP_MISSING_BINARIES=1) and the GraphQL check is skipped",
@@ -290,7 +290,7 @@ func checkCurl(t *testing.T, out string) {
 // verbatim, to the stack up.sh started, as a partner pasting them would.
 func checkDocsExamples(t *testing.T, url, key string) {
 	t.Helper()
-	examples := testsvc.DocsExamples(t)
+	examples := testenv.DocsExamples(t)
 	wants := []string{`"userErrors":[]`, `"activateCustomer":true,"updateCustomerContactInfo":true`, `"updateCustomerContactInfo":true`, `"deactivateCustomer":true`, `GRAPHQL_PARSE_FAILED`}
 	for i, ex := range examples {
 		body, _ := json.Marshal(map[string]string{"query": ex})
@@ -419,7 +419,7 @@ func freePorts(t *testing.T, n int) []int {
 	seen := map[int]bool{}
 	var ports []int
 	for len(ports) < n {
-		p := testsvc.FreePort(t)
+		p := testenv.FreePort(t)
 		if !seen[p] {
 			seen[p] = true
 			ports = append(ports, p)

@@ -3,12 +3,12 @@
 # dependencies (scripts/deps.sh), runs go vet and golangci-lint (.golangci.yml),
 # each fuzz target for a bounded time, then every test with gotestsum, under
 # the race detector. Tests start the real services they need themselves
-# (internal/testsvc finds the binaries deps.sh installed); one of them runs
+# (internal/testenv finds the binaries deps.sh installed); one of them runs
 # scripts/up.sh on free ports. Exits non-zero if vet, the linter or any test
 # fails; gotestsum's summary line ("DONE N tests …") is the last thing printed.
 #
 # Extra arguments go to `go test` in place of the package list, e.g.
-#   scripts/test.sh ./internal/testsvc/...
+#   scripts/test.sh ./internal/testenv/...
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -6,7 +6,8 @@ import (
 	"testing"
 
 	"github.com/textkit/customers/internal/service/servicetest"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
+	"github.com/textkit/customers/internal/twilio/twiliotest"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -16,7 +17,7 @@ func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
 func env(t *testing.T) map[string]string {
 	t.Helper()
 	e := servicetest.Env(t, "provisioner", func(s vault.ServiceTokens) string { return s.Provisioner })
-	tw := twiliotest.NewServer(t, twiliotest.Config{})
+	tw := twiliotest.NewServer(t, emulator.Config{})
 	e["TEXTKIT_TWILIO_API_URL"] = tw.URL
 	e["TEXTKIT_TWILIO_ACCOUNT_SID"] = tw.AccountSID()
 	e["TEXTKIT_TWILIO_AUTH_TOKEN"] = tw.AuthToken()

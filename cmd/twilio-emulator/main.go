@@ -1,5 +1,5 @@
 // Command twilio-emulator serves the Twilio Accounts API emulator
-// (internal/twiliotest) on a local port, for the dev stack and for tests
+// (internal/twilio/emulator) on a local port, for the dev stack and for tests
 // that run the services as separate processes. The real Twilio API is out
 // of reach here; the emulator keeps sub-accounts the way Twilio does and
 // can be told to misbehave (see docs/twilio.md).
@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/service"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
 )
 
 func main() { service.Main("twilio-emulator", run) }
@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, st
 	if err != nil {
 		return err
 	}
-	emu, err := twiliotest.New(twiliotest.Config{AccountSID: *sid, AuthToken: *token, StateFile: *state})
+	emu, err := emulator.New(emulator.Config{AccountSID: *sid, AuthToken: *token, StateFile: *state})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/textkit/customers/internal/stacktest"
+	"github.com/textkit/customers/internal/testenv"
 )
 
 func register(t *testing.T, s *stacktest.Stack, key, space string) string {
@@ -204,17 +205,13 @@ func TestTimeoutCarriesTheCommandIDAndTheCommandStillRuns(t *testing.T) {
 	r = s.Do(s.PartnerKey, `{ command(id: "`+cmdID+`") { state type customerId } }`, nil)
 	wantData(t, r, `{"command":{"state":"PENDING","type":"customer.activate","customerId":"`+id+`"}}`)
 	s.StartProvisioner(t)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		r = s.Do(s.PartnerKey, `{ command(id: "`+cmdID+`") { state customerVersion errors { code } } }`, nil)
-		if strings.Contains(string(r.Raw), "APPLIED") {
-			break
+		if !strings.Contains(string(r.Raw), "APPLIED") {
+			return fmt.Errorf("command never applied: %s", r.Raw)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("command never applied: %s", r.Raw)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	wantData(t, r, `{"command":{"state":"APPLIED","customerVersion":2,"errors":[]}}`)
 	// Another partner cannot look the command up.
 	r = s.Do(s.OtherPartnerKey, `{ command(id: "`+cmdID+`") { state } }`, nil)

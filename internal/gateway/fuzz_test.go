@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/textkit/customers/internal/stacktest"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // FuzzGraphQLRequest drives the whole HTTP handler (request id, timeout,
@@ -25,7 +25,7 @@ import (
 // variables); mode&4 adds an Idempotency-Key, mode&8 uses an operator key.
 func FuzzGraphQLRequest(f *testing.F) {
 	h := newHarness(f, unlimitedRate)
-	for _, ex := range testsvc.DocsExamples(f) {
+	for _, ex := range testenv.DocsExamples(f) {
 		for mode := range uint8(16) {
 			f.Add(mode, ex, "")
 		}

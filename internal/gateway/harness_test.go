@@ -19,7 +19,7 @@ import (
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 	"github.com/textkit/customers/internal/stacktest"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // harness is the gateway over a real Redis (API keys, reference data,
@@ -30,9 +30,9 @@ import (
 type harness struct {
 	t     testing.TB
 	Store *redisstore.Store
-	Redis *testsvc.Redis
+	Redis *testenv.Redis
 	Pub   *fakePublisher
-	Logs  *testsvc.SyncBuffer
+	Logs  *testenv.Buffer
 	// Keys: two of the docs' partner, one of the other partner, one operator.
 	PartnerKey, PartnerKey2, OtherPartnerKey, OperatorKey string
 
@@ -43,8 +43,8 @@ type harness struct {
 // newHarness starts Redis and a gateway whose Config mutate may change.
 func newHarness(t testing.TB, mutate func(*gateway.Config)) *harness {
 	t.Helper()
-	rdb, srv := redistest.Start(t, testsvc.WithRedisConfig("appendfsync", "no"))
-	h := &harness{t: t, Store: redisstore.New(rdb), Redis: srv, Logs: &testsvc.SyncBuffer{}}
+	rdb, srv := redistest.Start(t, testenv.WithRedisConfig("appendfsync", "no"))
+	h := &harness{t: t, Store: redisstore.New(rdb), Redis: srv, Logs: &testenv.Buffer{}}
 	ctx := context.Background()
 	for _, p := range []redisstore.Partner{{ID: stacktest.PartnerID, Name: "Docs partner"}, {ID: stacktest.OtherPartnerID, Name: "Other partner"}} {
 		if err := h.Store.PutPartner(ctx, p); err != nil {

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/textkit/customers/internal/stacktest"
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // A query sent with an Idempotency-Key and replayed after the customer's
@@ -34,13 +36,12 @@ func TestIdempotencyKeyReplayAfterDestructionShowsNoContactInfo(t *testing.T) {
 	if !strings.Contains(string(r.Raw), `"response":true`) {
 		t.Fatalf("terminate: %s", r.Raw)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(string(s.Do(s.PartnerKey, q, nil).Raw), `"DESTROYED"`) {
-		if time.Now().After(deadline) {
-			t.Fatal("key not destroyed in time")
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if r := s.Do(s.PartnerKey, q, nil); !strings.Contains(string(r.Raw), `"DESTROYED"`) {
+			return fmt.Errorf("key not destroyed in time: %s", r.Raw)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 
 	again := s.Do(s.PartnerKey, q, nil, "Idempotency-Key", "read-1")
 	wantData(t, again, `{"customer":{"contactInfo":null,"contactInfoStatus":"DESTROYED"}}`)
@@ -103,13 +104,12 @@ func TestIdempotencyKeyRetryAfterTimeoutAnswersTheOutcome(t *testing.T) {
 		t.Fatalf("activate without a provisioner: %s", r.Raw)
 	}
 	s.StartProvisioner(t)
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(string(s.Do(s.PartnerKey, `{ customer(id: "`+id+`") { status } }`, nil).Raw), "ACTIVE") {
-		if time.Now().After(deadline) {
-			t.Fatal("activation never applied")
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if r := s.Do(s.PartnerKey, `{ customer(id: "`+id+`") { status } }`, nil); !strings.Contains(string(r.Raw), "ACTIVE") {
+			return fmt.Errorf("activation never applied: %s", r.Raw)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	r = s.Do(s.PartnerKey, activate, nil, "Idempotency-Key", "a-1")
 	wantData(t, r, `{"activateCustomer":true}`)
 	wantData(t, s.Do(s.PartnerKey, `{ customer(id: "`+id+`") { version } }`, nil), `{"customer":{"version":2}}`)

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/textkit/customers/internal/stacktest"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
 
@@ -18,7 +18,7 @@ const docsCustomerID = "e4c81004-1a4c-477f-97e3-b67022e9a351"
 
 func TestSpecExamplesWorkAsWritten(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
-	ex := testsvc.DocsExamples(t)
+	ex := testenv.DocsExamples(t)
 	// The dev stack registers the customer the examples act on (scripts/up.sh).
 	r := s.Do(s.PartnerKey, `mutation { registerCustomer(input: {id: "`+docsCustomerID+`", space: "docs-example", partnerId: "`+stacktest.PartnerID+`", industryId: "`+stacktest.IndustryID+`", label: "Docs example customer"}) { response userErrors { field message } } }`, nil)
 	if !strings.Contains(string(r.Raw), `"response":true`) {

@@ -3,6 +3,7 @@ package natsbus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/natsbus/natstest"
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // consumerRig is a server with the streams and partition consumers, and a
@@ -103,20 +105,16 @@ func (r *consumerRig) waitAcked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		info, err := stream.Info(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs == 0 {
-			return
+		if info.State.Msgs != 0 {
+			return fmt.Errorf("the command stream still holds %d messages: not acknowledged", info.State.Msgs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the command stream still holds %d messages: not acknowledged", info.State.Msgs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (r *consumerRig) check(t *testing.T, m natsbus.Message) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
 )
 
 // TestTerminateWhenTheSubaccountIsGone: Twilio no longer knows the
@@ -50,7 +50,7 @@ func TestTerminateWhenTheSubaccountIsGone(t *testing.T) {
 		t.Fatalf("terminated event %+v, want NO_RETENTION", term)
 	}
 	for _, r := range h.requestsSince(from) {
-		if r.Op == twiliotest.OpCreate || r.Op == twiliotest.OpUpdate {
+		if r.Op == emulator.OpCreate || r.Op == emulator.OpUpdate {
 			t.Fatalf("terminating a gone sub-account sent %+v", r)
 		}
 	}
@@ -104,7 +104,7 @@ func TestTerminateWithRefusedTwilioCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustApplied(t, h.outcome(cmd.ID))
-	if acct, _ := h.twilio.Account(c.TwilioSID()); acct.Status != twiliotest.StatusClosed {
+	if acct, _ := h.twilio.Account(c.TwilioSID()); acct.Status != emulator.StatusClosed {
 		t.Fatalf("sub-account %s after the retry, want closed", acct.Status)
 	}
 }

@@ -17,12 +17,12 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/provisioner"
 	"github.com/textkit/customers/internal/twilio"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
 )
 
 // mustRegistered checks that id is REGISTERED at version 1 with exactly one
 // open sub-account named after it, and returns that sub-account.
-func (h *harness) mustRegistered(t *testing.T, id string, out *command.Outcome) twiliotest.Account {
+func (h *harness) mustRegistered(t *testing.T, id string, out *command.Outcome) emulator.Account {
 	t.Helper()
 	mustApplied(t, out)
 	if out.CustomerVersion != 1 {
@@ -32,7 +32,7 @@ func (h *harness) mustRegistered(t *testing.T, id string, out *command.Outcome) 
 	if len(subs) != 1 {
 		t.Fatalf("%d sub-accounts named %s, want exactly 1: %+v", len(subs), twilio.SubaccountName(id), subs)
 	}
-	if subs[0].Status != twiliotest.StatusActive {
+	if subs[0].Status != emulator.StatusActive {
 		t.Fatalf("sub-account %s is %s, want active", subs[0].SID, subs[0].Status)
 	}
 	c, err := h.store.Get(context.Background(), id)
@@ -87,7 +87,7 @@ func TestCrashBetweenTwilioCreateAndRedisWrite(t *testing.T) {
 
 	h.start(t)
 	acct := h.mustRegistered(t, id, h.outcome(reg.ID))
-	if n := h.twilio.Count(twiliotest.OpCreate); n != 1 {
+	if n := h.twilio.Count(emulator.OpCreate); n != 1 {
 		t.Fatalf("%d creates, want 1: the new replica should have found %s by listing", n, acct.SID)
 	}
 	if ev := h.eventsOf(id); len(ev) > 1 {
@@ -121,19 +121,19 @@ func TestLostCreateResponseMakesNoSecondSubaccount(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start(t)
-	for _, f := range []twiliotest.Fault{
-		{Op: twiliotest.OpCreate, Status: 500, AfterApply: true},
-		{Op: twiliotest.OpCreate, Status: 503, AfterApply: true, Delay: 200 * time.Millisecond},
-		{Op: twiliotest.OpCreate, Drop: true, AfterApply: true},
+	for _, f := range []emulator.Fault{
+		{Op: emulator.OpCreate, Status: 500, AfterApply: true},
+		{Op: emulator.OpCreate, Status: 503, AfterApply: true, Delay: 200 * time.Millisecond},
+		{Op: emulator.OpCreate, Drop: true, AfterApply: true},
 	} {
 		t.Run(fmt.Sprintf("status %d drop %v", f.Status, f.Drop), func(t *testing.T) {
-			before := h.twilio.Count(twiliotest.OpCreate)
+			before := h.twilio.Count(emulator.OpCreate)
 			if err := h.twilio.Inject(f); err != nil {
 				t.Fatal(err)
 			}
 			id := uuid.NewString()
 			h.mustRegistered(t, id, h.send(registerCmd(id, "lost-"+id[:8])))
-			if n := h.twilio.Count(twiliotest.OpCreate) - before; n != 1 {
+			if n := h.twilio.Count(emulator.OpCreate) - before; n != 1 {
 				t.Fatalf("%d creates, want 1", n)
 			}
 			if p := h.twilio.PendingFaults(); p != 0 {
@@ -144,7 +144,7 @@ func TestLostCreateResponseMakesNoSecondSubaccount(t *testing.T) {
 }
 
 // requestsSince returns the emulator's requests from index from on.
-func (h *harness) requestsSince(from int) []twiliotest.Request {
+func (h *harness) requestsSince(from int) []emulator.Request {
 	return h.twilio.Requests()[from:]
 }
 
@@ -166,14 +166,14 @@ func TestTwilioStormsStillApply(t *testing.T) {
 		h := stack(t)
 		from := len(h.twilio.Requests())
 		// No Retry-After, to keep the test fast (TestTwilioRetryAfterIsHonoured checks it).
-		if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Status: 429, Times: 20}); err != nil {
+		if err := h.twilio.Inject(emulator.Fault{Op: emulator.OpCreate, Status: 429, Times: 20}); err != nil {
 			t.Fatal(err)
 		}
 		id := uuid.NewString()
 		h.mustRegistered(t, id, h.send(registerCmd(id, "storm-429")))
 		var refused, created int
 		for _, r := range h.requestsSince(from) {
-			if r.Op == twiliotest.OpCreate {
+			if r.Op == emulator.OpCreate {
 				switch r.Status {
 				case 429:
 					refused++
@@ -192,10 +192,10 @@ func TestTwilioStormsStillApply(t *testing.T) {
 	t.Run("500 and 503 on create", func(t *testing.T) {
 		h := stack(t)
 		from := len(h.twilio.Requests())
-		for _, f := range []twiliotest.Fault{
-			{Op: twiliotest.OpCreate, Status: 500, Times: 4},
-			{Op: twiliotest.OpCreate, Status: 503, Times: 4},
-			{Op: twiliotest.OpCreate, Status: 500, AfterApply: true}, // made, then failed
+		for _, f := range []emulator.Fault{
+			{Op: emulator.OpCreate, Status: 500, Times: 4},
+			{Op: emulator.OpCreate, Status: 503, Times: 4},
+			{Op: emulator.OpCreate, Status: 500, AfterApply: true}, // made, then failed
 		} {
 			if err := h.twilio.Inject(f); err != nil {
 				t.Fatal(err)
@@ -211,9 +211,9 @@ func TestTwilioStormsStillApply(t *testing.T) {
 		listed := false
 		for _, r := range reqs {
 			switch r.Op {
-			case twiliotest.OpList:
+			case emulator.OpList:
 				listed = true
-			case twiliotest.OpCreate:
+			case emulator.OpCreate:
 				if !listed {
 					t.Fatalf("create without a list before it: %+v", reqs)
 				}
@@ -238,22 +238,22 @@ func TestTwilioStormsStillApply(t *testing.T) {
 		sid := c.TwilioSID()
 		steps := []struct {
 			cmd     command.Type
-			faults  []twiliotest.Fault
-			twilio  twiliotest.Status
+			faults  []emulator.Fault
+			twilio  emulator.Status
 			status  customer.Status
 			version int64
 			updated int // updates answered 200
 		}{
-			{command.Deactivate, []twiliotest.Fault{
-				{Op: twiliotest.OpUpdate, Status: 503, Times: 4},
-				{Op: twiliotest.OpUpdate, Status: 500, Times: 3},
-				{Op: twiliotest.OpUpdate, Status: 429, Times: 3},
-			}, twiliotest.StatusSuspended, customer.StatusDeactivated, 3, 1},
-			{command.Activate, []twiliotest.Fault{
-				{Op: twiliotest.OpFetch, Status: 500, Times: 2},
-				{Op: twiliotest.OpUpdate, Status: 502, Times: 3},
-				{Op: twiliotest.OpUpdate, Status: 500, AfterApply: true}, // reopened, then failed
-			}, twiliotest.StatusActive, customer.StatusActive, 4, 0}, // the lost answer's update made the change
+			{command.Deactivate, []emulator.Fault{
+				{Op: emulator.OpUpdate, Status: 503, Times: 4},
+				{Op: emulator.OpUpdate, Status: 500, Times: 3},
+				{Op: emulator.OpUpdate, Status: 429, Times: 3},
+			}, emulator.StatusSuspended, customer.StatusDeactivated, 3, 1},
+			{command.Activate, []emulator.Fault{
+				{Op: emulator.OpFetch, Status: 500, Times: 2},
+				{Op: emulator.OpUpdate, Status: 502, Times: 3},
+				{Op: emulator.OpUpdate, Status: 500, AfterApply: true}, // reopened, then failed
+			}, emulator.StatusActive, customer.StatusActive, 4, 0}, // the lost answer's update made the change
 		}
 		for _, s := range steps {
 			from := len(h.twilio.Requests())
@@ -277,10 +277,10 @@ func TestTwilioStormsStillApply(t *testing.T) {
 			}
 			var updated int
 			for _, r := range h.requestsSince(from) {
-				if r.Op == twiliotest.OpUpdate && r.Status == http.StatusOK {
+				if r.Op == emulator.OpUpdate && r.Status == http.StatusOK {
 					updated++
 				}
-				if r.Op == twiliotest.OpCreate {
+				if r.Op == emulator.OpCreate {
 					t.Fatalf("%s created an account: %+v", s.cmd, r)
 				}
 			}
@@ -359,7 +359,7 @@ func TestTwilioRetryAfterIsHonoured(t *testing.T) {
 		}
 		cfg.Twilio = tw
 	})
-	if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Status: 429, RetryAfter: 1, Times: 2}); err != nil {
+	if err := h.twilio.Inject(emulator.Fault{Op: emulator.OpCreate, Status: 429, RetryAfter: 1, Times: 2}); err != nil {
 		t.Fatal(err)
 	}
 	id := uuid.NewString()

@@ -3,6 +3,7 @@ package provisioner_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"sync"
 	"testing"
@@ -17,7 +18,8 @@ import (
 	"github.com/textkit/customers/internal/provisioner"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/stacktest"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/testenv"
+	"github.com/textkit/customers/internal/twilio/twiliotest"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -46,7 +48,6 @@ type harness struct {
 	mu       sync.Mutex
 	outcomes map[string]*command.Outcome
 	events   []command.Event
-	changed  chan struct{}
 }
 
 func newHarness(t *testing.T) *harness {
@@ -55,11 +56,11 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{
 		t: t, stack: s, store: s.Store, twilio: s.Twilio,
 		keys:     s.Vault.Client(t, s.Tokens.Gateway),
-		outcomes: map[string]*command.Outcome{}, changed: make(chan struct{}, 1),
+		outcomes: map[string]*command.Outcome{},
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("stack logs (tail):\n%s", tail(s.Logs.String(), 8<<10))
+			t.Logf("stack logs (tail):\n%s", s.Logs.Tail(8<<10))
 		}
 	})
 	gw := s.NATS.Connect(t, "gateway")
@@ -78,7 +79,6 @@ func newHarness(t *testing.T) *harness {
 		h.mu.Lock()
 		h.outcomes[o.CommandID] = &o
 		h.mu.Unlock()
-		h.notify()
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -103,27 +103,12 @@ func newHarness(t *testing.T) *harness {
 		h.mu.Lock()
 		h.events = append(h.events, e)
 		h.mu.Unlock()
-		h.notify()
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cc.Stop)
 	return h
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-func (h *harness) notify() {
-	select {
-	case h.changed <- struct{}{}:
-	default:
-	}
 }
 
 // start runs a provisioner replica until the returned stop is called (or
@@ -178,18 +163,16 @@ func (h *harness) forget(commandID string) {
 	delete(h.outcomes, commandID)
 }
 
-// waitFor polls cond until it holds, failing the test after 30s.
+// waitFor waits (testenv.Eventually) until cond holds, failing the test
+// after 30s.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.After(30 * time.Second)
-	for !cond() {
-		select {
-		case <-h.changed:
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			h.t.Fatalf("timed out waiting for %s", what)
+	testenv.Eventually(h.t, 30*time.Second, func() error {
+		if !cond() {
+			return errors.New("still waiting for " + what)
 		}
-	}
+		return nil
+	})
 }
 
 func (h *harness) eventsOf(customerID string) []command.Event {

@@ -14,9 +14,9 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/provisioner"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/twilio"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
 )
 
 // Three replicas share the partitions; commands for ~20 customers are
@@ -34,10 +34,10 @@ func TestPerCustomerOrderWithThreeReplicas(t *testing.T) {
 	// keeper may lag behind twenty registrations.
 	// The replicas log into one buffer of their own: stacktest's Logger
 	// gives each logger its own lock over the shared buffer.
-	logs := &testsvc.SyncBuffer{}
+	logs := &testenv.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("replica logs (tail):\n%s", tail(logs.String(), 8<<10))
+			t.Logf("replica logs (tail):\n%s", logs.Tail(8<<10))
 		}
 	})
 	var applied [4]atomic.Int64 // by replica
@@ -128,7 +128,7 @@ func TestPerCustomerOrderWithThreeReplicas(t *testing.T) {
 			t.Fatalf("customer %d: %s v%d, want DEACTIVATED v%d", i, c.Status(), c.Version(), steps)
 		}
 		subs := h.twilio.Subaccounts(twilio.SubaccountName(id))
-		if len(subs) != 1 || subs[0].Status != twiliotest.StatusSuspended || subs[0].SID != c.TwilioSID() {
+		if len(subs) != 1 || subs[0].Status != emulator.StatusSuspended || subs[0].SID != c.TwilioSID() {
 			t.Fatalf("customer %d: sub-accounts %+v, want one, suspended", i, subs)
 		}
 		// Events leave in version order too.

@@ -14,7 +14,7 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/twilio"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
 )
 
 var spec = customer.ContactInfo{
@@ -58,22 +58,22 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("stored %s %q v%d", c.Status(), c.Space(), c.Version())
 	}
 	acct, ok := h.twilio.Account(c.TwilioSID())
-	if !ok || acct.FriendlyName != twilio.SubaccountName(id) || acct.Status != twiliotest.StatusActive {
+	if !ok || acct.FriendlyName != twilio.SubaccountName(id) || acct.Status != emulator.StatusActive {
 		t.Fatalf("twilio sub-account %q: %+v (found %v)", c.TwilioSID(), acct, ok)
 	}
 
 	steps := []struct {
 		cmd     *command.Command
 		status  customer.Status
-		twilio  twiliotest.Status
+		twilio  emulator.Status
 		version int64
 	}{
-		{newCmd(command.Activate, id, nil), customer.StatusActive, twiliotest.StatusActive, 2},
-		{contactCmd(id), customer.StatusActive, twiliotest.StatusActive, 3},
-		{newCmd(command.Deactivate, id, nil), customer.StatusDeactivated, twiliotest.StatusSuspended, 4},
-		{contactCmd(id), customer.StatusDeactivated, twiliotest.StatusSuspended, 5},
-		{newCmd(command.Activate, id, nil), customer.StatusActive, twiliotest.StatusActive, 6},
-		{terminateCmd(id, "INDEFINITE", nil), customer.StatusTerminated, twiliotest.StatusClosed, 7},
+		{newCmd(command.Activate, id, nil), customer.StatusActive, emulator.StatusActive, 2},
+		{contactCmd(id), customer.StatusActive, emulator.StatusActive, 3},
+		{newCmd(command.Deactivate, id, nil), customer.StatusDeactivated, emulator.StatusSuspended, 4},
+		{contactCmd(id), customer.StatusDeactivated, emulator.StatusSuspended, 5},
+		{newCmd(command.Activate, id, nil), customer.StatusActive, emulator.StatusActive, 6},
+		{terminateCmd(id, "INDEFINITE", nil), customer.StatusTerminated, emulator.StatusClosed, 7},
 	}
 	for _, s := range steps {
 		o := h.send(s.cmd)
@@ -194,7 +194,7 @@ func TestDuplicateCommandsApplyOnce(t *testing.T) {
 	act := newCmd(command.Activate, id, nil)
 	first := h.send(act)
 	mustApplied(t, first)
-	creates := h.twilio.Count(twiliotest.OpCreate)
+	creates := h.twilio.Count(emulator.OpCreate)
 
 	// Inside the de-duplication window JetStream drops the copy.
 	b, _ := command.Encode(act)
@@ -267,7 +267,7 @@ func TestDuplicateCommandsApplyOnce(t *testing.T) {
 	if c.Version() != 2 || len(hist) != 2 {
 		t.Fatalf("version %d, %d history entries after duplicates, want 2 and 2", c.Version(), len(hist))
 	}
-	if n := h.twilio.Count(twiliotest.OpCreate); n != creates {
+	if n := h.twilio.Count(emulator.OpCreate); n != creates {
 		t.Fatalf("%d Twilio creates after the register's duplicate, want %d", n, creates)
 	}
 	if subs := h.twilio.Subaccounts(twilio.SubaccountName(id)); len(subs) != 1 {

@@ -1,6 +1,7 @@
 package provisioner_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,7 +9,8 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/natsbus"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/testenv"
+	"github.com/textkit/customers/internal/twilio/emulator"
 )
 
 // Stopping a replica (SIGTERM) while it handles a command lets the command
@@ -17,13 +19,13 @@ import (
 func TestGracefulStopFinishesTheCommandInFlight(t *testing.T) {
 	h := newHarness(t)
 	stop := h.start(t)
-	if err := h.twilio.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Delay: 1500 * time.Millisecond}); err != nil {
+	if err := h.twilio.Inject(emulator.Fault{Op: emulator.OpCreate, Delay: 1500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	id := uuid.NewString()
 	reg := registerCmd(id, "in-flight")
 	h.publish(reg)
-	h.waitFor("the create to reach Twilio", func() bool { return h.twilio.Count(twiliotest.OpCreate) == 1 })
+	h.waitFor("the create to reach Twilio", func() bool { return h.twilio.Count(emulator.OpCreate) == 1 })
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
 	o := h.outcome(reg.ID)
@@ -33,19 +35,15 @@ func TestGracefulStopFinishesTheCommandInFlight(t *testing.T) {
 	// on another one, so the server may not have applied it yet: allow it
 	// a moment, well below the ack wait (after which an unacknowledged
 	// command would stay in the stream, with no replica left to take it).
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for {
+	testenv.Eventually(t, 1500*time.Millisecond, func() error {
 		info, err := h.provisionerStreamInfo(natsbus.CommandStream)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs == 0 {
-			break
+		if info.State.Msgs != 0 {
+			return fmt.Errorf("the finished command is still in the stream (%d messages): it was not acknowledged", info.State.Msgs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the finished command is still in the stream (%d messages): it was not acknowledged", info.State.Msgs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	_ = command.Applied
 }

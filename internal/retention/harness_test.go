@@ -1,7 +1,6 @@
 package retention_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +24,7 @@ import (
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 	"github.com/textkit/customers/internal/retention"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -45,13 +44,13 @@ type env struct {
 	js     jetstream.JetStream // the provisioner's
 	pub    *natsbus.Publisher  // the provisioner's: publishes customer events
 	rdb    *redis.Client
-	redis  *testsvc.Redis
+	redis  *testenv.Redis
 	store  *redisstore.Store
 	vault  *vaulttest.Server
 	tokens vault.ServiceTokens
 	keys   *vault.Client // retention's token
 	clock  *clock
-	logs   *lockedBuffer
+	logs   *testenv.Buffer
 }
 
 type envOption func(*envOptions)
@@ -73,7 +72,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	e := &env{t: t, clock: newClock(), logs: &lockedBuffer{}}
+	e := &env{t: t, clock: newClock(), logs: &testenv.Buffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("retention logs:\n%s", e.logs.String())
@@ -243,7 +242,7 @@ func (e *env) keyEvents(id string) []command.Event {
 func (e *env) waitKeyEvents(id string, typ command.EventType, n int) []command.Event {
 	e.t.Helper()
 	var evs []command.Event
-	waitFor(e.t, 15*time.Second, func() error {
+	testenv.Eventually(e.t, 15*time.Second, func() error {
 		evs = e.keyEventsOf(id, typ)
 		if len(evs) != n {
 			return fmt.Errorf("%d %s events for %s, want %d", len(evs), typ, id, n)
@@ -279,7 +278,7 @@ func (e *env) record(id string) keys.Record {
 func (e *env) waitState(id string, state keys.State) keys.Record {
 	e.t.Helper()
 	var r keys.Record
-	waitFor(e.t, 15*time.Second, func() error {
+	testenv.Eventually(e.t, 15*time.Second, func() error {
 		r = e.record(id)
 		if r.State != state {
 			return fmt.Errorf("key of %s is %s, want %s", id, r.State, state)
@@ -292,7 +291,7 @@ func (e *env) waitState(id string, state keys.State) keys.Record {
 // waitConsumed polls until retention has acknowledged every customer event.
 func (e *env) waitConsumed() {
 	e.t.Helper()
-	waitFor(e.t, 15*time.Second, func() error {
+	testenv.Eventually(e.t, 15*time.Second, func() error {
 		c, err := e.js.Consumer(ctx(e.t), natsbus.EventStream, retention.ConsumerName)
 		if err != nil {
 			return err
@@ -316,22 +315,6 @@ func (e *env) keyExists(id string) bool {
 		e.t.Fatal(err)
 	}
 	return ok
-}
-
-// waitFor polls cond until it returns nil, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -364,23 +347,6 @@ func (c *clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = t
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // counter returns the current value of a counter from the default registry.

@@ -12,6 +12,7 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/retention"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 )
 
@@ -79,20 +80,16 @@ func TestNoRetentionShredsTheKeyAtOnce(t *testing.T) {
 	}
 	// The schedule entry is settled last (record, event, then entry), so
 	// it may outlive the DESTROYED record by a moment, not longer.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		_, ok, err := e.store.KeyDestructionEntry(ctx(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !ok {
-			break
+		if ok {
+			return errors.New("schedule entry left behind")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("schedule entry left behind")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if len(e.keyEventsOf(id, command.KeyScheduled)) != 0 {
 		t.Fatal("NO_RETENTION published a scheduled event")
 	}
@@ -170,7 +167,7 @@ func TestIndefiniteKeepsTheKeyForever(t *testing.T) {
 	e.publish(registered(id, time.Now()))
 	e.waitState(id, keys.Active)
 	e.publish(terminated(id, customer.Retention{Strategy: customer.Indefinite}, time.Now()))
-	waitFor(t, 15*time.Second, func() error {
+	testenv.Eventually(t, 15*time.Second, func() error {
 		if r := e.record(id); !strings.Contains(r.Reason, "INDEFINITE") {
 			return errors.New("no INDEFINITE decision recorded yet")
 		}
@@ -357,7 +354,7 @@ func TestRunWaitsForTheEventStream(t *testing.T) {
 	go func() {
 		done <- svc.Run(c, retention.RunConfig{Conn: e.nats.Connect(t, "retention"), Running: running, CloseTimeout: 5 * time.Second})
 	}()
-	waitFor(t, 15*time.Second, func() error {
+	testenv.Eventually(t, 15*time.Second, func() error {
 		if !strings.Contains(e.logs.String(), "event stream not there yet") {
 			return errors.New("retention has not noticed the missing stream")
 		}

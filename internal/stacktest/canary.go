@@ -19,6 +19,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // Areas a Stack's scans report findings and counts under.
@@ -158,23 +160,19 @@ func (s *Stack) ScanRedisFiles(t testing.TB, sc *Scanner) {
 	if err := s.RDB.BgRewriteAOF(ctx).Err(); err != nil {
 		t.Fatalf("scan redis files: bgrewriteaof: %v", err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.Eventually(t, 15*time.Second, func() error {
 		info, err := s.RDB.Info(ctx, "persistence").Result()
 		if err != nil {
 			t.Fatalf("scan redis files: info: %v", err)
 		}
-		if strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0") {
-			if !strings.Contains(info, "aof_last_bgrewrite_status:ok") {
-				t.Fatalf("scan redis files: the append-only file rewrite failed:\n%s", info)
-			}
-			break
+		if !strings.Contains(info, "aof_rewrite_in_progress:0") || !strings.Contains(info, "aof_rewrite_scheduled:0") {
+			return fmt.Errorf("scan redis files: the append-only file rewrite did not finish:\n%s", info)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("scan redis files: the append-only file rewrite did not finish:\n%s", info)
+		if !strings.Contains(info, "aof_last_bgrewrite_status:ok") {
+			t.Fatalf("scan redis files: the append-only file rewrite failed:\n%s", info)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	scanDir(t, sc, AreaRedisFiles, "after rewrite: ", s.Redis.Dir)
 }
 

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -30,6 +31,7 @@ import (
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/retention"
 	"github.com/textkit/customers/internal/stacktest"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 )
 
@@ -175,9 +177,11 @@ func canaryScenario(t *testing.T, temporary bool) {
 		// Scheduled a month out; not destroyed while retention's clock
 		// has not reached it; then the clock jumps past it.
 		var key keyView
-		waitFor(t, "the key's destruction to be scheduled", func() bool {
-			key = readKey(t, s, id)
-			return key.EncryptionKey.Status == "SCHEDULED"
+		testenv.Eventually(t, 15*time.Second, func() error {
+			if key = readKey(t, s, id); key.EncryptionKey.Status != "SCHEDULED" {
+				return fmt.Errorf("the key is %s, want its destruction SCHEDULED", key.EncryptionKey.Status)
+			}
+			return nil
 		})
 		at, err := time.Parse(time.RFC3339, key.EncryptionKey.ScheduledDestroyAt)
 		if err != nil || at.Before(time.Now().Add(27*24*time.Hour)) {
@@ -189,7 +193,12 @@ func canaryScenario(t *testing.T, temporary bool) {
 		}
 		skew.Store(int64(time.Until(at) + time.Hour))
 	}
-	waitFor(t, "the key to be destroyed", func() bool { return readKey(t, s, id).EncryptionKey.Status == "DESTROYED" })
+	testenv.Eventually(t, 15*time.Second, func() error {
+		if st := readKey(t, s, id).EncryptionKey.Status; st != "DESTROYED" {
+			return fmt.Errorf("the key is %s, want it DESTROYED", st)
+		}
+		return nil
+	})
 	r = s.Do(s.PartnerKey, contactQuery, map[string]any{"id": id})
 	fresh := string(r.Data["customer"])
 	if fresh != `{"contactInfo":null,"contactInfoStatus":"DESTROYED"}` {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/stacktest"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
 
@@ -342,9 +344,15 @@ func TestDirectPublisherLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the command stream to be empty once every command is processed", func() bool {
+	testenv.Eventually(t, 15*time.Second, func() error {
 		info, err := cmds.Info(ctx)
-		return err == nil && info.State.Msgs == 0
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != 0 {
+			return fmt.Errorf("the command stream holds %d messages, want none once every command is processed", info.State.Msgs)
+		}
+		return nil
 	})
 	if cfg := cmds.CachedInfo().Config; cfg.Retention != jetstream.WorkQueuePolicy || cfg.MaxAge != 72*time.Hour || cfg.Duplicates != 10*time.Minute {
 		t.Errorf("command stream retention %v, MaxAge %v, Duplicates %v; the docs say work queue, 72h, 10m", cfg.Retention, cfg.MaxAge, cfg.Duplicates)
@@ -495,15 +503,4 @@ func streamMessages(t *testing.T, js jetstream.JetStream, stream, subject string
 		}
 	}
 	return out
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

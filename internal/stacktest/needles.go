@@ -9,7 +9,6 @@ package stacktest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +19,8 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // NewCanary returns a unique string to plant in contact info. Around 64
@@ -30,15 +31,7 @@ import (
 // encoder escapes non-ASCII). Contact info keeps it verbatim: its text
 // fields are only trimmed.
 func NewCanary() string {
-	return "Cnry" + randomHex(8) + `<&"é>` + randomHex(8)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return hex.EncodeToString(b)
+	return "Cnry" + testenv.RandomHex(8) + `<&"é>` + testenv.RandomHex(8)
 }
 
 // Needle is one shape of a canary to search for.

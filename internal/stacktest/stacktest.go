@@ -33,9 +33,10 @@ import (
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 	"github.com/textkit/customers/internal/retention"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/twilio"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
+	"github.com/textkit/customers/internal/twilio/twiliotest"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -51,7 +52,7 @@ const (
 type Stack struct {
 	T       testing.TB
 	NATS    *natstest.Server
-	Redis   *testsvc.Redis
+	Redis   *testenv.Redis
 	RDB     *redis.Client
 	Store   *redisstore.Store
 	Twilio  *twiliotest.Server
@@ -61,7 +62,7 @@ type Stack struct {
 	// PartnerKey, OtherPartnerKey and OperatorKey are API keys.
 	PartnerKey, OtherPartnerKey, OperatorKey string
 	// Logs collects every service's JSON log lines.
-	Logs *LogBuffer
+	Logs *testenv.Buffer
 	// TwilioStateFile is the file the Twilio emulator keeps its accounts
 	// in (Options.TwilioState); "" when none.
 	TwilioStateFile string
@@ -91,14 +92,14 @@ type Options struct {
 // vaulttest.Main (TestMain).
 func Start(t testing.TB, opt Options) *Stack {
 	t.Helper()
-	s := &Stack{T: t, Logs: &LogBuffer{}}
+	s := &Stack{T: t, Logs: &testenv.Buffer{}}
 	s.NATS = natstest.Start(t)
 	s.RDB, s.Redis = redistest.Start(t)
 	s.Store = redisstore.New(s.RDB)
 	if opt.TwilioState {
 		s.TwilioStateFile = filepath.Join(t.TempDir(), "twilio-state.json")
 	}
-	s.Twilio = twiliotest.NewServer(t, twiliotest.Config{StateFile: s.TwilioStateFile})
+	s.Twilio = twiliotest.NewServer(t, emulator.Config{StateFile: s.TwilioStateFile})
 	s.Vault = vaulttest.Shared(t)
 	s.Tokens = s.Vault.Bootstrap(t)
 	ctx := context.Background()
@@ -148,41 +149,6 @@ func (s *Stack) Logger() *slog.Logger {
 		w = io.MultiWriter(w, os.Stderr)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// LogBuffer is a buffer that every service's logger writes to at once and
-// tests read while they run.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns everything written so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// Bytes returns a copy of everything written so far.
-func (l *LogBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
-
-// Len returns how many bytes were written.
-func (l *LogBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
 }
 
 // keepKeys plays retention's first duty: create each registered customer's key.

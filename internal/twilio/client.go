@@ -43,7 +43,7 @@ type Config struct {
 	AccountSID string
 	AuthToken  string
 	// BaseURL replaces https://api.twilio.com, e.g. with the emulator's
-	// address (internal/twiliotest) or a Prism proxy in front of it.
+	// address (internal/twilio/emulator) or a Prism proxy in front of it.
 	BaseURL string
 	// Timeout bounds each HTTP request; DefaultTimeout when 0.
 	Timeout time.Duration

@@ -3,16 +3,18 @@ package twilio_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/twilio"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
+	"github.com/textkit/customers/internal/twilio/twiliotest"
 )
 
 const customerID = "e4c81004-1a4c-477f-97e3-b67022e9a351"
@@ -45,7 +47,7 @@ func ticking() func() time.Time {
 
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 
 	if _, ok, err := c.FindSubaccount(ctx, customerID); err != nil || ok {
@@ -63,7 +65,7 @@ func TestLifecycle(t *testing.T) {
 	if err != nil || again != a {
 		t.Errorf("second EnsureSubaccount = %+v, %v; want %+v", again, err, a)
 	}
-	if n := s.Count(twiliotest.OpCreate); n != 1 {
+	if n := s.Count(emulator.OpCreate); n != 1 {
 		t.Errorf("%d creates, want 1", n)
 	}
 	if found, ok, err := c.FindSubaccount(ctx, customerID); err != nil || !ok || found != a {
@@ -91,7 +93,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("%s: emulator holds %s", st.name, emu.Status)
 		}
 	}
-	if n := s.Count(twiliotest.OpUpdate); n != 3 {
+	if n := s.Count(emulator.OpUpdate); n != 3 {
 		t.Errorf("%d updates, want 3: repeated calls must not write", n)
 	}
 
@@ -107,10 +109,10 @@ func TestLifecycle(t *testing.T) {
 
 func TestEnsureFindsTheAccountOfALostResponse(t *testing.T) {
 	ctx := context.Background()
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 
-	if err := s.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Status: 502, AfterApply: true}); err != nil {
+	if err := s.Inject(emulator.Fault{Op: emulator.OpCreate, Status: 502, AfterApply: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.EnsureSubaccount(ctx, customerID)
@@ -129,10 +131,10 @@ func TestEnsureFindsTheAccountOfALostResponse(t *testing.T) {
 
 func TestEnsureFindsTheAccountOfATimedOutCreate(t *testing.T) {
 	ctx := context.Background()
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s, func(cfg *twilio.Config) { cfg.Timeout = 50 * time.Millisecond })
 
-	if err := s.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Delay: 300 * time.Millisecond}); err != nil {
+	if err := s.Inject(emulator.Fault{Op: emulator.OpCreate, Delay: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.EnsureSubaccount(ctx, customerID)
@@ -141,18 +143,17 @@ func TestEnsureFindsTheAccountOfATimedOutCreate(t *testing.T) {
 		t.Fatalf("timed-out create: %v, want a transient error without a status", err)
 	}
 	// Twilio finishes the create although we stopped waiting.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.Subaccounts(twilio.SubaccountName(customerID))) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the delayed create never happened")
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if len(s.Subaccounts(twilio.SubaccountName(customerID))) == 0 {
+			return errors.New("the delayed create never happened")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	a, err := c.EnsureSubaccount(ctx, customerID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := s.Count(twiliotest.OpCreate); n != 1 {
+	if n := s.Count(emulator.OpCreate); n != 1 {
 		t.Errorf("%d creates, want 1", n)
 	}
 	if subs := s.Subaccounts(twilio.SubaccountName(customerID)); len(subs) != 1 || subs[0].SID != a.SID {
@@ -176,7 +177,7 @@ func (r *rivalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestEnsureSettlesARaceOnTheOldestAccount(t *testing.T) {
 	ctx := context.Background()
-	s := twiliotest.NewServer(t, twiliotest.Config{Now: ticking()})
+	s := twiliotest.NewServer(t, emulator.Config{Now: ticking()})
 	other := newClient(t, s)
 	var rivalSID string
 	rt := &rivalTransport{rival: func() {
@@ -199,7 +200,7 @@ func TestEnsureSettlesARaceOnTheOldestAccount(t *testing.T) {
 	var open []string
 	subs := s.Subaccounts(twilio.SubaccountName(customerID))
 	for _, sub := range subs {
-		if sub.Status != twiliotest.StatusClosed {
+		if sub.Status != emulator.StatusClosed {
 			open = append(open, sub.SID)
 		}
 	}
@@ -217,7 +218,7 @@ func TestFindPicksTheOldestAcrossPages(t *testing.T) {
 	// the list (in creation order) shows it on its second page.
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := twiliotest.NewServer(t, twiliotest.Config{Now: func() time.Time {
+	s := twiliotest.NewServer(t, emulator.Config{Now: func() time.Time {
 		mu.Lock()
 		defer mu.Unlock()
 		now = now.Add(-time.Second)
@@ -237,7 +238,7 @@ func TestFindPicksTheOldestAcrossPages(t *testing.T) {
 	if err != nil || !ok || got.SID != oldest.SID {
 		t.Errorf("FindSubaccount = %+v %v %v, want the oldest %s", got, ok, err, oldest.SID)
 	}
-	if n := s.Count(twiliotest.OpList); n != 2 {
+	if n := s.Count(emulator.OpList); n != 2 {
 		t.Errorf("%d list requests, want 2 pages", n)
 	}
 }
@@ -260,7 +261,7 @@ func createDirect(t *testing.T, s *twiliotest.Server, name string) {
 
 func TestErrorsAreClassified(t *testing.T) {
 	ctx := context.Background()
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 	a, err := c.EnsureSubaccount(ctx, customerID)
 	if err != nil {
@@ -269,22 +270,22 @@ func TestErrorsAreClassified(t *testing.T) {
 
 	for _, tc := range []struct {
 		name       string
-		fault      twiliotest.Fault
+		fault      emulator.Fault
 		kind       error
 		status     int
 		code       int
 		retryAfter time.Duration
 	}{
-		{"rate limited", twiliotest.Fault{Status: 429, RetryAfter: 3}, twilio.ErrTransient, 429, 20429, 3 * time.Second},
-		{"internal error", twiliotest.Fault{Status: 500}, twilio.ErrTransient, 500, 20500, 0},
-		{"unavailable", twiliotest.Fault{Status: 503}, twilio.ErrTransient, 503, 20503, 0},
-		{"timeout status", twiliotest.Fault{Status: 408}, twilio.ErrTransient, 408, 20408, 0},
-		{"bad request", twiliotest.Fault{Status: 400, Code: 21212}, twilio.ErrRejected, 400, 21212, 0},
-		{"forbidden", twiliotest.Fault{Status: 403, Code: 20403}, twilio.ErrUnauthorized, 403, 20403, 0},
-		{"dropped", twiliotest.Fault{Drop: true, Times: 2}, twilio.ErrTransient, 0, 0, 0}, // Go retries a dropped GET once
+		{"rate limited", emulator.Fault{Status: 429, RetryAfter: 3}, twilio.ErrTransient, 429, 20429, 3 * time.Second},
+		{"internal error", emulator.Fault{Status: 500}, twilio.ErrTransient, 500, 20500, 0},
+		{"unavailable", emulator.Fault{Status: 503}, twilio.ErrTransient, 503, 20503, 0},
+		{"timeout status", emulator.Fault{Status: 408}, twilio.ErrTransient, 408, 20408, 0},
+		{"bad request", emulator.Fault{Status: 400, Code: 21212}, twilio.ErrRejected, 400, 21212, 0},
+		{"forbidden", emulator.Fault{Status: 403, Code: 20403}, twilio.ErrUnauthorized, 403, 20403, 0},
+		{"dropped", emulator.Fault{Drop: true, Times: 2}, twilio.ErrTransient, 0, 0, 0}, // Go retries a dropped GET once
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fault.Op = twiliotest.OpFetch
+			tc.fault.Op = emulator.OpFetch
 			if err := s.Inject(tc.fault); err != nil {
 				t.Fatal(err)
 			}
@@ -304,11 +305,11 @@ func TestErrorsAreClassified(t *testing.T) {
 	}
 
 	t.Run("not found", func(t *testing.T) {
-		_, err := c.Fetch(ctx, twiliotest.NewSID())
+		_, err := c.Fetch(ctx, emulator.NewSID())
 		if !errors.Is(err, twilio.ErrNotFound) || twilio.IsTransient(err) {
 			t.Errorf("got %v", err)
 		}
-		if _, err := c.Suspend(ctx, twiliotest.NewSID()); !errors.Is(err, twilio.ErrNotFound) || !strings.Contains(err.Error(), "suspend account") {
+		if _, err := c.Suspend(ctx, emulator.NewSID()); !errors.Is(err, twilio.ErrNotFound) || !strings.Contains(err.Error(), "suspend account") {
 			t.Errorf("Suspend unknown: %v", err)
 		}
 	})
@@ -328,12 +329,7 @@ func TestErrorsAreClassified(t *testing.T) {
 		}
 	})
 	t.Run("nobody listening", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
+		addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 		dead := newClient(t, s, func(cfg *twilio.Config) { cfg.BaseURL = "http://" + addr })
 		if _, err := dead.Fetch(ctx, a.SID); !twilio.IsTransient(err) {
 			t.Errorf("got %v", err)
@@ -368,7 +364,7 @@ func TestErrorsAreClassified(t *testing.T) {
 
 func TestRefusesBadArgumentsWithoutCallingTwilio(t *testing.T) {
 	ctx := context.Background()
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 	calls := []struct {
 		name string
@@ -394,7 +390,7 @@ func TestRefusesBadArgumentsWithoutCallingTwilio(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	good := twilio.Config{AccountSID: twiliotest.NewSID(), AuthToken: "abc123"}
+	good := twilio.Config{AccountSID: emulator.NewSID(), AuthToken: "abc123"}
 	if _, err := twilio.New(good); err != nil {
 		t.Errorf("New(%+v): %v", good, err)
 	}
@@ -416,7 +412,7 @@ func TestConfig(t *testing.T) {
 }
 
 func TestBaseURLWithAPathPrefix(t *testing.T) {
-	e, err := twiliotest.New(twiliotest.Config{})
+	e, err := emulator.New(emulator.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

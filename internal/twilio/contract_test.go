@@ -30,7 +30,8 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/twilio"
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
+	"github.com/textkit/customers/internal/twilio/twiliotest"
 )
 
 // seen is one response that came back through Prism.
@@ -124,7 +125,7 @@ func checkTwilioError(t *testing.T, s seen) {
 
 func TestContractEmulatorThroughPrismProxy(t *testing.T) {
 	spec := twiliotest.SpecPath(t)
-	emu := twiliotest.NewServer(t, twiliotest.Config{})
+	emu := twiliotest.NewServer(t, emulator.Config{})
 	prism := twiliotest.StartPrismProxy(t, spec, emu.URL)
 	log := &prismLog{}
 	cfg := twilio.Config{AccountSID: emu.AccountSID(), AuthToken: emu.AuthToken(), BaseURL: prism.URL, Transport: log}
@@ -195,8 +196,8 @@ func TestContractEmulatorThroughPrismProxy(t *testing.T) {
 	if a.Created.IsZero() || a.Updated.IsZero() || a.Status != twilio.StatusActive {
 		t.Errorf("the adapter cannot read the emulator's account: %+v", a) // Prism does not check RFC 2822 dates
 	}
-	if again := must(c.EnsureSubaccount(ctx, customerID)); again.SID != a.SID || emu.Count(twiliotest.OpCreate) != 1 {
-		t.Errorf("second EnsureSubaccount gave %s after %d creates; want %s after 1", again.SID, emu.Count(twiliotest.OpCreate), a.SID)
+	if again := must(c.EnsureSubaccount(ctx, customerID)); again.SID != a.SID || emu.Count(emulator.OpCreate) != 1 {
+		t.Errorf("second EnsureSubaccount gave %s after %d creates; want %s after 1", again.SID, emu.Count(emulator.OpCreate), a.SID)
 	}
 	must(c.Suspend(ctx, a.SID))
 	must(c.Reopen(ctx, a.SID))
@@ -217,7 +218,7 @@ func TestContractEmulatorThroughPrismProxy(t *testing.T) {
 
 	// Failures: unknown account, refused credentials, rate limit, outage,
 	// and a closed account's status (sent raw: the adapter never does).
-	if _, err := c.Fetch(ctx, twiliotest.NewSID()); !errors.Is(err, twilio.ErrNotFound) {
+	if _, err := c.Fetch(ctx, emulator.NewSID()); !errors.Is(err, twilio.ErrNotFound) {
 		t.Errorf("Fetch unknown: %v", err)
 	}
 	badCfg := cfg
@@ -226,7 +227,7 @@ func TestContractEmulatorThroughPrismProxy(t *testing.T) {
 	if _, err := bad.Fetch(ctx, a.SID); !errors.Is(err, twilio.ErrUnauthorized) {
 		t.Errorf("Fetch with a wrong token: %v", err)
 	}
-	for _, f := range []twiliotest.Fault{{Op: twiliotest.OpFetch, Status: 429, RetryAfter: 1}, {Op: twiliotest.OpList, Status: 503}} {
+	for _, f := range []emulator.Fault{{Op: emulator.OpFetch, Status: 429, RetryAfter: 1}, {Op: emulator.OpList, Status: 503}} {
 		if err := emu.Inject(f); err != nil {
 			t.Fatal(err)
 		}

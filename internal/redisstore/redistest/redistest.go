@@ -8,18 +8,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 )
 
-// Start starts a redis-server through testsvc.StartRedis (append-only file
+// Start starts a redis-server through testenv.StartRedis (append-only file
 // fsynced on every write, noeviction, random password, free loopback port)
 // and returns a client connected to it. A missing redis-server skips the
 // test outside CI and fails it under CI. Server and client are closed when
 // the test ends; the client reconnects by itself after srv.Restart or
 // srv.Kill followed by srv.Start.
-func Start(t testing.TB, opts ...testsvc.RedisOption) (*redis.Client, *testsvc.Redis) {
+func Start(t testing.TB, opts ...testenv.RedisOption) (*redis.Client, *testenv.Redis) {
 	t.Helper()
-	srv := testsvc.StartRedis(t, opts...)
+	srv := testenv.StartRedis(t, opts...)
 	c := redis.NewClient(&redis.Options{
 		Addr:     srv.Addr,
 		Password: srv.Password,

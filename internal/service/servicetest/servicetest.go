@@ -7,6 +7,7 @@ package servicetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/redisstore/redistest"
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -112,28 +113,27 @@ func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) R
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	var logs testsvc.SyncBuffer
+	var logs testenv.Buffer
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &logs) }()
 
 	var addr string
-	deadline := time.Now().Add(20 * time.Second)
-	for addr == "" {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			var l struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "http listening" {
 				addr = l.Addr
 			}
 		}
+		if addr != "" {
+			return nil
+		}
 		select {
 		case err := <-done:
 			t.Fatalf("%s stopped at start: %v; log:\n%s", name, err, logs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start; log:\n%s", name, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("%s did not start; log:\n%s", name, logs.String())
+	})
 	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz: %v %v", resp, err)
 	}

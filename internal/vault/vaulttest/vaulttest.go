@@ -3,31 +3,27 @@
 // and unsealed with one key share) that survives Stop/Start and can be
 // sealed, for tests of behaviour while Vault is down, sealed or restarted.
 //
-// The vault binary is found with testsvc.Binary, so a missing binary fails
+// The vault binary is found with testenv.Binary, so a missing binary fails
 // the test under CI=true and skips it elsewhere. Each Server keeps the
 // process's output and prints it when the test fails.
 package vaulttest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 )
 
@@ -54,11 +50,10 @@ type Server struct {
 	bin        string
 	port       int
 	persistent bool
-	out        *testsvc.SyncBuffer
+	out        *testenv.Buffer // the output of every process, across restarts
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	proc *testenv.Process // nil while stopped
 }
 
 // Start starts a dev server for t: in-memory storage, already initialized
@@ -67,7 +62,7 @@ type Server struct {
 // StartPersistent for restarts.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := newServer(testsvc.Binary(t, "vault"), false, 0)
+	s, err := newServer(testenv.Binary(t, "vault"), false, 0)
 	cleanupOnEnd(t, s)
 	if err != nil {
 		t.Fatalf("vaulttest: %v", err)
@@ -81,7 +76,7 @@ func Start(t testing.TB) *Server {
 // t's cleanup stops it and removes its directory.
 func StartPersistent(t testing.TB) *Server {
 	t.Helper()
-	s, err := newServer(testsvc.Binary(t, "vault"), true, 0)
+	s, err := newServer(testenv.Binary(t, "vault"), true, 0)
 	cleanupOnEnd(t, s)
 	if err != nil {
 		t.Fatalf("vaulttest: %v", err)
@@ -118,7 +113,7 @@ var (
 func Shared(t testing.TB) *Server {
 	t.Helper()
 	sharedOnce.Do(func() {
-		bin, ok := testsvc.LookBinary("vault")
+		bin, ok := testenv.LookBinary("vault")
 		if !ok {
 			sharedMiss = true
 			return
@@ -126,7 +121,7 @@ func Shared(t testing.TB) *Server {
 		shared, sharedErr = newServer(bin, false, 0)
 	})
 	if sharedMiss {
-		testsvc.Binary(t, "vault") // reports through testsvc.Missing
+		testenv.Binary(t, "vault") // reports through testenv.Missing
 	}
 	if sharedErr != nil {
 		if shared != nil {
@@ -160,7 +155,7 @@ func newServer(bin string, persistent bool, port int) (*Server, error) {
 		return nil, err
 	}
 	if port == 0 {
-		port, err = freePort()
+		port, err = testenv.FreeLoopbackPort()
 		if err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
@@ -172,10 +167,10 @@ func newServer(bin string, persistent bool, port int) (*Server, error) {
 		bin:        bin,
 		port:       port,
 		persistent: persistent,
-		out:        &testsvc.SyncBuffer{},
+		out:        &testenv.Buffer{},
 	}
 	if !persistent {
-		s.RootToken = "root-" + randomHex(12)
+		s.RootToken = "root-" + testenv.RandomHex(12)
 	} else if err := s.writeConfig(); err != nil {
 		return s, err
 	}
@@ -235,7 +230,7 @@ func (s *Server) args() []string {
 // active; persistent: until it answers sys/health in any state).
 func (s *Server) start() error {
 	s.mu.Lock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		s.mu.Unlock()
 		return errors.New("vault server is already running")
 	}
@@ -244,19 +239,12 @@ func (s *Server) start() error {
 	cmd := exec.Command(s.bin, s.args()...)
 	cmd.Dir = s.Dir
 	cmd.Env = serverEnv(s.Dir)
-	cmd.Stdout = s.out
-	cmd.Stderr = s.out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	proc, err := testenv.Launch(cmd, testenv.LaunchOptions{Output: s.out})
+	if err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("start vault: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	s.cmd, s.done = cmd, done
+	s.proc = proc
 	s.mu.Unlock()
 
 	ready := func(h *api.HealthResponse) bool { return h.Initialized && !h.Sealed && !h.Standby }
@@ -274,14 +262,13 @@ func (s *Server) waitHealth(what string, ready func(*api.HealthResponse) bool) e
 		return err
 	}
 	s.mu.Lock()
-	done := s.done
+	proc := s.proc
 	s.mu.Unlock()
-	deadline := time.Now().Add(readyTimeout)
-	var last string
-	for {
+	return testenv.Poll(readyTimeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		h, err := c.Sys().HealthWithContext(ctx)
 		cancel()
+		var last string
 		switch {
 		case err != nil:
 			last = err.Error()
@@ -290,18 +277,13 @@ func (s *Server) waitHealth(what string, ready func(*api.HealthResponse) bool) e
 		default:
 			last = fmt.Sprintf("initialized=%v sealed=%v standby=%v", h.Initialized, h.Sealed, h.Standby)
 		}
-		if done != nil {
-			select {
-			case <-done:
-				return fmt.Errorf("vault %s: process exited (last health: %s)", what, last)
-			default:
+		if proc != nil {
+			if exited, _ := proc.Exited(); exited {
+				return testenv.Abort(fmt.Errorf("vault %s: process exited (last health: %s)", what, last))
 			}
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("vault %s: not ready after %v (last health: %s)", what, readyTimeout, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("vault %s: not ready (last health: %s)", what, last)
+	})
 }
 
 // initialize runs the equivalent of `vault operator init -key-shares=1
@@ -359,26 +341,14 @@ func (s *Server) seal() error {
 // exit in time, and waits for it. Stopping a stopped server is a no-op.
 func (s *Server) stop() error {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
+	if proc == nil {
 		return nil
 	}
-	_, _ = fmt.Fprintf(s.out, "--- vaulttest: stopping pid %d\n", cmd.Process.Pid)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = cmd.Process.Kill()
-	select {
-	case <-done:
-		return fmt.Errorf("vault did not exit within %v of SIGTERM; killed", stopTimeout)
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("vault pid %d did not exit after SIGKILL", cmd.Process.Pid)
-	}
+	_, _ = fmt.Fprintf(s.out, "--- vaulttest: stopping pid %d\n", proc.Pid())
+	return proc.Terminate(stopTimeout)
 }
 
 // close stops the process and removes the directory.
@@ -501,21 +471,4 @@ func serverEnv(home string) []string {
 		env = append(env, kv)
 	}
 	return append(env, "HOME="+home)
-}
-
-// freePort is testsvc.FreePort without a testing.TB, for the shared
-// server, which starts outside any one test's lifetime.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -1,9 +1,7 @@
-package testsvc
+package testenv
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +64,7 @@ func WithRedisPassword(password string) RedisOption {
 func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 	t.Helper()
 	bin := Binary(t, "redis-server")
-	cfg := redisConfig{password: randomHex(16)}
+	cfg := redisConfig{password: RandomHex(16)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -152,21 +150,21 @@ func (r *Redis) args() []string {
 func (r *Redis) start(t testing.TB) error {
 	t.Helper()
 	r.proc = StartProcess(t, r.bin, r.args(), nil)
-	deadline := time.Now().Add(redisStartTimeout)
-	for {
+	err := Poll(redisStartTimeout, func() error {
 		reply, err := r.Do("PING")
 		if err == nil && reply == "PONG" {
 			return nil
 		}
 		if exited, werr := r.proc.Exited(); exited {
-			return fmt.Errorf("redis-server exited (%v):\n%s", werr, r.proc.tail())
+			return Abort(fmt.Errorf("redis-server exited (%v)", werr))
 		}
-		if time.Now().After(deadline) {
-			r.proc.stop(StopTimeout)
-			return fmt.Errorf("no PONG within %v (last: %v, %v):\n%s", redisStartTimeout, reply, err, r.proc.tail())
-		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("no PONG (last: %v, %v)", reply, err)
+	})
+	if err != nil {
+		_ = r.proc.Terminate(StopTimeout) // the start failed either way
+		return fmt.Errorf("%w:\n%s", err, r.proc.Tail())
 	}
+	return nil
 }
 
 // RESPError is an error reply from Redis ("-ERR …", "-LOADING …").
@@ -262,12 +260,4 @@ func readReply(rd *bufio.Reader) (any, error) {
 	default:
 		return nil, fmt.Errorf("resp: unexpected reply %q", line)
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
 }

@@ -1,6 +1,7 @@
-// Package twiliotest is a stateful emulator of Twilio's 2010-04-01 Accounts
-// API (the main account and its sub-accounts), for tests and the local dev
-// stack, where the real Twilio cannot be reached.
+// Package emulator is a stateful emulator of Twilio's 2010-04-01 Accounts
+// API (the main account and its sub-accounts), for the local dev stack
+// (cmd/twilio-emulator serves it) and for tests (internal/twilio/twiliotest
+// starts one per test), where the real Twilio cannot be reached.
 //
 // It speaks the wire format of Twilio's OpenAPI description
 // (twilio_api_v2010.json): form-encoded requests, JSON responses, HTTP Basic
@@ -16,7 +17,7 @@
 //
 // Faults (errors, rate limits, delays, lost responses, dropped connections)
 // can be injected per operation to test retries and find-or-create.
-package twiliotest
+package emulator
 
 import (
 	"crypto/rand"
@@ -107,10 +108,10 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.AuthToken = randomHex(16)
 	}
 	if !validSID(cfg.AccountSID) {
-		return nil, fmt.Errorf("twiliotest: account sid %q is not AC followed by 32 hex digits", cfg.AccountSID)
+		return nil, fmt.Errorf("emulator: account sid %q is not AC followed by 32 hex digits", cfg.AccountSID)
 	}
 	if !alphanumeric(cfg.AuthToken) {
-		return nil, errors.New("twiliotest: auth token must be alphanumeric")
+		return nil, errors.New("emulator: auth token must be alphanumeric")
 	}
 	if cfg.FriendlyName == "" {
 		cfg.FriendlyName = "TextKit emulator"
@@ -120,7 +121,7 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.Type = "Full"
 	case "Full", "Trial":
 	default:
-		return nil, fmt.Errorf("twiliotest: account type %q is neither Full nor Trial", cfg.Type)
+		return nil, fmt.Errorf("emulator: account type %q is neither Full nor Trial", cfg.Type)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -200,13 +201,13 @@ func (e *Emulator) Account(sid string) (Account, bool) {
 // API's rules.
 func (e *Emulator) SetStatus(sid string, s Status) error {
 	if !s.valid() {
-		return fmt.Errorf("twiliotest: unknown status %q", s)
+		return fmt.Errorf("emulator: unknown status %q", s)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	a, ok := e.accounts[sid]
 	if !ok {
-		return fmt.Errorf("twiliotest: no account %s", sid)
+		return fmt.Errorf("emulator: no account %s", sid)
 	}
 	a.Status, a.Updated = s, e.now()
 	return e.saveLocked()
@@ -217,7 +218,7 @@ func (e *Emulator) SetStatus(sid string, s Status) error {
 // from then on, until they are given the new one or it is set back.
 func (e *Emulator) SetAuthToken(token string) error {
 	if !alphanumeric(token) {
-		return errors.New("twiliotest: auth token must be alphanumeric")
+		return errors.New("emulator: auth token must be alphanumeric")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -233,10 +234,10 @@ func (e *Emulator) Forget(sid string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if sid == e.mainSID {
-		return errors.New("twiliotest: the main account cannot be forgotten")
+		return errors.New("emulator: the main account cannot be forgotten")
 	}
 	if _, ok := e.accounts[sid]; !ok {
-		return fmt.Errorf("twiliotest: no account %s", sid)
+		return fmt.Errorf("emulator: no account %s", sid)
 	}
 	delete(e.accounts, sid)
 	e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == sid })
@@ -272,26 +273,26 @@ func (e *Emulator) load() (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("twiliotest: read state: %w", err)
+		return false, fmt.Errorf("emulator: read state: %w", err)
 	}
 	var doc stateDoc
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return false, fmt.Errorf("twiliotest: parse state %s: %w", e.stateFile, err)
+		return false, fmt.Errorf("emulator: parse state %s: %w", e.stateFile, err)
 	}
 	accounts := slices.Clone(doc.Accounts)
 	sort.SliceStable(accounts, func(i, j int) bool { return accounts[i].Created.Before(accounts[j].Created) })
 	for i := range accounts {
 		a := accounts[i]
 		if !validSID(a.SID) || !a.Status.valid() {
-			return false, fmt.Errorf("twiliotest: state %s holds an invalid account %q", e.stateFile, a.SID)
+			return false, fmt.Errorf("emulator: state %s holds an invalid account %q", e.stateFile, a.SID)
 		}
 		if a.IsMain() && a.SID != e.mainSID {
-			return false, fmt.Errorf("twiliotest: state %s belongs to main account %s, not %s", e.stateFile, a.SID, e.mainSID)
+			return false, fmt.Errorf("emulator: state %s belongs to main account %s, not %s", e.stateFile, a.SID, e.mainSID)
 		}
 		e.add(&a)
 	}
 	if _, ok := e.accounts[e.mainSID]; !ok {
-		return false, fmt.Errorf("twiliotest: state %s has no main account %s", e.stateFile, e.mainSID)
+		return false, fmt.Errorf("emulator: state %s has no main account %s", e.stateFile, e.mainSID)
 	}
 	return true, nil
 }
@@ -311,20 +312,20 @@ func (e *Emulator) saveLocked() error {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(e.stateFile), ".twilio-state-*")
 	if err != nil {
-		return fmt.Errorf("twiliotest: save state: %w", err)
+		return fmt.Errorf("emulator: save state: %w", err)
 	}
 	// the temporary file is gone after a successful rename: not an error
 	defer func() { _ = os.Remove(tmp.Name()) }()
 	if _, err := tmp.Write(b); err != nil {
 		// the write's error is the one to report
 		_ = tmp.Close()
-		return fmt.Errorf("twiliotest: save state: %w", err)
+		return fmt.Errorf("emulator: save state: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("twiliotest: save state: %w", err)
+		return fmt.Errorf("emulator: save state: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), e.stateFile); err != nil {
-		return fmt.Errorf("twiliotest: save state: %w", err)
+		return fmt.Errorf("emulator: save state: %w", err)
 	}
 	return nil
 }

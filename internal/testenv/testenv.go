@@ -1,10 +1,20 @@
-// Package testsvc finds and starts the real services integration tests run
-// against (redis-server, vault, prism, …). A missing service fails the test
-// when CI=true and skips it otherwise, so a developer without the stack can
-// still run unit tests while CI can never pass by skipping.
-package testsvc
+// Package testenv is the one place of generic test support: it finds and
+// starts the real programs integration tests run against (redis-server,
+// vault, prism, …) as Processes, hands out free loopback ports, keeps output
+// in a Buffer many goroutines write at once, and waits for a condition with
+// Eventually (Poll outside a test). Helpers for one adapter build on it
+// beside that adapter (natsbus/natstest, redisstore/redistest,
+// vault/vaulttest, twilio/twiliotest, service/servicetest); stacktest runs
+// the whole system.
+//
+// A missing program fails the test when CI=true and skips it otherwise, so
+// a developer without the stack can still run unit tests while CI can never
+// pass by skipping.
+package testenv
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -87,13 +97,33 @@ func Binary(t testing.TB, name string) string {
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	port, err := FreeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// FreeLoopbackPort is FreePort outside a test (for a server shared by a
+// package's tests, started before any of them).
+func FreeLoopbackPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("free port: %v", err)
+		return 0, fmt.Errorf("free port: %w", err)
 	}
 	// only the port number is wanted; the listener is released at once
 	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// RandomHex returns n random bytes as 2n lowercase hex digits (passwords
+// and tokens for test servers).
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
 }
 
 func isExec(p string) bool {

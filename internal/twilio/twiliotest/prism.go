@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/textkit/customers/internal/testsvc"
+	"github.com/textkit/customers/internal/testenv"
 )
 
 // SpecFile is the name of Twilio's OpenAPI description of the 2010-04-01 API.
@@ -23,44 +20,21 @@ const SpecFile = "twilio_api_v2010.json"
 // SpecPath returns the path of Twilio's OpenAPI description:
 // $TEXTKIT_TWILIO_SPEC, else shared/twilio/twilio_api_v2010.json in the
 // nearest directory above the test's that has it (shared/ sits beside the
-// checkout). A missing description stops the test through testsvc.Missing.
+// checkout). A missing description stops the test through testenv.Missing.
 func SpecPath(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("TEXTKIT_TWILIO_SPEC"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			testsvc.Missing(t, "Twilio's OpenAPI description", "TEXTKIT_TWILIO_SPEC: "+err.Error())
-		}
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "twilio", SpecFile)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	testsvc.Missing(t, "Twilio's OpenAPI description ("+SpecFile+")",
-		"keep shared/twilio/ beside the checkout or set TEXTKIT_TWILIO_SPEC")
-	return ""
+	return testenv.SharedFile(t, "TEXTKIT_TWILIO_SPEC", "twilio/"+SpecFile, "Twilio's OpenAPI description")
 }
 
 // Prism is a Stoplight Prism server run for one test.
 type Prism struct {
 	// URL is its base URL, to use in place of https://api.twilio.com.
-	URL string
-	out *testsvc.SyncBuffer
+	URL  string
+	proc *testenv.Process
 }
 
 // Output returns what Prism has logged so far.
-func (p *Prism) Output() string { return p.out.String() }
+func (p *Prism) Output() string { return p.proc.Output() }
 
 // StartPrismMock runs `prism mock` on spec: static answers from the
 // description's examples, and 401 or 422 for requests that break it.
@@ -79,51 +53,32 @@ func StartPrismProxy(t testing.TB, spec, upstream string) *Prism {
 
 func startPrism(t testing.TB, mode, spec string, rest ...string) *Prism {
 	t.Helper()
-	bin := testsvc.Binary(t, "prism")
-	port := testsvc.FreePort(t)
+	bin := testenv.Binary(t, "prism")
+	port := testenv.FreePort(t)
 	args := append([]string{mode, "--host", "127.0.0.1", "--port", strconv.Itoa(port), spec}, rest...)
-	cmd := exec.Command(bin, args...)
-	out := &testsvc.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, so cleanup ends node and all it started
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prism: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited: //nolint:errcheck // prism exits with the signal's status: expected
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited //nolint:errcheck // killed: its exit status is expected
-		}
-		if t.Failed() {
-			t.Logf("prism %s output:\n%s", mode, tail(out.String(), 60))
-		}
-	})
-
+	// its own group, stopped as one, so cleanup ends node and all it started
+	p := testenv.StartCommand(t, exec.Command(bin, args...), testenv.LaunchOptions{Group: true})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(90 * time.Second) // the description is 1.9 MB; a few seconds here
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("prism %s exited before listening (%v):\n%s", mode, err, tail(out.String(), 40))
-		default:
+	// the description is 1.9 MB; a few seconds here
+	err := testenv.Poll(90*time.Second, func() error {
+		if exited, err := p.Exited(); exited {
+			return testenv.Abort(fmt.Errorf("prism %s exited before listening (%v)", mode, err))
 		}
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			// a probe connection: nothing to lose
-			_ = conn.Close()
-			if strings.Contains(out.String(), "Prism is listening") {
-				return &Prism{URL: "http://" + addr, out: out}
-			}
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return fmt.Errorf("prism %s not listening on %s: %w", mode, addr, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prism %s not listening on %s after 90s:\n%s", mode, addr, tail(out.String(), 40))
+		// a probe connection: nothing to lose
+		_ = conn.Close()
+		if !strings.Contains(p.Output(), "Prism is listening") {
+			return fmt.Errorf("prism %s has not said it is listening on %s", mode, addr)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, tail(p.Output(), 40))
 	}
+	return &Prism{URL: "http://" + addr, proc: p}
 }
 
 // Violation is one breach of the description that Prism found.

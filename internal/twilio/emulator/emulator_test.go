@@ -1,4 +1,4 @@
-package twiliotest_test
+package emulator_test
 
 import (
 	"encoding/json"
@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/textkit/customers/internal/twiliotest"
+	"github.com/textkit/customers/internal/twilio/emulator"
+	"github.com/textkit/customers/internal/twilio/twiliotest"
 )
 
 // client speaks raw HTTP to the emulator, as one account.
@@ -91,7 +92,7 @@ func wantError(t *testing.T, gotStatus int, body map[string]any, wantStatus, wan
 
 func TestCreateFetchUpdate(t *testing.T) {
 	now := time.Date(2026, 3, 4, 17, 5, 6, 0, time.UTC)
-	s := twiliotest.NewServer(t, twiliotest.Config{Now: func() time.Time { return now }})
+	s := twiliotest.NewServer(t, emulator.Config{Now: func() time.Time { return now }})
 	c := newClient(t, s)
 
 	acct := c.create("textkit-customer-1")
@@ -136,7 +137,7 @@ func TestCreateFetchUpdate(t *testing.T) {
 		status, _, got = c.do(http.MethodPost, "/2010-04-01/Accounts/"+sid+".json", url.Values{"Status": {st}})
 		wantError(t, status, got, http.StatusBadRequest, 21479)
 	}
-	if a, _ := s.Account(sid); a.Status != twiliotest.StatusClosed {
+	if a, _ := s.Account(sid); a.Status != emulator.StatusClosed {
 		t.Errorf("closed account is %s", a.Status)
 	}
 	// Its name can still change; its status cannot.
@@ -148,7 +149,7 @@ func TestCreateFetchUpdate(t *testing.T) {
 
 func TestCreateDefaultsAndLimits(t *testing.T) {
 	now := time.Date(2026, 3, 4, 17, 5, 6, 0, time.UTC)
-	s := twiliotest.NewServer(t, twiliotest.Config{Now: func() time.Time { return now }, Type: "Trial"})
+	s := twiliotest.NewServer(t, emulator.Config{Now: func() time.Time { return now }, Type: "Trial"})
 	c := newClient(t, s)
 
 	status, _, got := c.do(http.MethodPost, "/2010-04-01/Accounts.json", url.Values{})
@@ -161,7 +162,7 @@ func TestCreateDefaultsAndLimits(t *testing.T) {
 }
 
 func TestAuthAndVisibility(t *testing.T) {
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	main := newClient(t, s)
 	sub := main.create("a")
 	other := main.create("b")
@@ -198,7 +199,7 @@ func TestAuthAndVisibility(t *testing.T) {
 }
 
 func TestForgottenAccountIsNotFound(t *testing.T) {
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 	gone := c.create("gone")["sid"].(string)
 	kept := c.create("kept")["sid"].(string)
@@ -225,7 +226,7 @@ func TestForgottenAccountIsNotFound(t *testing.T) {
 }
 
 func TestRotatedAuthTokenRefusesTheOldOne(t *testing.T) {
-	s := twiliotest.NewServer(t, twiliotest.Config{AuthToken: "before1"})
+	s := twiliotest.NewServer(t, emulator.Config{AuthToken: "before1"})
 	old := newClient(t, s)
 	if err := s.SetAuthToken("after2"); err != nil {
 		t.Fatal(err)
@@ -245,7 +246,7 @@ func TestRotatedAuthTokenRefusesTheOldOne(t *testing.T) {
 }
 
 func TestRejectsBadRequests(t *testing.T) {
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 	sid := c.create("a")["sid"].(string)
 	for _, tc := range []struct {
@@ -253,7 +254,7 @@ func TestRejectsBadRequests(t *testing.T) {
 		form               url.Values
 		status, code       int
 	}{
-		{"unknown account", http.MethodGet, "/2010-04-01/Accounts/" + twiliotest.NewSID() + ".json", nil, 404, 20404},
+		{"unknown account", http.MethodGet, "/2010-04-01/Accounts/" + emulator.NewSID() + ".json", nil, 404, 20404},
 		{"unknown path", http.MethodGet, "/2010-04-01/Calls.json", nil, 404, 20404},
 		{"nested path", http.MethodGet, "/2010-04-01/Accounts/" + sid + "/Calls.json", nil, 404, 20404},
 		{"delete", http.MethodDelete, "/2010-04-01/Accounts/" + sid + ".json", nil, 405, 20004},
@@ -273,7 +274,7 @@ func TestRejectsBadRequests(t *testing.T) {
 }
 
 func TestListPagesAndFilters(t *testing.T) {
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 	var sids []string
 	for i := range 5 {
@@ -344,10 +345,10 @@ func TestListPagesAndFilters(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 
-	if err := s.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Status: 429, RetryAfter: 3, Times: 2}); err != nil {
+	if err := s.Inject(emulator.Fault{Op: emulator.OpCreate, Status: 429, RetryAfter: 3, Times: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// Other operations pass.
@@ -367,7 +368,7 @@ func TestFaults(t *testing.T) {
 	c.create("x")
 
 	// AfterApply: the account exists although the caller saw a 500.
-	if err := s.Inject(twiliotest.Fault{Op: twiliotest.OpCreate, Status: 500, AfterApply: true}); err != nil {
+	if err := s.Inject(emulator.Fault{Op: emulator.OpCreate, Status: 500, AfterApply: true}); err != nil {
 		t.Fatal(err)
 	}
 	status, _, got := c.do(http.MethodPost, "/2010-04-01/Accounts.json", url.Values{"FriendlyName": {"lost"}})
@@ -377,7 +378,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	// Drop: no response at all.
-	if err := s.Inject(twiliotest.Fault{Op: twiliotest.OpFetch, Drop: true}); err != nil {
+	if err := s.Inject(emulator.Fault{Op: emulator.OpFetch, Drop: true}); err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID()+".json", nil)
@@ -389,7 +390,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	// Delay alone slows a request down and then answers it.
-	if err := s.Inject(twiliotest.Fault{Op: twiliotest.OpList, Delay: 150 * time.Millisecond}); err != nil {
+	if err := s.Inject(emulator.Fault{Op: emulator.OpList, Delay: 150 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -397,7 +398,7 @@ func TestFaults(t *testing.T) {
 		t.Errorf("delayed list: %d after %v", status, time.Since(start))
 	}
 
-	for _, bad := range []twiliotest.Fault{{}, {Status: 200}, {Op: "Nope", Status: 500}} {
+	for _, bad := range []emulator.Fault{{}, {Status: 200}, {Op: "Nope", Status: 500}} {
 		if err := s.Inject(bad); err == nil {
 			t.Errorf("Inject(%+v) accepted", bad)
 		}
@@ -411,24 +412,24 @@ func TestFaults(t *testing.T) {
 	if strings.Join(ops, ",") != want {
 		t.Errorf("request log %s\nwant        %s", strings.Join(ops, ","), want)
 	}
-	if s.Count(twiliotest.OpCreate) != 4 {
-		t.Errorf("Count(create) = %d", s.Count(twiliotest.OpCreate))
+	if s.Count(emulator.OpCreate) != 4 {
+		t.Errorf("Count(create) = %d", s.Count(emulator.OpCreate))
 	}
 }
 
 func TestStateFileSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "twilio.json")
-	cfg := twiliotest.Config{AccountSID: twiliotest.NewSID(), AuthToken: "secret1", StateFile: path}
+	cfg := emulator.Config{AccountSID: emulator.NewSID(), AuthToken: "secret1", StateFile: path}
 	s := twiliotest.NewServer(t, cfg)
 	c := newClient(t, s)
 	sid := c.create("kept")["sid"].(string)
 	c.do(http.MethodPost, "/2010-04-01/Accounts/"+sid+".json", url.Values{"Status": {"suspended"}})
 
-	again, err := twiliotest.New(cfg)
+	again, err := emulator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, ok := again.Account(sid); !ok || a.Status != twiliotest.StatusSuspended || a.FriendlyName != "kept" {
+	if a, ok := again.Account(sid); !ok || a.Status != emulator.StatusSuspended || a.FriendlyName != "kept" {
 		t.Errorf("after restart: %+v %v", a, ok)
 	}
 	if n := len(again.Accounts()); n != 2 {
@@ -436,14 +437,14 @@ func TestStateFileSurvivesRestart(t *testing.T) {
 	}
 
 	other := cfg
-	other.AccountSID = twiliotest.NewSID()
-	if _, err := twiliotest.New(other); err == nil {
+	other.AccountSID = emulator.NewSID()
+	if _, err := emulator.New(other); err == nil {
 		t.Error("state of another main account was accepted")
 	}
 }
 
 func TestControlEndpoints(t *testing.T) {
-	s := twiliotest.NewServer(t, twiliotest.Config{})
+	s := twiliotest.NewServer(t, emulator.Config{})
 	c := newClient(t, s)
 	c.create("a")
 
@@ -485,20 +486,20 @@ func TestControlEndpoints(t *testing.T) {
 }
 
 func TestConfigChecks(t *testing.T) {
-	for _, cfg := range []twiliotest.Config{
+	for _, cfg := range []emulator.Config{
 		{AccountSID: "AC123"},
 		{AuthToken: "not-alphanumeric"},
 		{Type: "Gold"},
 	} {
-		if _, err := twiliotest.New(cfg); err == nil {
+		if _, err := emulator.New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
 	}
-	e, err := twiliotest.New(twiliotest.Config{})
+	e, err := emulator.New(emulator.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.SetStatus("AC00000000000000000000000000000000", twiliotest.StatusClosed); err == nil {
+	if err := e.SetStatus("AC00000000000000000000000000000000", emulator.StatusClosed); err == nil {
 		t.Error("SetStatus of an unknown account succeeded")
 	}
 	if err := e.SetStatus(e.AccountSID(), "gone"); err == nil || errors.Is(err, nil) {

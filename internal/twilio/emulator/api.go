@@ -1,4 +1,4 @@
-package twiliotest
+package emulator
 
 import (
 	"encoding/json"

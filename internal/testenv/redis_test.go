@@ -1,8 +1,9 @@
-package testsvc
+package testenv
 
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -142,13 +143,12 @@ func TestStartProcessCapturesOutputAndStops(t *testing.T) {
 	}
 	p := StartProcess(t, sh, []string{"-c", `echo "hello $GREETING"; exec sleep 60`}, []string{"GREETING=world"})
 
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(p.Output(), "hello world") {
-		if time.Now().After(deadline) {
-			t.Fatalf("output = %q, want hello world", p.Output())
+	Eventually(t, 5*time.Second, func() error {
+		if out := p.Output(); !strings.Contains(out, "hello world") {
+			return fmt.Errorf("output = %q, want hello world", out)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	p.Stop(t)
 	if exited, _ := p.Exited(); !exited {
 		t.Error("process still running after Stop")

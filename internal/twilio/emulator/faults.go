@@ -1,4 +1,4 @@
-package twiliotest
+package emulator
 
 import (
 	"encoding/json"
@@ -46,15 +46,15 @@ type faultState struct {
 // Inject adds a fault.
 func (e *Emulator) Inject(f Fault) error {
 	if f.Status != 0 && (f.Status < 400 || f.Status > 599) {
-		return fmt.Errorf("twiliotest: fault status %d is not an HTTP error", f.Status)
+		return fmt.Errorf("emulator: fault status %d is not an HTTP error", f.Status)
 	}
 	if f.Status == 0 && !f.Drop && f.Delay <= 0 {
-		return errors.New("twiliotest: a fault needs a Status, Drop or Delay")
+		return errors.New("emulator: a fault needs a Status, Drop or Delay")
 	}
 	switch f.Op {
 	case "", OpCreate, OpList, OpFetch, OpUpdate:
 	default:
-		return fmt.Errorf("twiliotest: unknown op %q", f.Op)
+		return fmt.Errorf("emulator: unknown op %q", f.Op)
 	}
 	if f.Times <= 0 {
 		f.Times = 1
