@@ -90,15 +90,22 @@ type commandError struct {
 func (e *commandError) Error() string { return e.err.Error() }
 func (e *commandError) Unwrap() error { return e.err }
 
-// mutationError is the domain error of a failed mutation: a timeout or an
-// ended request becomes TIMEOUT, saying whether the command may still
-// run, and once a command was published (commandID set) the error names it.
+// mutationError is the domain error of a failed mutation: a timeout, an
+// unsettled command or an ended request becomes TIMEOUT, saying whether
+// the command may still run, and once a command was sent (commandID set)
+// the error names it.
 func (g *Gateway) mutationError(err error, commandID string) error {
 	var to errTimeout
 	if errors.As(err, &to) {
 		return &commandError{customer.Errorf(customer.CodeTimeout,
 			"the command was accepted but did not complete within %s; it still runs: query command(id: %q) for its outcome",
 			g.cfg.MutationTimeout, to.commandID), to.commandID}
+	}
+	var unsettled errUnsettled
+	if errors.As(err, &unsettled) {
+		return &commandError{customer.Errorf(customer.CodeTimeout,
+			"the command could not be confirmed sent, nor its failure recorded; query command(id: %q) for its final state",
+			unsettled.commandID), unsettled.commandID}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		if commandID != "" {

@@ -162,6 +162,14 @@ func (q *queryResolver) Command(ctx context.Context, id string) (*model.Command,
 		if !p.Sees(pending.PartnerID) {
 			return nil, nil
 		}
+		if q.g.overdue(pending) {
+			// Never PENDING for ever: settle it (see settle.go).
+			out, err := q.g.settleOverdue(ctx, pending)
+			if err != nil {
+				return nil, q.g.storeFailed(ctx, err)
+			}
+			return commandOf(out), nil
+		}
 		typ := string(pending.Type)
 		cid := pending.CustomerID
 		return &model.Command{ID: id, State: model.CommandStatePending, Type: &typ, CustomerID: &cid, Errors: []*model.UserError{}}, nil

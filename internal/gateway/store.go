@@ -55,12 +55,16 @@ type Store interface {
 	// is stored.
 	CommandOutcome(ctx context.Context, partnerID, commandID string) (*command.Outcome, error)
 	// Apply atomically records a command's outcome (the gateway stores
-	// rejections only); an outcome already stored for the command is
+	// rejections only: refusals and settlements); an outcome already stored for the command is
 	// returned with fresh=false and nothing changes. For an applied
 	// change, a customer no longer at BaseVersion gives
 	// redisstore.ErrStale.
 	Apply(ctx context.Context, ch redisstore.Change) (out *command.Outcome, fresh bool, err error)
-	// RecordPending remembers a published command.
+	// IndexCommand records which customer partnerID's command belongs to,
+	// so that CommandOutcome finds the outcome the gateway stores for it.
+	IndexCommand(ctx context.Context, partnerID, commandID, customerID string) error
+	// RecordPending remembers a command the gateway sends (before and
+	// once it is published), replacing what was recorded.
 	RecordPending(ctx context.Context, p redisstore.Pending) error
 	// PendingCommand returns what the gateway recorded about a command,
 	// nil if nothing.
