@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -67,32 +68,30 @@ type errTimeout struct{ commandID string }
 
 func (e errTimeout) Error() string { return "timeout waiting for command " + e.commandID }
 
-// execute publishes cmd and waits for its outcome, all within
-// MutationTimeout (and settleTimeout more for a failed publish, see
+// execute publishes cmd and waits for its outcome, within the mutation's
+// time (ctx, bounded; settleTimeout more for a failed publish, see
 // settle.go). A publish that fails or is not acknowledged in time settles
 // the command: the answer is final. On a timeout waiting for the outcome
 // the command still runs; the error carries its id.
 func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.Outcome, error) {
-	mctx, stop := context.WithTimeout(ctx, g.cfg.MutationTimeout)
-	defer stop()
 	start := time.Now()
 	pending := g.pendingOf(cmd)
-	if err := g.cfg.Store.RecordPending(mctx, pending); err != nil {
+	if err := g.cfg.Store.RecordPending(ctx, pending); err != nil {
 		return nil, g.storeFailed(ctx, err)
 	}
 	ch, cancel := g.cfg.Outcomes.Expect(cmd.ID)
 	defer cancel()
-	if err := g.cfg.Publisher.PublishCommand(mctx, cmd); err != nil {
+	if err := g.cfg.Publisher.PublishCommand(ctx, cmd); err != nil {
 		observeMutation(cmd.Type, "unpublished", time.Since(start))
 		return g.notPublished(ctx, pending, err)
 	}
-	g.published(mctx, pending)
+	g.published(ctx, pending)
 	log := g.cfg.Logger.With("command_id", cmd.ID, "command_type", string(cmd.Type), "customer_id", cmd.CustomerID, "request_id", requestID(ctx))
 	log.DebugContext(ctx, "command published")
-	out, err := g.cfg.Outcomes.Wait(mctx, ch, cmd.PartnerID, cmd.CustomerID, cmd.ID)
+	out, err := g.cfg.Outcomes.Wait(ctx, ch, cmd.PartnerID, cmd.CustomerID, cmd.ID)
 	elapsed := time.Since(start)
 	if err != nil {
-		if ctx.Err() != nil {
+		if !errors.Is(context.Cause(ctx), errMutationTime) {
 			observeMutation(cmd.Type, "cancelled", elapsed)
 			return nil, ctx.Err()
 		}
@@ -105,11 +104,14 @@ func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.O
 	return settledAnswer(out)
 }
 
-// simple runs a Boolean mutation: load the visible customer, check the
-// version and the transition early (the provisioner checks again,
-// authoritatively), publish and wait. A retry with the same
+// simple runs a Boolean mutation, within the mutation timeout (bounded):
+// load the visible customer, check the version and the transition early
+// (the provisioner checks again, authoritatively), build the payload (with
+// the bounded context), publish and wait. A retry with the same
 // Idempotency-Key answers from the first attempt's outcome.
-func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *scalar.ExpectedVersion, check func(*customer.Customer) error, payload func(*customer.Customer) (any, error)) (*bool, error) {
+func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *scalar.ExpectedVersion, check func(*customer.Customer) error, payload func(context.Context, *customer.Customer) (any, error)) (*bool, error) {
+	ctx, stop := g.bounded(ctx)
+	defer stop()
 	id = customer.NormalizeID(id)
 	owner := g.ownerOf(ctx, id)
 	prev, cmdID, err := g.commandFor(ctx, owner, id)
@@ -137,7 +139,7 @@ func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expecte
 	}
 	var body any
 	if payload != nil {
-		if body, err = payload(c); err != nil {
+		if body, err = payload(ctx, c); err != nil {
 			return refuse(err)
 		}
 	}
@@ -226,7 +228,7 @@ func (m *mutationResolver) UpdateCustomerContactInfo(ctx context.Context, in mod
 	}
 	return m.g.simple(ctx, command.UpdateContactInfo, in.ID, in.ExpectedVersion,
 		func(c *customer.Customer) error { return c.CanUpdateContactInfo() },
-		func(c *customer.Customer) (any, error) {
+		func(ctx context.Context, c *customer.Customer) (any, error) {
 			sealed, err := m.g.seal(ctx, c.ID(), ci)
 			if err != nil {
 				return nil, err
@@ -264,6 +266,8 @@ func (g *Gateway) seal(ctx context.Context, customerID string, ci customer.Conta
 
 func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.RegisterCustomerInput) (*model.RegisterCustomerPayload, error) {
 	g := m.g
+	ctx, stop := g.bounded(ctx)
+	defer stop()
 	p, err := g.principal(ctx)
 	if err != nil {
 		return nil, err
@@ -329,6 +333,8 @@ func payloadOf(out *command.Outcome) (response bool, userErrors []*model.UserErr
 
 func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.TerminateCustomerInput) (*model.TerminateCustomerPayload, error) {
 	g := m.g
+	ctx, stop := g.bounded(ctx)
+	defer stop()
 	cid := customer.NormalizeID(in.ID)
 	owner := g.ownerOf(ctx, cid)
 	prev, cmdID, err := g.commandFor(ctx, owner, cid)

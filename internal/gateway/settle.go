@@ -76,7 +76,11 @@ func (g *Gateway) pendingOf(cmd *command.Command) redisstore.Pending {
 // publish deadline, which the provisioner obeys (first wins).
 func (g *Gateway) published(ctx context.Context, p redisstore.Pending) {
 	p.Published, p.Deadline = true, g.cfg.Now().UTC().Add(g.cfg.CommandMaxAge)
-	if err := g.cfg.Store.RecordPending(ctx, p); err != nil {
+	// Its own short time: a publish acknowledged at the mutation's last
+	// moment must still be marked.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := g.cfg.Store.RecordPending(rctx, p); err != nil {
 		g.cfg.Logger.WarnContext(ctx, "could not mark the command published; it fails if it is not processed before its publish deadline",
 			"command_id", p.CommandID, "error", err.Error(), "request_id", requestID(ctx))
 	}

@@ -191,3 +191,45 @@ func TestARetryAfterASettlementRunsUnderANewCommandID(t *testing.T) {
 		t.Fatalf("the retry published %+v", sent)
 	}
 }
+
+// hungKeys is a Vault that never answers an encryption.
+type hungKeys struct{ fakeKeys }
+
+func (hungKeys) Encrypt(ctx context.Context, _ string, _ []byte) (string, error) {
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// The mutation timeout bounds a mutation from its first check, not only
+// from its publish: with Vault hung, a contact info update is answered
+// TIMEOUT within it (and a second), and nothing is sent.
+func TestAHungDependencyBeforeThePublishIsBoundedToo(t *testing.T) {
+	h := newHarness(t, nil)
+	const timeout = 500 * time.Millisecond
+	handler := h.newHandler(func(c *gateway.Config) {
+		c.MutationTimeout, c.KeyWait, c.Keys = timeout, 5*time.Second, hungKeys{}
+	})
+	id := uuid.NewString()
+	c, err := customer.New(id, stacktest.PartnerID, stacktest.IndustryID, "hung-co", "Hung Co", time.Now())
+	if err == nil {
+		err = c.Activate(time.Now())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Store.Apply(context.Background(), redisstore.Change{CustomerID: id, CommandID: uuid.NewString(), State: c,
+		Outcome: command.Outcome{Version: 1, CommandID: "seed", PartnerID: stacktest.PartnerID, Status: command.Applied}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := h.doWith(handler, h.PartnerKey, `mutation { updateCustomerContactInfo(input: {id: "`+id+`", businessName: "Hung Co", phoneNumber: "+14165551212", addressLine1: "1 Main St", postalCode: "M5E 1E5", province: "ON", country: "CA"}) }`, nil)
+	if took := time.Since(start); took > timeout+time.Second {
+		t.Fatalf("answered after %s, want within MutationTimeout (%s) + 1s: %s\n%s", took, timeout, r.Raw, h.Logs.String())
+	}
+	if r.Code() != "TIMEOUT" || r.Errors[0].Extensions["commandId"] != nil {
+		t.Fatalf("got %s, want TIMEOUT without a command id (nothing sent)", r.Raw)
+	}
+	if n := h.Pub.calls.Load(); n != 0 {
+		t.Fatalf("%d commands published", n)
+	}
+}
