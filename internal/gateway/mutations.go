@@ -374,8 +374,9 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 	}
 	c, err := g.visible(ctx, in.ID)
 	if err != nil {
-		if customer.ErrorCode(err) == customer.CodeInternal || customer.ErrorCode(err) == customer.CodeUnavailable {
-			return nil, err
+		switch customer.ErrorCode(err) {
+		case customer.CodeInternal, customer.CodeUnavailable, customer.CodeTimeout:
+			return nil, err // outages are GraphQL errors, not userErrors
 		}
 		return refused(err)
 	}
