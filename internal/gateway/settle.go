@@ -26,6 +26,11 @@ import (
 //     that rejection and applies nothing; if the provisioner stored its
 //     outcome first, Apply returns that outcome and it is the answer. So
 //     an error answer is final, and nothing stays PENDING for ever.
+//     (Known gap: a provisioner already working on the command when the
+//     settlement is stored loses at its Apply, so the customer is
+//     unchanged, but a Twilio call it made before, e.g. a reopen, stands.
+//     Closing it needs the provisioner to claim a command before its side
+//     effects, and settling to yield to a claim.)
 //   - A settlement is not retryable under the same command id (a late
 //     delivery of that very message must not be applied), so a request
 //     retried with its Idempotency-Key sends its command under the next
