@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"sync"
 
 	"github.com/textkit/customers/internal/command"
@@ -163,12 +164,15 @@ func (q *queryResolver) Command(ctx context.Context, id string) (*model.Command,
 			return nil, nil
 		}
 		if q.g.overdue(pending) {
-			// Never PENDING for ever: settle it (see settle.go).
+			// Never PENDING for ever: settle it, unless the provisioner
+			// is processing it (see settle.go).
 			out, err := q.g.settleOverdue(ctx, pending)
-			if err != nil {
+			switch {
+			case err == nil:
+				return commandOf(out), nil
+			case !errors.Is(err, redisstore.ErrClaimed):
 				return nil, q.g.storeFailed(ctx, err)
 			}
-			return commandOf(out), nil
 		}
 		typ := string(pending.Type)
 		cid := pending.CustomerID

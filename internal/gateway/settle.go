@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,17 +21,14 @@ import (
 //     dropped it if nobody processed it (CommandMaxAge).
 //   - A command whose publish failed, or was not acknowledged in time, or
 //     whose pending record is past its deadline without an outcome, is
-//     settled: the gateway stores a rejection for it (code UNAVAILABLE)
-//     through the store's first-wins Apply. If the message reaches the
-//     provisioner after all (an acknowledgement lost in a crash), it meets
-//     that rejection and applies nothing; if the provisioner stored its
-//     outcome first, Apply returns that outcome and it is the answer. So
-//     an error answer is final, and nothing stays PENDING for ever.
-//     (Known gap: a provisioner already working on the command when the
-//     settlement is stored loses at its Apply, so the customer is
-//     unchanged, but a Twilio call it made before, e.g. a reopen, stands.
-//     Closing it needs the provisioner to claim a command before its side
-//     effects, and settling to yield to a claim.)
+//     settled: the gateway stores a rejection for it (code UNAVAILABLE),
+//     first wins (Store.Settle). If the message reaches the provisioner
+//     after all (an acknowledgement lost in a crash), it meets that
+//     rejection and applies nothing; if the provisioner stored its outcome
+//     first, that outcome is the answer; if it has claimed the command
+//     (it claims each before any side effect), the command is running:
+//     the mutation answers TIMEOUT with its id, command(id) PENDING. So an
+//     error answer is final, and nothing stays PENDING for ever.
 //   - A settlement is not retryable under the same command id (a late
 //     delivery of that very message must not be applied), so a request
 //     retried with its Idempotency-Key sends its command under the next
@@ -116,9 +114,14 @@ func (g *Gateway) settle(ctx context.Context, p redisstore.Pending, why string) 
 	if err := g.cfg.Store.IndexCommand(sctx, p.PartnerID, p.CommandID, p.CustomerID); err != nil {
 		return nil, fmt.Errorf("settle command %s: %w", p.CommandID, err)
 	}
-	stored, fresh, err := g.cfg.Store.Apply(sctx, redisstore.Change{CustomerID: p.CustomerID, CommandID: p.CommandID, Outcome: out})
+	stored, fresh, err := g.cfg.Store.Settle(sctx, out)
+	if errors.Is(err, redisstore.ErrClaimed) {
+		// Delivered, so published: it stays PENDING until its outcome.
+		g.published(ctx, p)
+		return nil, err
+	}
 	if err != nil {
-		return nil, fmt.Errorf("settle command %s: %w", p.CommandID, err)
+		return nil, err
 	}
 	log := g.cfg.Logger.With("command_id", p.CommandID, "customer_id", p.CustomerID, "request_id", requestID(ctx))
 	if fresh {
@@ -137,6 +140,9 @@ func (g *Gateway) notPublished(ctx context.Context, p redisstore.Pending, pubErr
 	g.cfg.Logger.WarnContext(ctx, "command not confirmed published", "command_id", p.CommandID, "error", pubErr.Error(), "request_id", requestID(ctx))
 	out, err := g.settle(ctx, p, fmt.Sprintf(
 		"the command bus is unavailable: the command was not sent and will not be applied; try again (request %s)", requestID(ctx)))
+	if errors.Is(err, redisstore.ErrClaimed) {
+		return nil, errTimeout{p.CommandID} // it reached the provisioner and runs
+	}
 	if err != nil {
 		g.cfg.Logger.ErrorContext(ctx, "could not settle an unpublished command", "command_id", p.CommandID, "error", err.Error(), "request_id", requestID(ctx))
 		return nil, errUnsettled{p.CommandID}

@@ -233,3 +233,25 @@ func TestAHungDependencyBeforeThePublishIsBoundedToo(t *testing.T) {
 		t.Fatalf("%d commands published", n)
 	}
 }
+
+// A command the provisioner has claimed (it got the message, whose
+// acknowledgement the gateway lost) is not settled: the mutation answers
+// TIMEOUT with its id, and command(id) says PENDING until its outcome.
+func TestAClaimedCommandIsNotSettled(t *testing.T) {
+	h := newHarness(t, nil)
+	h.Pub.setHook(func(_ context.Context, c *command.Command) error {
+		if prev, err := h.Store.Claim(context.Background(), c.PartnerID, c.CustomerID, c.ID); err != nil || prev != nil {
+			t.Errorf("the provisioner's claim: %+v, %v", prev, err)
+		}
+		return errors.New("nats: timeout")
+	})
+	r := h.do(h.PartnerKey, `mutation($in: RegisterCustomerInput!) { registerCustomer(input: $in) { response } }`,
+		map[string]any{"in": map[string]any{"space": "claimed-co", "partnerId": stacktest.PartnerID, "industryId": stacktest.IndustryID, "label": "Claimed Co"}})
+	cmdID, _ := r.Errors[0].Extensions["commandId"].(string)
+	if r.Code() != "TIMEOUT" || cmdID == "" {
+		t.Fatalf("got %s, want TIMEOUT with the command id", r.Raw)
+	}
+	if state, _ := h.commandState(cmdID); state != "PENDING" {
+		t.Fatalf("command(id) = %s, want PENDING", state)
+	}
+}

@@ -55,7 +55,7 @@ type Store interface {
 	// is stored.
 	CommandOutcome(ctx context.Context, partnerID, commandID string) (*command.Outcome, error)
 	// Apply atomically records a command's outcome (the gateway stores
-	// rejections only: refusals and settlements); an outcome already stored for the command is
+	// rejections only: its refusals); an outcome already stored for the command is
 	// returned with fresh=false and nothing changes. For an applied
 	// change, a customer no longer at BaseVersion gives
 	// redisstore.ErrStale.
@@ -63,6 +63,11 @@ type Store interface {
 	// IndexCommand records which customer partnerID's command belongs to,
 	// so that CommandOutcome finds the outcome the gateway stores for it.
 	IndexCommand(ctx context.Context, partnerID, commandID, customerID string) error
+	// Settle stores the gateway's rejection of a command it could not
+	// confirm sent, unless a final outcome is stored already (returned
+	// with fresh=false) or the provisioner has claimed the command (an
+	// error matching redisstore.ErrClaimed).
+	Settle(ctx context.Context, rejection command.Outcome) (out *command.Outcome, fresh bool, err error)
 	// RecordPending remembers a command the gateway sends (before and
 	// once it is published), replacing what was recorded.
 	RecordPending(ctx context.Context, p redisstore.Pending) error

@@ -29,9 +29,11 @@ type Store interface {
 	// customer no longer at BaseVersion gives redisstore.ErrStale: reload
 	// and compute the change again.
 	Apply(ctx context.Context, ch redisstore.Change) (out *command.Outcome, fresh bool, err error)
-	// Outcome returns the stored outcome of partnerID's command commandID
-	// on customerID, nil if the command was not processed yet.
-	Outcome(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error)
+	// Claim returns the final outcome stored for partnerID's command
+	// commandID on customerID; if there is none (or only a retryable
+	// one), it claims the command for redisstore.ClaimTTL, so that the
+	// gateway can no longer settle it as failed, and returns nil.
+	Claim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error)
 	// IndexCommand records which customer partnerID's command id belongs
 	// to, so it can be looked up by id alone. Idempotent.
 	IndexCommand(ctx context.Context, partnerID, commandID, customerID string) error
