@@ -347,18 +347,9 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 		err = g.refuse(ctx, cmdID, command.Terminate, owner, cid, err)
 		return &model.TerminateCustomerPayload{UserErrors: userErrorsOf(customer.AsErrors(err))}, nil
 	}
-	var ev *int64
-	switch {
-	case in.ExpectedVersion != nil && in.Retention.ExpectedVersion != nil:
-		a, b := in.ExpectedVersion.Version, in.Retention.ExpectedVersion.Version
-		if (a == nil) != (b == nil) || (a != nil && *a != *b) {
-			return refused(customer.Invalid("expectedVersion", "is set twice with different values (on the input and in retention); set it once"))
-		}
-		ev = a
-	case in.ExpectedVersion != nil:
-		ev = in.ExpectedVersion.Version
-	case in.Retention.ExpectedVersion != nil:
-		ev = in.Retention.ExpectedVersion.Version
+	ev, err := terminateExpectedVersion(in)
+	if err != nil {
+		return refused(err)
 	}
 	var period *int
 	if in.Retention.Period != nil {
@@ -392,6 +383,25 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 		return nil, g.mutationError(err, cmd.ID)
 	}
 	return terminated(out), nil
+}
+
+// terminateExpectedVersion is terminateCustomer's expectedVersion, which
+// may be set on the input or in retention (where the docs' example puts
+// it), but not twice with different values.
+func terminateExpectedVersion(in model.TerminateCustomerInput) (*int64, error) {
+	switch {
+	case in.ExpectedVersion != nil && in.Retention.ExpectedVersion != nil:
+		a, b := in.ExpectedVersion.Version, in.Retention.ExpectedVersion.Version
+		if (a == nil) != (b == nil) || (a != nil && *a != *b) {
+			return nil, customer.Invalid("expectedVersion", "is set twice with different values (on the input and in retention); set it once")
+		}
+		return a, nil
+	case in.ExpectedVersion != nil:
+		return in.ExpectedVersion.Version, nil
+	case in.Retention.ExpectedVersion != nil:
+		return in.Retention.ExpectedVersion.Version, nil
+	}
+	return nil, nil
 }
 
 // terminated is terminateCustomer's answer to its command's outcome.
