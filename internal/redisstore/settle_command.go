@@ -2,7 +2,7 @@ package redisstore
 
 import (
 	"context"
-	_ "embed" // the Lua scripts
+	_ "embed" // the Lua script
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,11 +17,6 @@ import (
 // (a rejection, Settle) unless the provisioner has claimed it (Claim)
 // before making any side effect (a Twilio call): whichever comes first
 // wins, so a command is never both answered as failed and half done.
-
-//go:embed claim.lua
-var claimSource string
-
-var claimScript = redis.NewScript(claimSource)
 
 //go:embed settle_command.lua
 var settleCommandSource string
@@ -48,7 +43,7 @@ func claimKey(customerID, partnerID, commandID string) string {
 // A retryable outcome is not final: the command is claimed to run again.
 func (s *Store) Claim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error) {
 	keys := []string{outcomeKey(customerID, partnerID, commandID), legacyOutcomeKey(customerID, commandID), claimKey(customerID, partnerID, commandID)}
-	res, err := claimScript.Run(ctx, s.rdb, keys, ClaimTTL.Milliseconds()).Slice()
+	res, err := settleCommandScript.Run(ctx, s.rdb, keys, "claim", ClaimTTL.Milliseconds()).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("claim command %s: %w", commandID, err)
 	}
@@ -69,7 +64,7 @@ func (s *Store) Settle(ctx context.Context, rejection command.Outcome) (out *com
 	}
 	cid, pid, id := rejection.CustomerID, rejection.PartnerID, rejection.CommandID
 	keys := []string{outcomeKey(cid, pid, id), legacyOutcomeKey(cid, id), claimKey(cid, pid, id)}
-	res, err := settleCommandScript.Run(ctx, s.rdb, keys, string(o), OutcomeTTL.Milliseconds()).Slice()
+	res, err := settleCommandScript.Run(ctx, s.rdb, keys, "settle", OutcomeTTL.Milliseconds(), string(o)).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("settle command %s: %w", id, err)
 	}
