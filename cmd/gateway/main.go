@@ -55,7 +55,7 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*config, error) {
 	fs := service.NewFlags("gateway", getenv)
 	c := fs.Common("gateway", "127.0.0.1:8080", "address of /graphql, /healthz, /readyz and /metrics", "the gateway's: encrypt and decrypt only")
-	timeout := fs.Duration("mutation-timeout", 10*time.Second, "how long a mutation waits for its outcome")
+	timeout := fs.Duration("mutation-timeout", 10*time.Second, "bound of one mutation: its checks, the publish of its command and the wait for the outcome")
 	keyWait := fs.Duration("key-wait", 10*time.Second, "how long a contact info update waits for a new customer's key")
 	dev := fs.Bool("dev", false, "dev profile: introspection and field suggestions on")
 	maxBody := fs.Int("max-body-bytes", gateway.DefaultMaxBodyBytes, "largest request body (POST) or query string (GET), in bytes")

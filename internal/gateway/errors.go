@@ -63,10 +63,26 @@ func (g *Gateway) presentDomain(ctx context.Context, err error, at *gqlerror.Err
 	return out[0]
 }
 
+// errMutationTime is the cause of a mutation's context ending: its
+// MutationTimeout has passed (bounded).
+var errMutationTime = errors.New("the mutation timeout has passed")
+
+// bounded bounds a mutation, from its first check to its answer, by
+// MutationTimeout: whatever is down or hung (Redis, Vault, NATS), the
+// mutation is answered in time. Only settling a command that could not be
+// sent takes a moment more (settle.go).
+func (g *Gateway) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, g.cfg.MutationTimeout, errMutationTime)
+}
+
 // unavailable is the domain error for a failed dependency; details go to
-// the log. When the request's own deadline has passed, the failure is the
-// request's, not the dependency's: TIMEOUT.
+// the log. When the mutation's or the request's own deadline has passed,
+// the failure is theirs, not the dependency's: TIMEOUT.
 func (g *Gateway) unavailable(ctx context.Context, what string, err error) error {
+	if errors.Is(context.Cause(ctx), errMutationTime) {
+		g.cfg.Logger.WarnContext(ctx, "mutation timed out", "what", what, "error", err.Error(), "request_id", requestID(ctx))
+		return customer.Errorf(customer.CodeTimeout, "the mutation did not complete within %s; nothing was sent (request %s)", g.cfg.MutationTimeout, requestID(ctx))
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		g.cfg.Logger.WarnContext(ctx, "request timed out", "what", what, "error", err.Error(), "request_id", requestID(ctx))
 		return customer.Errorf(customer.CodeTimeout, "the request did not complete within %s (request %s)", g.cfg.Limits.RequestTimeout, requestID(ctx))
@@ -90,15 +106,22 @@ type commandError struct {
 func (e *commandError) Error() string { return e.err.Error() }
 func (e *commandError) Unwrap() error { return e.err }
 
-// mutationError is the domain error of a failed mutation: a timeout or an
-// ended request becomes TIMEOUT, saying whether the command may still
-// run, and once a command was published (commandID set) the error names it.
+// mutationError is the domain error of a failed mutation: a timeout, an
+// unsettled command or an ended request becomes TIMEOUT, saying whether
+// the command may still run, and once a command was sent (commandID set)
+// the error names it.
 func (g *Gateway) mutationError(err error, commandID string) error {
 	var to errTimeout
 	if errors.As(err, &to) {
 		return &commandError{customer.Errorf(customer.CodeTimeout,
 			"the command was accepted but did not complete within %s; it still runs: query command(id: %q) for its outcome",
 			g.cfg.MutationTimeout, to.commandID), to.commandID}
+	}
+	var unsettled errUnsettled
+	if errors.As(err, &unsettled) {
+		return &commandError{customer.Errorf(customer.CodeTimeout,
+			"the command could not be confirmed sent, nor its failure recorded; query command(id: %q) for its final state",
+			unsettled.commandID), unsettled.commandID}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		if commandID != "" {
@@ -107,7 +130,7 @@ func (g *Gateway) mutationError(err error, commandID string) error {
 				"the request ended (timeout or cancelled) before the command completed; it may still run: query command(id: %q) for its outcome", commandID),
 				commandID}
 		}
-		return customer.Errorf(customer.CodeTimeout, "the request ended (timeout or cancelled) before this mutation started; nothing was sent")
+		return customer.Errorf(customer.CodeTimeout, "the request ended (timeout or cancelled) before this mutation sent its command; nothing was sent")
 	}
 	if commandID != "" {
 		return &commandError{err, commandID}

@@ -36,9 +36,15 @@ type Config struct {
 	// IsKeyMissing reports whether a Keys error means the key does not
 	// exist (destroyed, or not created yet).
 	IsKeyMissing func(error) bool
-	// MutationTimeout bounds how long a mutation waits for its outcome.
+	// MutationTimeout bounds how long a mutation takes from recording its
+	// command to its answer: the publish and the wait for the outcome.
 	// Default 10s.
 	MutationTimeout time.Duration
+	// CommandMaxAge is how long the command stream keeps a command that
+	// nobody processes (natsbus.StreamLimits.CommandMaxAge): a published
+	// command without an outcome is PENDING until then, and then settled
+	// as rejected. Default 72h.
+	CommandMaxAge time.Duration
 	// KeyWait bounds how long a contact info update waits for a new
 	// customer's key to exist. Default 10s.
 	KeyWait time.Duration
@@ -73,6 +79,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MutationTimeout == 0 {
 		c.MutationTimeout = 10 * time.Second
+	}
+	if c.CommandMaxAge == 0 {
+		c.CommandMaxAge = 72 * time.Hour
 	}
 	if c.KeyWait == 0 {
 		c.KeyWait = 10 * time.Second

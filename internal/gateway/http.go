@@ -317,7 +317,7 @@ const idempotencyTTL = 24 * time.Hour
 // carry contact info, and a stored copy would outlive the customer's key.
 // Instead a retried request runs again, and every mutation in it derives
 // its command id from the key (newID) and answers from that command's
-// stored outcome (Gateway.replay): nothing is applied twice, the mutations
+// stored outcome (Gateway.commandFor): nothing is applied twice, the mutations
 // answer as they first did, and the rest reads the data as it is now (after
 // crypto-shredding: destroyed), exactly as a fresh request would.
 func (g *Gateway) withIdempotency(next http.Handler) http.Handler {

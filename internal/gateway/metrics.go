@@ -12,7 +12,7 @@ import (
 var (
 	mutationsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "textkit_gateway_commands_total",
-		Help: "Commands published by mutations, by type and result (applied, rejected, timeout, cancelled).",
+		Help: "Commands sent by mutations, by type and result (applied, rejected, timeout, cancelled, unpublished: the publish failed or was not acknowledged, and the command was settled as rejected).",
 	}, []string{"type", "result"})
 	mutationSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "textkit_gateway_command_seconds",

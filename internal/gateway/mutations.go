@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -44,14 +45,15 @@ func (g *Gateway) newID(ctx context.Context, what string) string {
 	return uuid.NewSHA1(idempotencyNamespace, []byte(p.KeyID+"\n"+key+"\n"+slot+"\n"+what)).String()
 }
 
-func (g *Gateway) newCommand(ctx context.Context, t command.Type, c *customer.Customer, expected *int64, payload any) *command.Command {
+// newCommand is the command with id that a mutation sends (see commandFor).
+func (g *Gateway) newCommand(ctx context.Context, id string, t command.Type, c *customer.Customer, expected *int64, payload any) *command.Command {
 	p, _ := PrincipalFrom(ctx)
 	actor := "partner:" + p.PartnerID
 	if p.Operator() {
 		actor = "operator:" + p.Name
 	}
 	cmd := &command.Command{
-		Version: command.WireVersion, ID: g.newID(ctx, "command"), Type: t,
+		Version: command.WireVersion, ID: id, Type: t,
 		CustomerID: c.ID(), PartnerID: c.PartnerID(), ExpectedVersion: expected,
 		Actor: actor, IssuedAt: g.cfg.Now().UTC(),
 	}
@@ -66,28 +68,30 @@ type errTimeout struct{ commandID string }
 
 func (e errTimeout) Error() string { return "timeout waiting for command " + e.commandID }
 
-// execute publishes cmd and waits, bounded, for its outcome. On timeout the
-// command still runs; the error carries its id.
+// execute publishes cmd and waits for its outcome, within the mutation's
+// time (ctx, bounded; settleTimeout more for a failed publish, see
+// settle.go). A publish that fails or is not acknowledged in time settles
+// the command: the answer is final. On a timeout waiting for the outcome
+// the command still runs; the error carries its id.
 func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.Outcome, error) {
-	if err := g.cfg.Store.RecordPending(ctx, redisstore.Pending{
-		CommandID: cmd.ID, Type: cmd.Type, CustomerID: cmd.CustomerID, PartnerID: cmd.PartnerID, At: cmd.IssuedAt,
-	}); err != nil {
+	start := time.Now()
+	pending := g.pendingOf(cmd)
+	if err := g.cfg.Store.RecordPending(ctx, pending); err != nil {
 		return nil, g.storeFailed(ctx, err)
 	}
 	ch, cancel := g.cfg.Outcomes.Expect(cmd.ID)
 	defer cancel()
 	if err := g.cfg.Publisher.PublishCommand(ctx, cmd); err != nil {
-		return nil, g.unavailable(ctx, "the command bus", err)
+		observeMutation(cmd.Type, "unpublished", time.Since(start))
+		return g.notPublished(ctx, pending, err)
 	}
-	start := time.Now()
+	g.published(ctx, pending)
 	log := g.cfg.Logger.With("command_id", cmd.ID, "command_type", string(cmd.Type), "customer_id", cmd.CustomerID, "request_id", requestID(ctx))
 	log.DebugContext(ctx, "command published")
-	wctx, stop := context.WithTimeout(ctx, g.cfg.MutationTimeout)
-	defer stop()
-	out, err := g.cfg.Outcomes.Wait(wctx, ch, cmd.PartnerID, cmd.CustomerID, cmd.ID)
+	out, err := g.cfg.Outcomes.Wait(ctx, ch, cmd.PartnerID, cmd.CustomerID, cmd.ID)
 	elapsed := time.Since(start)
 	if err != nil {
-		if ctx.Err() != nil {
+		if !errors.Is(context.Cause(ctx), errMutationTime) {
 			observeMutation(cmd.Type, "cancelled", elapsed)
 			return nil, ctx.Err()
 		}
@@ -97,23 +101,27 @@ func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.O
 	}
 	observeMutation(cmd.Type, strings.ToLower(string(out.Status)), elapsed)
 	log.InfoContext(ctx, "command completed", "status", string(out.Status), "customer_version", out.CustomerVersion, "ms", elapsed.Milliseconds())
-	return out, nil
+	return settledAnswer(out)
 }
 
-// simple runs a Boolean mutation: load the visible customer, check the
-// version and the transition early (the provisioner checks again,
-// authoritatively), publish and wait. A retry with the same
+// simple runs a Boolean mutation, within the mutation timeout (bounded):
+// load the visible customer, check the version and the transition early
+// (the provisioner checks again, authoritatively), build the payload (with
+// the bounded context), publish and wait. A retry with the same
 // Idempotency-Key answers from the first attempt's outcome.
-func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *scalar.ExpectedVersion, check func(*customer.Customer) error, payload func(*customer.Customer) (any, error)) (*bool, error) {
+func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expected *scalar.ExpectedVersion, check func(*customer.Customer) error, payload func(context.Context, *customer.Customer) (any, error)) (*bool, error) {
+	ctx, stop := g.bounded(ctx)
+	defer stop()
 	id = customer.NormalizeID(id)
 	owner := g.ownerOf(ctx, id)
-	if prev, err := g.replay(ctx, owner, id); err != nil {
+	prev, cmdID, err := g.commandFor(ctx, owner, id)
+	if err != nil {
 		return nil, err
 	} else if prev != nil {
 		return answer(ctx, g, prev)
 	}
 	refuse := func(err error) (*bool, error) {
-		return nil, g.mutationError(g.refuse(ctx, t, owner, id, err), "")
+		return nil, g.mutationError(g.refuse(ctx, cmdID, t, owner, id, err), "")
 	}
 	c, err := g.visible(ctx, id)
 	if err != nil {
@@ -131,11 +139,11 @@ func (g *Gateway) simple(ctx context.Context, t command.Type, id string, expecte
 	}
 	var body any
 	if payload != nil {
-		if body, err = payload(c); err != nil {
+		if body, err = payload(ctx, c); err != nil {
 			return refuse(err)
 		}
 	}
-	cmd := g.newCommand(ctx, t, c, ev, body)
+	cmd := g.newCommand(ctx, cmdID, t, c, ev, body)
 	out, err := g.execute(ctx, cmd)
 	if err != nil {
 		return nil, g.mutationError(err, cmd.ID)
@@ -152,33 +160,13 @@ func answer(ctx context.Context, g *Gateway, out *command.Outcome) (*bool, error
 	return &ok, nil
 }
 
-// replay looks up, for a request with an Idempotency-Key, the outcome of
-// the command this mutation sent when the request was first made (its id
-// is derived from the key): a retry answers from it instead of acting
-// again, even if the customer has changed since. It returns nil when the
-// mutation has no final outcome yet and must run.
-func (g *Gateway) replay(ctx context.Context, partnerID, customerID string) (*command.Outcome, error) {
-	if idempotencyKeyFrom(ctx) == "" || customer.ValidateID("id", customerID) != nil {
-		return nil, nil // without a key, nothing to replay: skip the derivation
-	}
-	out, err := g.cfg.Store.Outcome(ctx, partnerID, customerID, g.newID(ctx, "command"))
-	if err != nil {
-		return nil, g.storeFailed(ctx, err)
-	}
-	if out == nil || out.Retryable {
-		return nil, nil
-	}
-	markReplayed(ctx)
-	return out, nil
-}
-
 // refuse records, for a request with an Idempotency-Key, a mutation the
 // gateway refused before publishing anything, as the rejected outcome of
-// the command id derived from the key: a retry then answers the same
-// (replay) instead of running against a customer that may have changed.
+// its command id (commandFor, derived from the key): a retry then answers
+// the same instead of running against a customer that may have changed.
 // Passing failures (UNAVAILABLE, TIMEOUT, INTERNAL) are not recorded, so
 // a retry runs again. It returns why.
-func (g *Gateway) refuse(ctx context.Context, t command.Type, partnerID, customerID string, why error) error {
+func (g *Gateway) refuse(ctx context.Context, commandID string, t command.Type, partnerID, customerID string, why error) error {
 	if idempotencyKeyFrom(ctx) == "" || customer.ValidateID("id", customerID) != nil {
 		return why
 	}
@@ -187,7 +175,7 @@ func (g *Gateway) refuse(ctx context.Context, t command.Type, partnerID, custome
 		return why
 	}
 	out := command.Outcome{
-		Version: command.WireVersion, CommandID: g.newID(ctx, "command"), Type: t,
+		Version: command.WireVersion, CommandID: commandID, Type: t,
 		CustomerID: customerID, PartnerID: partnerID, Status: command.Rejected,
 		Errors: customer.AsErrors(why), ProcessedAt: g.cfg.Now().UTC(),
 	}
@@ -240,7 +228,7 @@ func (m *mutationResolver) UpdateCustomerContactInfo(ctx context.Context, in mod
 	}
 	return m.g.simple(ctx, command.UpdateContactInfo, in.ID, in.ExpectedVersion,
 		func(c *customer.Customer) error { return c.CanUpdateContactInfo() },
-		func(c *customer.Customer) (any, error) {
+		func(ctx context.Context, c *customer.Customer) (any, error) {
 			sealed, err := m.g.seal(ctx, c.ID(), ci)
 			if err != nil {
 				return nil, err
@@ -278,6 +266,8 @@ func (g *Gateway) seal(ctx context.Context, customerID string, ci customer.Conta
 
 func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.RegisterCustomerInput) (*model.RegisterCustomerPayload, error) {
 	g := m.g
+	ctx, stop := g.bounded(ctx)
+	defer stop()
 	p, err := g.principal(ctx)
 	if err != nil {
 		return nil, err
@@ -287,14 +277,15 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 		id = customer.NormalizeID(*in.ID)
 	}
 	partnerID := customer.NormalizeID(in.PartnerID)
-	if prev, err := g.replay(ctx, partnerID, id); err != nil {
+	prev, cmdID, err := g.commandFor(ctx, partnerID, id)
+	if err != nil {
 		return nil, err
 	} else if prev != nil {
 		return registered(prev), nil
 	}
 	industryID := customer.NormalizeID(in.IndustryID)
 	refused := func(err error) (*model.RegisterCustomerPayload, error) {
-		err = g.refuse(ctx, command.Register, partnerID, id, err)
+		err = g.refuse(ctx, cmdID, command.Register, partnerID, id, err)
 		return &model.RegisterCustomerPayload{UserErrors: userErrorsOf(customer.AsErrors(err))}, nil
 	}
 	if !p.Operator() && partnerID != p.PartnerID {
@@ -314,7 +305,7 @@ func (m *mutationResolver) RegisterCustomer(ctx context.Context, in model.Regist
 	if len(errs) > 0 {
 		return refused(errs)
 	}
-	cmd := g.newCommand(ctx, command.Register, c, nil, command.RegisterPayload{Space: c.Space(), IndustryID: industryID, Label: c.Label()})
+	cmd := g.newCommand(ctx, cmdID, command.Register, c, nil, command.RegisterPayload{Space: c.Space(), IndustryID: industryID, Label: c.Label()})
 	out, err := g.execute(ctx, cmd)
 	if err != nil {
 		return nil, g.mutationError(err, cmd.ID)
@@ -342,29 +333,23 @@ func payloadOf(out *command.Outcome) (response bool, userErrors []*model.UserErr
 
 func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.TerminateCustomerInput) (*model.TerminateCustomerPayload, error) {
 	g := m.g
+	ctx, stop := g.bounded(ctx)
+	defer stop()
 	cid := customer.NormalizeID(in.ID)
 	owner := g.ownerOf(ctx, cid)
-	if prev, err := g.replay(ctx, owner, cid); err != nil {
+	prev, cmdID, err := g.commandFor(ctx, owner, cid)
+	if err != nil {
 		return nil, err
 	} else if prev != nil {
 		return terminated(prev), nil
 	}
 	refused := func(err error) (*model.TerminateCustomerPayload, error) {
-		err = g.refuse(ctx, command.Terminate, owner, cid, err)
+		err = g.refuse(ctx, cmdID, command.Terminate, owner, cid, err)
 		return &model.TerminateCustomerPayload{UserErrors: userErrorsOf(customer.AsErrors(err))}, nil
 	}
-	var ev *int64
-	switch {
-	case in.ExpectedVersion != nil && in.Retention.ExpectedVersion != nil:
-		a, b := in.ExpectedVersion.Version, in.Retention.ExpectedVersion.Version
-		if (a == nil) != (b == nil) || (a != nil && *a != *b) {
-			return refused(customer.Invalid("expectedVersion", "is set twice with different values (on the input and in retention); set it once"))
-		}
-		ev = a
-	case in.ExpectedVersion != nil:
-		ev = in.ExpectedVersion.Version
-	case in.Retention.ExpectedVersion != nil:
-		ev = in.Retention.ExpectedVersion.Version
+	ev, err := terminateExpectedVersion(in)
+	if err != nil {
+		return refused(err)
 	}
 	var period *int
 	if in.Retention.Period != nil {
@@ -380,8 +365,9 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 	}
 	c, err := g.visible(ctx, in.ID)
 	if err != nil {
-		if customer.ErrorCode(err) == customer.CodeInternal || customer.ErrorCode(err) == customer.CodeUnavailable {
-			return nil, err
+		switch customer.ErrorCode(err) {
+		case customer.CodeInternal, customer.CodeUnavailable, customer.CodeTimeout:
+			return nil, err // outages are GraphQL errors, not userErrors
 		}
 		return refused(err)
 	}
@@ -391,12 +377,31 @@ func (m *mutationResolver) TerminateCustomer(ctx context.Context, in model.Termi
 	if err := c.Terminate(r, g.cfg.Now()); err != nil {
 		return refused(err)
 	}
-	cmd := g.newCommand(ctx, command.Terminate, c, ev, command.TerminatePayload{Retention: command.RetentionInput{Strategy: string(r.Strategy), Period: period}})
+	cmd := g.newCommand(ctx, cmdID, command.Terminate, c, ev, command.TerminatePayload{Retention: command.RetentionInput{Strategy: string(r.Strategy), Period: period}})
 	out, err := g.execute(ctx, cmd)
 	if err != nil {
 		return nil, g.mutationError(err, cmd.ID)
 	}
 	return terminated(out), nil
+}
+
+// terminateExpectedVersion is terminateCustomer's expectedVersion, which
+// may be set on the input or in retention (where the docs' example puts
+// it), but not twice with different values.
+func terminateExpectedVersion(in model.TerminateCustomerInput) (*int64, error) {
+	switch {
+	case in.ExpectedVersion != nil && in.Retention.ExpectedVersion != nil:
+		a, b := in.ExpectedVersion.Version, in.Retention.ExpectedVersion.Version
+		if (a == nil) != (b == nil) || (a != nil && *a != *b) {
+			return nil, customer.Invalid("expectedVersion", "is set twice with different values (on the input and in retention); set it once")
+		}
+		return a, nil
+	case in.ExpectedVersion != nil:
+		return in.ExpectedVersion.Version, nil
+	case in.Retention.ExpectedVersion != nil:
+		return in.Retention.ExpectedVersion.Version, nil
+	}
+	return nil, nil
 }
 
 // terminated is terminateCustomer's answer to its command's outcome.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"sync"
 
 	"github.com/textkit/customers/internal/access"
@@ -163,6 +164,17 @@ func (q *queryResolver) Command(ctx context.Context, id string) (*model.Command,
 	case pending != nil:
 		if !p.Sees(pending.PartnerID) {
 			return nil, nil
+		}
+		if q.g.overdue(pending) {
+			// Never PENDING for ever: settle it, unless the provisioner
+			// is processing it (see settle.go).
+			out, err := q.g.settleOverdue(ctx, pending)
+			switch {
+			case err == nil:
+				return commandOf(out), nil
+			case !errors.Is(err, redisstore.ErrClaimed):
+				return nil, q.g.storeFailed(ctx, err)
+			}
 		}
 		typ := string(pending.Type)
 		cid := pending.CustomerID

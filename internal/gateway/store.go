@@ -60,7 +60,16 @@ type Store interface {
 	// outcome of that command is stored already, and returns the outcome
 	// stored (repository.Repository.Reject).
 	Reject(ctx context.Context, out command.Outcome) (*command.Outcome, error)
-	// RecordPending remembers a published command.
+	// IndexCommand records which customer partnerID's command belongs to,
+	// so that CommandOutcome finds the outcome the gateway stores for it.
+	IndexCommand(ctx context.Context, partnerID, commandID, customerID string) error
+	// Settle stores the gateway's rejection of a command it could not
+	// confirm sent, unless a final outcome is stored already (returned
+	// with fresh=false) or the provisioner has claimed the command (an
+	// error matching redisstore.ErrClaimed).
+	Settle(ctx context.Context, rejection command.Outcome) (out *command.Outcome, fresh bool, err error)
+	// RecordPending remembers a command the gateway sends (before and
+	// once it is published), replacing what was recorded.
 	RecordPending(ctx context.Context, p redisstore.Pending) error
 	// PendingCommand returns what the gateway recorded about a command,
 	// nil if nothing.

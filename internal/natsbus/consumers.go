@@ -58,9 +58,18 @@ type RouterConfig struct {
 	// Logger receives the router's logs (watermill's per-message info
 	// logs at debug level). Default slog.Default().
 	Logger *slog.Logger
-	// AckWait is how long a delivery may take before JetStream redelivers
-	// it; it must match the consumers' AckWait. Required.
+	// AckWait is how long JetStream waits for a sign of life from a
+	// delivery before it redelivers the message; it must match the
+	// consumers' AckWait. While a handler runs, Run tells JetStream every
+	// AckWait/3 that the message is in progress, so AckWait can be short
+	// (seconds): it is how long a message held by a crashed consumer waits
+	// before another consumer gets it. Required.
 	AckWait time.Duration
+	// MaxHandle bounds how long a handler may keep its message: past it
+	// Run stops telling JetStream that the message is in progress, and it
+	// is redelivered after AckWait (a handler stuck for good must not hold
+	// its partition for ever). Default DefaultMaxHandle.
+	MaxHandle time.Duration
 	// Redelivery is the backoff between redeliveries after a failure.
 	// Required.
 	Redelivery Backoff
@@ -83,6 +92,9 @@ func (c RouterConfig) validate() error {
 	}
 	if c.Redelivery.Base <= 0 || c.Redelivery.Max < c.Redelivery.Base {
 		errs = append(errs, fmt.Errorf("Redelivery must have 0 < Base <= Max, got %v..%v", c.Redelivery.Base, c.Redelivery.Max)) //nolint:staticcheck // ST1005: as above
+	}
+	if c.MaxHandle < 0 {
+		errs = append(errs, fmt.Errorf("MaxHandle must not be negative, got %v", c.MaxHandle))
 	}
 	if c.CloseTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("CloseTimeout must be positive, got %v", c.CloseTimeout))
@@ -111,6 +123,9 @@ func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
 	if rc.Logger == nil {
 		rc.Logger = slog.Default()
 	}
+	if rc.MaxHandle == 0 {
+		rc.MaxHandle = DefaultMaxHandle
+	}
 	byTopic, topics, err := handlersByTopic(handlers)
 	if err != nil {
 		return err
@@ -118,11 +133,12 @@ func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(rc.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // watermill logs every message at info
 	})
-	sub, err := newSubscriber(rc, wlog, byTopic)
+	flight := &inFlight{}
+	sub, err := newSubscriber(rc, wlog, byTopic, flight)
 	if err != nil {
 		return err
 	}
-	router, err := newRouter(rc, wlog, sub, byTopic, topics)
+	router, err := newRouter(rc, wlog, sub, byTopic, topics, flight)
 	if err != nil {
 		return err
 	}
@@ -159,11 +175,14 @@ func handlersByTopic(handlers []Handler) (byTopic map[string]Handler, topics []s
 
 // newSubscriber returns a subscriber that consumes each topic from its
 // handler's existing durable consumer (never creating one).
-func newSubscriber(rc RouterConfig, wlog watermill.LoggerAdapter, byTopic map[string]Handler) (*wmjs.Subscriber, error) {
+func newSubscriber(rc RouterConfig, wlog watermill.LoggerAdapter, byTopic map[string]Handler, flight *inFlight) (*wmjs.Subscriber, error) {
 	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
-		Conn:           rc.Conn,
-		Logger:         wlog,
-		AckWaitTimeout: rc.AckWait,
+		Conn:   rc.Conn,
+		Logger: wlog,
+		// How long the subscriber waits for the handler's verdict before
+		// it gives the message up (unacknowledged): as long as the
+		// heartbeats keep the message, and one AckWait more.
+		AckWaitTimeout: rc.MaxHandle + rc.AckWait,
 		NakDelay:       rc.Redelivery,
 		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, topic string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
 			h, ok := byTopic[topic]
@@ -179,7 +198,7 @@ func newSubscriber(rc RouterConfig, wlog watermill.LoggerAdapter, byTopic map[st
 		// One message at a time per consumer: fetching more would let
 		// their ack timers run while they wait.
 		ConsumeOptions: []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(1)},
-		Unmarshaler:    unmarshaler{},
+		Unmarshaler:    flight,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: subscriber: %w", err)
@@ -187,14 +206,16 @@ func newSubscriber(rc RouterConfig, wlog watermill.LoggerAdapter, byTopic map[st
 	return sub, nil
 }
 
-// newRouter returns a router with the recovery and retry middleware and
-// one handler per topic, in the order of topics.
-func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscriber, byTopic map[string]Handler, topics []string) (*message.Router, error) {
+// newRouter returns a router with the heartbeat, recovery and retry
+// middleware and one handler per topic, in the order of topics.
+func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscriber, byTopic map[string]Handler, topics []string, flight *inFlight) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rc.CloseTimeout}, wlog)
 	if err != nil {
 		return nil, err
 	}
 	router.AddMiddleware(
+		// Outermost: the heartbeats cover the retries in place too.
+		flight.heartbeats(rc.AckWait/3, rc.MaxHandle, rc.Logger),
 		middleware.Recoverer,
 		middleware.Retry{
 			MaxRetries:      rc.Retry.MaxRetries,
@@ -222,14 +243,13 @@ const (
 	metaSubject   = "nats_subject"
 	metaMsgID     = "nats_msg_id"
 	metaStreamSeq = "nats_stream_seq"
+	// metaDelivery names the delivery in inFlight, for the heartbeats.
+	metaDelivery = "textkit_delivery"
 )
 
-// unmarshaler accepts any message: commands published by partners carry no
-// watermill headers, and a message that cannot be decoded must still reach
-// the handler so it is rejected with a reason instead of being dropped.
-type unmarshaler struct{}
-
-func (unmarshaler) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
+// Unmarshal makes a watermill message of any JetStream message (see
+// inFlight) and keeps the JetStream message for its heartbeats.
+func (f *inFlight) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
 	id := msg.Headers().Get(nats.MsgIdHdr)
 	uuid := id
 	if uuid == "" {
@@ -241,6 +261,9 @@ func (unmarshaler) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
 	if md, err := msg.Metadata(); err == nil {
 		m.Metadata.Set(metaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
 	}
+	key := strconv.FormatUint(f.next.Add(1), 10)
+	m.Metadata.Set(metaDelivery, key)
+	f.msgs.Store(key, msg)
 	return m, nil
 }
 

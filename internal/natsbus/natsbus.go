@@ -39,7 +39,11 @@ func (c Config) Validate() error {
 }
 
 // Connect dials NATS once (so a wrong address or password fails fast with
-// a clear error) and then reconnects forever in the background.
+// a clear error) and then reconnects forever in the background. While it
+// is disconnected, a publish fails at once instead of being buffered and
+// sent after the reconnect: a caller told that a publish failed (a
+// gateway client answered UNAVAILABLE) must be able to trust that nothing
+// went out later.
 func Connect(ctx context.Context, cfg Config) (*nats.Conn, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -53,6 +57,7 @@ func Connect(ctx context.Context, cfg Config) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(-1),
 	}
 	if cfg.User != "" {
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))

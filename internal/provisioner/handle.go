@@ -100,14 +100,16 @@ func partitionOfSubject(subject string) (int, bool) {
 }
 
 // storedOutcome indexes the command under its partner and returns the
-// outcome already stored for it, nil if none.
+// final outcome already stored for it; if there is none, it claims the
+// command (before any side effect: the gateway, which settles commands it
+// could not confirm sent, yields to a claim) and returns nil.
 func (p *Provisioner) storedOutcome(ctx context.Context, chk *command.Checked) (*command.Outcome, error) {
 	if err := p.cfg.Store.IndexCommand(ctx, chk.PartnerID, chk.ID, chk.CustomerID); err != nil {
 		return nil, p.transient("index command", err)
 	}
-	prev, err := p.cfg.Store.Outcome(ctx, chk.PartnerID, chk.CustomerID, chk.ID)
+	prev, err := p.cfg.Store.Claim(ctx, chk.PartnerID, chk.CustomerID, chk.ID)
 	if err != nil {
-		return nil, p.transient("read outcome", err)
+		return nil, p.transient("claim command", err)
 	}
 	return prev, nil
 }

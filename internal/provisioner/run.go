@@ -15,9 +15,16 @@ type RunConfig struct {
 	// Conn is the connection the consumers use. Stopping drains it, so it
 	// must not be the publisher's connection.
 	Conn *nats.Conn
-	// AckWait is how long a delivery may take before JetStream redelivers
-	// it. It must exceed KeyWait plus Twilio's retry budget. Default 90s.
+	// AckWait is how long JetStream waits for a sign of life from a
+	// delivery before it redelivers the command: after a crash, the
+	// command in flight (and so its partition) waits this long for the
+	// restarted provisioner. A command being handled is kept by
+	// heartbeats, up to MaxHandle. Default natsbus.DefaultAckWait (4s).
 	AckWait time.Duration
+	// MaxHandle bounds how long one command may be handled before it is
+	// redelivered; it must exceed KeyWait plus Twilio's retry budget.
+	// Default 90s.
+	MaxHandle time.Duration
 	// Redelivery is the backoff between redeliveries after a transient
 	// failure. Default 500ms doubling to 30s.
 	Redelivery natsbus.Backoff
@@ -37,7 +44,10 @@ type RunConfig struct {
 // run at once: each partition has one command in flight across all of them.
 func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	if rc.AckWait == 0 {
-		rc.AckWait = 90 * time.Second
+		rc.AckWait = natsbus.DefaultAckWait
+	}
+	if rc.MaxHandle == 0 {
+		rc.MaxHandle = 90 * time.Second
 	}
 	if rc.Redelivery == (natsbus.Backoff{}) {
 		rc.Redelivery = natsbus.Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second}
@@ -64,7 +74,7 @@ func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	defer stopRelay()
 	go p.relayOutbox(rctx, rc.Outbox)
 	return natsbus.Run(ctx, natsbus.RouterConfig{
-		Conn: rc.Conn, Logger: p.cfg.Logger, AckWait: rc.AckWait, Redelivery: rc.Redelivery, CloseTimeout: rc.CloseTimeout,
+		Conn: rc.Conn, Logger: p.cfg.Logger, AckWait: rc.AckWait, MaxHandle: rc.MaxHandle, Redelivery: rc.Redelivery, CloseTimeout: rc.CloseTimeout,
 		Retry:   natsbus.Retry{MaxRetries: 3, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second},
 		Running: rc.Running,
 	}, handlers)

@@ -198,14 +198,25 @@ func (s *Store) IndexCommand(ctx context.Context, partnerID, commandID, customer
 	return nil
 }
 
-// Pending is what the gateway records about a command it published, so
-// command(id) can say PENDING before the outcome exists.
+// Pending is what the gateway records about a command it sends, so
+// command(id) can say PENDING before the outcome exists, and for how long
+// that is true.
 type Pending struct {
 	CommandID  string       `json:"commandId"`
 	Type       command.Type `json:"type"`
 	CustomerID string       `json:"customerId"`
 	PartnerID  string       `json:"partnerId"`
 	At         time.Time    `json:"at"`
+	// Published says JetStream acknowledged the command. The gateway
+	// records the command before it publishes it, then again, Published,
+	// once the publish is acknowledged.
+	Published bool `json:"published,omitempty"`
+	// Deadline is how long the command may stay PENDING without an
+	// outcome: until its publish must have ended (not Published), or
+	// until the command stream drops it unprocessed (Published). Past it
+	// the gateway settles the command with a rejection. Zero in records
+	// written before deadlines were.
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 func pendingKey(commandID string) string { return "cmdpending:{" + commandID + "}" }
@@ -214,7 +225,8 @@ func pendingKey(commandID string) string { return "cmdpending:{" + commandID + "
 // past that, a command that never produced an outcome reads as unknown.
 const pendingTTL = 7 * 24 * time.Hour
 
-// RecordPending remembers a published command.
+// RecordPending remembers a command the gateway sends, replacing what
+// was recorded about it.
 func (s *Store) RecordPending(ctx context.Context, p Pending) error {
 	b, _ := json.Marshal(p)
 	if err := s.rdb.Set(ctx, pendingKey(p.CommandID), b, pendingTTL).Err(); err != nil {

@@ -38,9 +38,15 @@ type RunConfig struct {
 	// Conn is the connection the consumer uses. Stopping drains it, so it
 	// must not be the publisher's connection.
 	Conn *nats.Conn
-	// AckWait is how long one event may take before JetStream redelivers
-	// it. Default 60s.
+	// AckWait is how long JetStream waits for a sign of life from a
+	// delivery before it redelivers the event (after a crash, how long
+	// the event in flight waits for the restarted service). An event being
+	// handled is kept by heartbeats, up to MaxHandle. Default
+	// natsbus.DefaultAckWait (4s).
 	AckWait time.Duration
+	// MaxHandle bounds how long one event may be handled before it is
+	// redelivered. Default 60s.
+	MaxHandle time.Duration
 	// Redelivery is the backoff between redeliveries after a transient
 	// failure. Default 500ms doubling to 30s.
 	Redelivery natsbus.Backoff
@@ -61,7 +67,10 @@ func (s *Service) Run(ctx context.Context, rc RunConfig) error {
 		return errors.New("retention: RunConfig.Conn is required")
 	}
 	if rc.AckWait == 0 {
-		rc.AckWait = 60 * time.Second
+		rc.AckWait = natsbus.DefaultAckWait
+	}
+	if rc.MaxHandle == 0 {
+		rc.MaxHandle = 60 * time.Second
 	}
 	if rc.Redelivery == (natsbus.Backoff{}) {
 		rc.Redelivery = natsbus.Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second}
@@ -122,7 +131,7 @@ func (s *Service) consume(ctx context.Context, rc RunConfig) error {
 		return err
 	}
 	return natsbus.Run(ctx, natsbus.RouterConfig{
-		Conn: rc.Conn, Logger: s.cfg.Logger, AckWait: rc.AckWait, Redelivery: rc.Redelivery, CloseTimeout: rc.CloseTimeout,
+		Conn: rc.Conn, Logger: s.cfg.Logger, AckWait: rc.AckWait, MaxHandle: rc.MaxHandle, Redelivery: rc.Redelivery, CloseTimeout: rc.CloseTimeout,
 		Retry:   natsbus.Retry{MaxRetries: 2, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second},
 		Running: rc.Running,
 	}, []natsbus.Handler{{Stream: natsbus.EventStream, Consumer: ConsumerName, Handle: s.handleMessage}})

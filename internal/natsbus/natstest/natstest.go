@@ -6,6 +6,7 @@
 package natstest
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,6 +60,8 @@ func ConfigPath() string {
 type Server struct {
 	*server.Server
 	StoreDir string
+
+	port int // once started: the port a restart listens on
 }
 
 // Start runs a server from deploy/nats/nats.conf on a random loopback port
@@ -66,13 +69,21 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	setEnv()
+	s := &Server{StoreDir: t.TempDir(), port: -1}
+	s.start(t)
+	return s
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	// A fresh configuration each time: a server keeps state in its options' accounts.
 	opts, err := server.ProcessConfigFile(ConfigPath())
 	if err != nil {
 		t.Fatalf("load %s: %v", ConfigPath(), err)
 	}
-	opts.Host, opts.Port = "127.0.0.1", -1
+	opts.Host, opts.Port = "127.0.0.1", s.port
 	opts.HTTPHost, opts.HTTPPort = "", 0
-	opts.StoreDir = t.TempDir()
+	opts.StoreDir = s.StoreDir
 	opts.NoLog, opts.NoSigs = true, true
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -83,7 +94,17 @@ func Start(t testing.TB) *Server {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats server not ready after 10s")
 	}
-	return &Server{Server: srv, StoreDir: opts.StoreDir}
+	s.Server = srv
+	s.port = srv.Addr().(*net.TCPAddr).Port
+}
+
+// Restart starts the server again after Shutdown (a crash, as its clients
+// see it), on the same port and with the same store: streams, consumers
+// and the messages stored survive, and clients reconnect by themselves.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Shutdown()
+	s.start(t)
 }
 
 // URL is the client URL.
