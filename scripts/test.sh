@@ -35,7 +35,7 @@ if ! go vet "${pkgs[@]}"; then
 fi
 
 echo "test: golangci-lint run ${pkgs[*]}"
-if ! golangci-lint run "${pkgs[@]}"; then
+if ! golangci-lint run --allow-parallel-runners "${pkgs[@]}"; then
 	echo "test: golangci-lint found problems (the tests run anyway)"
 	status=1
 fi

@@ -37,10 +37,13 @@ func TestPublishFailed(t *testing.T) {
 
 func TestGraphQLAnswers(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
-	if r := transportResult(fmt.Errorf("post: %w", refused)); r.Answer != ledger.Error || r.Code != "CONNECTION_REFUSED" {
+	if r := transportResult(fmt.Errorf("post: %w", refused), false); r.Answer != ledger.Error || r.Code != "CONNECTION_REFUSED" {
 		t.Errorf("refused connection: %+v", r)
 	}
-	if r := transportResult(errors.New("unexpected EOF")); r.Answer != ledger.Timeout {
+	if r := transportResult(fmt.Errorf("post: %w", refused), true); r.Answer != ledger.Timeout {
+		t.Errorf("a refused resend of a request already written must be unknown: %+v", r)
+	}
+	if r := transportResult(errors.New("unexpected EOF"), true); r.Answer != ledger.Timeout {
 		t.Errorf("a connection lost mid-request must be unknown: %+v", r)
 	}
 	for code, want := range map[string]ledger.Answer{

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -134,11 +136,15 @@ func (g *graphQLTarget) Send(ctx context.Context, step Step) []Result {
 	if err != nil {
 		return g.all(step, Result{Answer: ledger.Error, Code: "CLIENT", Message: err.Error(), SentAt: sent, AnsweredAt: sent})
 	}
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	})
 	resp, status, err := g.post(ctx, key, body)
 	answered := time.Now()
 	var out []Result
 	if err != nil {
-		out = g.all(step, transportResult(err))
+		out = g.all(step, transportResult(err, wrote.Load()))
 	} else {
 		out = g.results(step, resp, status)
 	}
@@ -176,10 +182,13 @@ func (g *graphQLTarget) post(ctx context.Context, key string, body []byte) (*gql
 
 // transportResult is the answer when the request got no response: a
 // connection that was never made sent nothing (ERROR); any other failure
-// may have happened after the gateway published (TIMEOUT: unknown).
-func transportResult(err error) Result {
+// may have happened after the gateway published (TIMEOUT: unknown). wrote
+// says whether any attempt wrote the request: net/http resends a request
+// with an Idempotency-Key on a new connection when a reused one breaks, so
+// a refused dial does not prove nothing arrived once a copy was written.
+func transportResult(err error, wrote bool) Result {
 	var op *net.OpError
-	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial") {
+	if !wrote && (errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial")) {
 		return Result{Answer: ledger.Error, Code: "CONNECTION_REFUSED", Message: err.Error(), Retryable: true}
 	}
 	return Result{Answer: ledger.Timeout, Code: "TRANSPORT", Message: err.Error(), Retryable: true}
