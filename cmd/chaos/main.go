@@ -1,0 +1,175 @@
+// Command chaos runs the chaos scenarios (internal/chaos): it brings up the
+// whole stack as separate processes on its own loopback ports (through
+// scripts/up.sh, in its own data directory), puts a toxiproxy between each
+// service and each dependency, and for each scenario runs load, injects
+// one fault at a seeded random moment, ends it, waits until the stack is
+// quiet and checks every invariant against the load's ledger. It prints a
+// table per scenario, writes a JSON report, and exits non-zero when any
+// scenario broke an invariant. docs/chaos.md explains the report.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/textkit/customers/internal/chaos"
+	"github.com/textkit/customers/internal/service"
+)
+
+func main() { service.Main("chaos", run) }
+
+// errFailed means a scenario broke an invariant (the table says which).
+var errFailed = errors.New("invariants broken: see the table above")
+
+type options struct {
+	short                  bool
+	seed                   int64
+	scenarios              string
+	list, keep             bool
+	dir, repo, jsonPath    string
+	basePort               int
+	duration, hold, settle time.Duration
+	mutationTimeout        time.Duration
+}
+
+func parse(args []string, stdout io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	o := &options{}
+	fs.BoolVar(&o.short, "short", false, "run each scenario briefly (the test suite's version): 8s of load, 2s faults, 3s mutation timeout")
+	fs.Int64Var(&o.seed, "seed", 0, "seed of the fault moments and the load's choices (0: from the clock; printed either way)")
+	fs.StringVar(&o.scenarios, "scenarios", "", "comma-separated scenario names (default: all; -list names them)")
+	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
+	fs.BoolVar(&o.keep, "keep", false, "leave the stack running afterwards (stop it with TEXTKIT_DATA_DIR=<dir> scripts/down.sh)")
+	fs.StringVar(&o.dir, "dir", "", "the stack's data directory (default: a new temporary directory)")
+	fs.StringVar(&o.repo, "repo", "", "the repository root (default: found from the working directory)")
+	fs.StringVar(&o.jsonPath, "json", "", "where to write the JSON report (default: <dir>/chaos-report.json)")
+	fs.IntVar(&o.basePort, "base-port", 24200, "first of the loopback ports the stack uses (it uses the next 40)")
+	fs.DurationVar(&o.duration, "duration", 0, "load per scenario (default 60s, 8s with -short)")
+	fs.DurationVar(&o.hold, "hold", 0, "how long each fault lasts (default 10s, 2s with -short)")
+	fs.DurationVar(&o.settle, "quiesce", 3*time.Minute, "longest wait for the stack to settle after each scenario's load")
+	fs.DurationVar(&o.mutationTimeout, "mutation-timeout", 0, "the gateway's mutation timeout (default 10s, 3s with -short)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, service.ErrHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	defaults := map[*time.Duration][2]time.Duration{
+		&o.duration: {60 * time.Second, 8 * time.Second}, &o.hold: {10 * time.Second, 2 * time.Second},
+		&o.mutationTimeout: {10 * time.Second, 3 * time.Second},
+	}
+	for p, d := range defaults {
+		switch {
+		case *p < 0:
+			return nil, fmt.Errorf("durations must be positive, got %v", *p)
+		case *p == 0 && o.short:
+			*p = d[1]
+		case *p == 0:
+			*p = d[0]
+		}
+	}
+	if o.basePort < 1024 || o.basePort > 65000 {
+		return nil, fmt.Errorf("-base-port %d: want 1024 to 65000", o.basePort)
+	}
+	if o.seed == 0 {
+		o.seed = time.Now().UnixNano()
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+	o, err := parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	var names []string
+	if o.scenarios != "" {
+		names = strings.Split(o.scenarios, ",")
+	}
+	scenarios, err := chaos.Select(names, o.short)
+	if err != nil {
+		return err
+	}
+	if o.list {
+		for _, sc := range scenarios {
+			fmt.Fprintf(stdout, "%-22s %s\n", sc.Name, sc.Description)
+		}
+		return nil
+	}
+	if err := o.resolvePaths(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, stack in %s (ports from %d)\n", o.seed, len(scenarios), o.dir, o.basePort)
+	stackCfg := chaos.StackConfig{Repo: o.repo, Dir: o.dir, Ports: chaos.Ports{Base: o.basePort}, MutationTimeout: o.mutationTimeout}
+	stack, err := chaos.Up(ctx, stackCfg)
+	if err != nil {
+		return fmt.Errorf("bring the stack up: %w", err)
+	}
+	if !o.keep {
+		defer func() {
+			if err := stack.Down(context.Background()); err != nil {
+				fmt.Fprintf(stderr, "chaos: %v\n", err)
+			}
+		}()
+	}
+	started := time.Now().UTC()
+	results, runErr := chaos.Run(ctx, stack, chaos.Config{Stack: stackCfg, Scenarios: scenarios, Seed: o.seed, Load: runLoad,
+		Duration: o.duration, Hold: o.hold, Quiesce: o.settle}, stdout)
+	fmt.Fprintf(stdout, "\nchaos: seed %d\n", o.seed)
+	if err := chaos.WriteTable(stdout, results); err != nil {
+		return err
+	}
+	if err := chaos.WriteJSON(o.jsonPath, chaos.Summary{Seed: o.seed, Short: o.short, StartedAt: started, Results: results}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "chaos: report %s\n", o.jsonPath)
+	if runErr != nil {
+		return runErr
+	}
+	for _, r := range results {
+		if !r.Passed() {
+			return errFailed
+		}
+	}
+	return nil
+}
+
+func (o *options) resolvePaths() error {
+	if o.repo == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "scripts", "up.sh")); err == nil {
+				o.repo = d
+				break
+			}
+			if filepath.Dir(d) == d {
+				return errors.New("no repository (scripts/up.sh) above the working directory: give -repo")
+			}
+		}
+	}
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "textkit-chaos-")
+		if err != nil {
+			return err
+		}
+		o.dir = d
+	}
+	if o.jsonPath == "" {
+		o.jsonPath = filepath.Join(o.dir, "chaos-report.json")
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+// Package chaos runs the whole stack as separate processes, with an
+// embedded toxiproxy between each service and each dependency, and for
+// each scenario: runs load, injects one fault at a seeded random moment,
+// ends it, waits until the stack is quiet, and checks the invariants
+// (internal/invariant) against the load's ledger. docs/chaos.md describes
+// the scenarios and the report.
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/textkit/customers/internal/invariant"
+	"github.com/textkit/customers/internal/ledger"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/vault"
+)
+
+// LoadSpec is one scenario's load: where the stack is, what to send and
+// where to write the ledger.
+type LoadSpec struct {
+	GraphQLURL string
+	APIKey     string
+	NATSURL    string
+	// NATSPassword is the seed partner's direct-publisher password.
+	NATSPassword    string
+	PartnerID       string
+	IndustryID      string
+	MutationTimeout time.Duration
+	// Via is ledger.ViaGraphQL or ledger.ViaNATS; Mix the load's mix
+	// ("lifecycle", "terminate", "hot", …).
+	Via, Mix   string
+	LedgerPath string
+	Duration   time.Duration
+	Seed       int64
+}
+
+// LoadFunc runs the load of spec; it returns when the load is over.
+type LoadFunc func(ctx context.Context, spec LoadSpec) error
+
+// The docs' partner and industry (deploy/seed.json), whose API key
+// scripts/up.sh makes.
+const (
+	seedPartnerID  = "25521a6f-b8d1-414b-8575-545430f076fd"
+	seedIndustryID = "e4c81004-1a4c-477f-97e3-b67022e9a351"
+)
+
+// Config configures a chaos run.
+type Config struct {
+	Stack     StackConfig
+	Scenarios []Scenario
+	// Seed makes the fault moments (and the load's choices) repeatable.
+	Seed int64
+	// Load is the load phase of each scenario; Hold how long a fault lasts.
+	Load     LoadFunc
+	Duration time.Duration
+	Hold     time.Duration
+	// Quiesce bounds the wait for the stack to settle after the load.
+	Quiesce time.Duration
+}
+
+// Result is one scenario's outcome.
+type Result struct {
+	Name        string                `json:"name"`
+	Description string                `json:"description"`
+	FaultAfter  time.Duration         `json:"faultAfterNs"`
+	FaultFor    time.Duration         `json:"faultForNs"`
+	Counts      invariant.Counts      `json:"counts"`
+	Violations  []invariant.Violation `json:"violations"`
+	// LateAnswers counts answers that took longer than the mutation
+	// timeout plus one second; Slowest is the slowest answer.
+	LateAnswers int           `json:"lateAnswers"`
+	Slowest     time.Duration `json:"slowestNs"`
+	// Recovery is the time from the fault's end (the service ready again)
+	// to the first mutation sent after it and answered APPLIED; -1 if none.
+	Recovery time.Duration `json:"recoveryNs"`
+	// Settle is how long the stack took to become quiet after the load.
+	Settle time.Duration `json:"settleNs"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// Passed reports whether the scenario broke nothing.
+func (r *Result) Passed() bool {
+	return r.Error == "" && len(r.Violations) == 0 && r.LateAnswers == 0
+}
+
+// Run runs every scenario of cfg against s, one after the other.
+func Run(ctx context.Context, s *Stack, cfg Config, progress io.Writer) ([]*Result, error) {
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x63686f73))
+	ledgers := filepath.Join(cfg.Stack.Dir, "ledgers")
+	if err := os.MkdirAll(ledgers, 0o700); err != nil {
+		return nil, fmt.Errorf("ledger directory: %w", err)
+	}
+	var out []*Result
+	for i, sc := range cfg.Scenarios {
+		hold := cfg.Hold
+		if sc.Hold > hold {
+			hold = sc.Hold
+		}
+		// The fault starts between a fifth and half of the load.
+		after := cfg.Duration/5 + time.Duration(rng.Int64N(int64(cfg.Duration*3/10)+1))
+		fmt.Fprintf(progress, "chaos: %s: fault after %s for %s\n", sc.Name, after.Round(time.Millisecond), hold)
+		r := s.scenario(ctx, cfg, sc, filepath.Join(ledgers, sc.Name+".jsonl"), after, hold, cfg.Seed+int64(i))
+		out = append(out, r)
+		fmt.Fprintf(progress, "chaos: %s: %s\n", sc.Name, verdict(r))
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+func verdict(r *Result) string {
+	if r.Passed() {
+		return "ok"
+	}
+	return fmt.Sprintf("FAILED (%d violations, %d late answers) %s", len(r.Violations), r.LateAnswers, r.Error)
+}
+
+func (s *Stack) loadSpec(cfg Config, sc Scenario, ledgerPath string, seed int64) LoadSpec {
+	spec := LoadSpec{GraphQLURL: s.cfg.Ports.url(offGateway) + "/graphql", APIKey: s.apiKey,
+		NATSURL: "nats://" + s.cfg.Ports.addr(offNATS), NATSPassword: s.secrets["TEXTKIT_NATS_PARTNER_PASSWORD"],
+		PartnerID: seedPartnerID, IndustryID: seedIndustryID, MutationTimeout: cfg.Stack.MutationTimeout,
+		Via: sc.Via, Mix: sc.Mix, LedgerPath: ledgerPath, Duration: cfg.Duration, Seed: seed}
+	if spec.Via == "" {
+		spec.Via = ledger.ViaGraphQL
+	}
+	if spec.Mix == "" {
+		spec.Mix = "lifecycle"
+	}
+	return spec
+}
+
+func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPath string, after, hold time.Duration, seed int64) *Result {
+	r := &Result{Name: sc.Name, Description: sc.Description, FaultAfter: after, FaultFor: hold, Recovery: -1}
+	loadDone := make(chan error, 1)
+	go func() {
+		loadDone <- cfg.Load(ctx, s.loadSpec(cfg, sc, ledgerPath, seed))
+	}()
+	var faultEnd time.Time
+	select {
+	case err := <-loadDone:
+		r.Error = fmt.Sprintf("load ended before the fault: %v", err)
+		return r
+	case <-time.After(after):
+	}
+	end, err := sc.inject(ctx, s)
+	if err != nil {
+		r.Error = fmt.Sprintf("inject: %v", err)
+	} else {
+		time.Sleep(hold)
+		if err := end(ctx); err != nil {
+			r.Error = fmt.Sprintf("end fault: %v", err)
+		}
+		faultEnd = time.Now()
+	}
+	if err := <-loadDone; err != nil {
+		r.Error += fmt.Sprintf(" load: %v", err)
+	}
+	start := time.Now()
+	if err := s.quiesce(ctx, cfg.Quiesce); err != nil {
+		r.Error += fmt.Sprintf(" quiesce: %v", err)
+	}
+	r.Settle = time.Since(start)
+	s.check(ctx, r, ledgerPath, faultEnd)
+	return r
+}
+
+// quiesce waits until every service is ready and the command stream is
+// empty (every command processed), then for retention's sweep.
+func (s *Stack) quiesce(ctx context.Context, limit time.Duration) error {
+	for _, name := range append(append([]string(nil), dependencies...), ourServices...) {
+		if err := s.waitReady(ctx, name, limit); err != nil {
+			return err
+		}
+	}
+	js, closeJS, err := s.jetStream()
+	if err != nil {
+		return err
+	}
+	defer closeJS()
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := js.Stream(ctx, natsbus.CommandStream)
+		if err == nil {
+			var info *jetstream.StreamInfo
+			if info, err = st.Info(ctx); err == nil && info.State.Msgs == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("command stream not empty after %s", limit)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // retention sweeps every second
+	return nil
+}
+
+func (s *Stack) jetStream() (jetstream.JetStream, func(), error) {
+	nc, err := nats.Connect("nats://"+s.cfg.Ports.addr(offNATS),
+		nats.UserInfo("provisioner", s.secrets["TEXTKIT_NATS_PROVISIONER_PASSWORD"]), nats.Timeout(2*time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to nats: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
+}
+
+// check reads the ledger, runs the invariant checker and fills r.
+func (s *Stack) check(ctx context.Context, r *Result, ledgerPath string, faultEnd time.Time) {
+	h, recs, err := ledger.Read(ledgerPath)
+	if err != nil {
+		r.Error += fmt.Sprintf(" ledger: %v", err)
+		return
+	}
+	js, closeJS, err := s.jetStream()
+	if err != nil {
+		r.Error += " " + err.Error()
+		return
+	}
+	defer closeJS()
+	tokens, err := readEnvFile(filepath.Join(s.cfg.Dir, "vault.env"))
+	if err != nil {
+		r.Error += " " + err.Error()
+		return
+	}
+	keys, err := vault.New(vault.Config{Addr: s.cfg.Ports.url(offVault), Token: tokens["TEXTKIT_VAULT_TOKEN_RETENTION"]})
+	if err != nil {
+		r.Error += " " + err.Error()
+		return
+	}
+	src := &invariant.Live{Store: redisstore.New(s.rdb), Keys: keys, JetStream: js,
+		Twilio: invariant.Emulator{URL: s.cfg.Ports.url(offEmulator), AccountSID: s.secrets["TEXTKIT_TWILIO_ACCOUNT_SID"], AuthToken: s.secrets["TEXTKIT_TWILIO_AUTH_TOKEN"]}}
+	rep, err := invariant.Check(ctx, src, h, recs, invariant.Options{KeyGrace: 30 * time.Second})
+	if err != nil {
+		r.Error += fmt.Sprintf(" check: %v", err)
+		return
+	}
+	r.Counts, r.Violations = rep.Counts, rep.Violations
+	// A request with n mutations runs them one after the other: its
+	// answer may take n mutation timeouts, plus the second of slack.
+	perRequest := map[string]int{}
+	for _, rec := range recs {
+		perRequest[requestOf(rec)]++
+	}
+	for _, rec := range recs {
+		took := rec.AnsweredAt.Sub(rec.SentAt)
+		r.Slowest = max(r.Slowest, took)
+		limit := time.Duration(perRequest[requestOf(rec)])*h.MutationTimeout.Duration + time.Second
+		if h.MutationTimeout.Duration > 0 && took > limit {
+			r.LateAnswers++
+		}
+		if !faultEnd.IsZero() && rec.Answer == ledger.Applied && !rec.SentAt.Before(faultEnd) {
+			if d := rec.AnsweredAt.Sub(faultEnd); r.Recovery < 0 || d < r.Recovery {
+				r.Recovery = d
+			}
+		}
+	}
+}
+
+// requestOf names the request a ledger record was sent in: a joined
+// GraphQL request's records share their worker and send time.
+func requestOf(r ledger.Record) string {
+	return fmt.Sprintf("%d/%s", r.Worker, r.SentAt.Format(time.RFC3339Nano))
+}
