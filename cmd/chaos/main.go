@@ -33,6 +33,7 @@ type options struct {
 	seed                   int64
 	scenarios              string
 	list, keep             bool
+	checkLedger            string
 	dir, repo, jsonPath    string
 	basePort               int
 	duration, hold, settle time.Duration
@@ -47,11 +48,12 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.Int64Var(&o.seed, "seed", 0, "seed of the fault moments and the load's choices (0: from the clock; printed either way)")
 	fs.StringVar(&o.scenarios, "scenarios", "", "comma-separated scenario names (default: all; -list names them)")
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
+	fs.StringVar(&o.checkLedger, "check", "", "only check this ledger against the stack kept running in -dir (with -base-port) and print the violations")
 	fs.BoolVar(&o.keep, "keep", false, "leave the stack running afterwards (stop it with TEXTKIT_DATA_DIR=<dir> scripts/down.sh)")
 	fs.StringVar(&o.dir, "dir", "", "the stack's data directory (default: a new temporary directory)")
 	fs.StringVar(&o.repo, "repo", "", "the repository root (default: found from the working directory)")
 	fs.StringVar(&o.jsonPath, "json", "", "where to write the JSON report (default: <dir>/chaos-report.json)")
-	fs.IntVar(&o.basePort, "base-port", 24200, "first of the loopback ports the stack uses (it uses the next 40)")
+	fs.IntVar(&o.basePort, "base-port", 24200, "first of the loopback ports the stack uses (it uses the next 40); 0: any free ones")
 	fs.DurationVar(&o.duration, "duration", 0, "load per scenario (default 60s, 8s with -short)")
 	fs.DurationVar(&o.hold, "hold", 0, "how long each fault lasts (default 10s, 2s with -short)")
 	fs.DurationVar(&o.settle, "quiesce", 3*time.Minute, "longest wait for the stack to settle after each scenario's load")
@@ -79,7 +81,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 			*p = d[0]
 		}
 	}
-	if o.basePort < 1024 || o.basePort > 65000 {
+	if o.basePort != 0 && (o.basePort < 1024 || o.basePort > 65000) {
 		return nil, fmt.Errorf("-base-port %d: want 1024 to 65000", o.basePort)
 	}
 	if o.seed == 0 {
@@ -107,8 +109,18 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 		}
 		return nil
 	}
+	if o.checkLedger != "" {
+		return checkOnly(ctx, o, stdout)
+	}
 	if err := o.resolvePaths(); err != nil {
 		return err
+	}
+	if o.basePort == 0 {
+		p, err := chaos.FreePorts()
+		if err != nil {
+			return err
+		}
+		o.basePort = p.Base
 	}
 	fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, stack in %s (ports from %d)\n", o.seed, len(scenarios), o.dir, o.basePort)
 	stackCfg := chaos.StackConfig{Repo: o.repo, Dir: o.dir, Ports: chaos.Ports{Base: o.basePort}, MutationTimeout: o.mutationTimeout}
@@ -170,6 +182,26 @@ func (o *options) resolvePaths() error {
 	}
 	if o.jsonPath == "" {
 		o.jsonPath = filepath.Join(o.dir, "chaos-report.json")
+	}
+	return nil
+}
+
+// checkOnly checks a ledger against a stack left running (-keep).
+func checkOnly(ctx context.Context, o *options, stdout io.Writer) error {
+	if o.dir == "" || o.basePort == 0 {
+		return errors.New("-check needs the running stack's -dir and -base-port")
+	}
+	s, err := chaos.Attach(chaos.StackConfig{Dir: o.dir, Ports: chaos.Ports{Base: o.basePort}})
+	if err != nil {
+		return err
+	}
+	rep, err := s.Check(ctx, o.checkLedger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, rep.Summary())
+	if len(rep.Violations) > 0 {
+		return errFailed
 	}
 	return nil
 }

@@ -220,6 +220,35 @@ func (s *Stack) jetStream() (jetstream.JetStream, func(), error) {
 	return js, nc.Close, nil
 }
 
+// Check runs the invariant checker on the ledger at ledgerPath against
+// the stack's current state.
+func (s *Stack) Check(ctx context.Context, ledgerPath string) (*invariant.Report, error) {
+	h, recs, err := ledger.Read(ledgerPath)
+	if err != nil {
+		return nil, err
+	}
+	return s.checkRecords(ctx, h, recs)
+}
+
+func (s *Stack) checkRecords(ctx context.Context, h ledger.Header, recs []ledger.Record) (*invariant.Report, error) {
+	js, closeJS, err := s.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	defer closeJS()
+	tokens, err := readEnvFile(filepath.Join(s.cfg.Dir, "vault.env"))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := vault.New(vault.Config{Addr: s.cfg.Ports.url(offVault), Token: tokens["TEXTKIT_VAULT_TOKEN_RETENTION"]})
+	if err != nil {
+		return nil, err
+	}
+	src := &invariant.Live{Store: redisstore.New(s.rdb), Keys: keys, JetStream: js,
+		Twilio: invariant.Emulator{URL: s.cfg.Ports.url(offEmulator), AccountSID: s.secrets["TEXTKIT_TWILIO_ACCOUNT_SID"], AuthToken: s.secrets["TEXTKIT_TWILIO_AUTH_TOKEN"]}}
+	return invariant.Check(ctx, src, h, recs, invariant.Options{KeyGrace: 30 * time.Second})
+}
+
 // check reads the ledger, runs the invariant checker and fills r.
 func (s *Stack) check(ctx context.Context, r *Result, ledgerPath string, faultEnd time.Time) {
 	h, recs, err := ledger.Read(ledgerPath)
@@ -227,25 +256,7 @@ func (s *Stack) check(ctx context.Context, r *Result, ledgerPath string, faultEn
 		r.Error += fmt.Sprintf(" ledger: %v", err)
 		return
 	}
-	js, closeJS, err := s.jetStream()
-	if err != nil {
-		r.Error += " " + err.Error()
-		return
-	}
-	defer closeJS()
-	tokens, err := readEnvFile(filepath.Join(s.cfg.Dir, "vault.env"))
-	if err != nil {
-		r.Error += " " + err.Error()
-		return
-	}
-	keys, err := vault.New(vault.Config{Addr: s.cfg.Ports.url(offVault), Token: tokens["TEXTKIT_VAULT_TOKEN_RETENTION"]})
-	if err != nil {
-		r.Error += " " + err.Error()
-		return
-	}
-	src := &invariant.Live{Store: redisstore.New(s.rdb), Keys: keys, JetStream: js,
-		Twilio: invariant.Emulator{URL: s.cfg.Ports.url(offEmulator), AccountSID: s.secrets["TEXTKIT_TWILIO_ACCOUNT_SID"], AuthToken: s.secrets["TEXTKIT_TWILIO_AUTH_TOKEN"]}}
-	rep, err := invariant.Check(ctx, src, h, recs, invariant.Options{KeyGrace: 30 * time.Second})
+	rep, err := s.checkRecords(ctx, h, recs)
 	if err != nil {
 		r.Error += fmt.Sprintf(" check: %v", err)
 		return

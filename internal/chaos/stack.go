@@ -3,8 +3,10 @@ package chaos
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -104,23 +106,18 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if err := runUp(ctx, cfg); err != nil {
 		return nil, err
 	}
-	s := &Stack{cfg: cfg, procs: map[string]*proc{}, proxies: map[string]*toxiproxy.Proxy{}}
-	var err error
-	if s.secrets, err = readEnvFile(filepath.Join(cfg.Dir, "secrets.env")); err != nil {
+	s, err := Attach(cfg)
+	if err != nil {
 		return nil, err
 	}
-	key, err := os.ReadFile(filepath.Join(cfg.Dir, "api-key"))
-	if err != nil {
-		return nil, fmt.Errorf("api key: %w", err)
-	}
-	s.apiKey = strings.TrimSpace(string(key))
 	for _, name := range append(append([]string(nil), dependencies...), ourServices...) {
 		if s.procs[name], err = captureProc(cfg.Dir, name); err != nil {
 			return nil, err
 		}
 	}
-	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Ports.addr(offRedis), Password: s.secrets["TEXTKIT_REDIS_PASSWORD"],
-		DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	if err := s.redisArgs(); err != nil {
+		return nil, err
+	}
 	if err := s.startProxies(); err != nil {
 		return nil, err
 	}
@@ -135,6 +132,38 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		}
 	}
 	return s, nil
+}
+
+// Attach reads the secrets and processes of a stack scripts/up.sh (or Up)
+// started in cfg.Dir, without changing anything (to check a ledger again).
+func Attach(cfg StackConfig) (*Stack, error) {
+	s := &Stack{cfg: cfg, procs: map[string]*proc{}, proxies: map[string]*toxiproxy.Proxy{}}
+	var err error
+	if s.secrets, err = readEnvFile(filepath.Join(cfg.Dir, "secrets.env")); err != nil {
+		return nil, err
+	}
+	key, err := os.ReadFile(filepath.Join(cfg.Dir, "api-key"))
+	if err != nil {
+		return nil, fmt.Errorf("api key: %w", err)
+	}
+	s.apiKey = strings.TrimSpace(string(key))
+	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Ports.addr(offRedis), Password: s.secrets["TEXTKIT_REDIS_PASSWORD"],
+		DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	return s, nil
+}
+
+// redisArgs rebuilds redis-server's command line, as scripts/up.sh gives
+// it: redis-server rewrites its own (/proc shows "redis-server addr:port").
+func (s *Stack) redisArgs() error {
+	p := s.procs["redis"]
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	dir := filepath.Join(s.cfg.Dir, "redis")
+	p.argv = []string{exe, filepath.Join(s.cfg.Repo, "deploy", "redis", "redis.conf"), "--port", strconv.Itoa(s.cfg.Ports.port(offRedis)),
+		"--dir", dir, "--include", filepath.Join(dir, "secret.conf")}
+	return nil
 }
 
 func runUp(ctx context.Context, cfg StackConfig) error {
@@ -333,3 +362,37 @@ func (s *Stack) vaultCall(ctx context.Context, method, path string, body io.Read
 	}
 	return nil
 }
+
+// portSpan is how many ports from Ports.Base the stack uses.
+const portSpan = offProxies + 20
+
+// FreePorts finds a base with portSpan free loopback ports after it.
+func FreePorts() (Ports, error) {
+	for try := 0; try < 100; try++ {
+		base := 20000 + rand.IntN(30000)
+		if spanFree(base) {
+			return Ports{Base: base}, nil
+		}
+	}
+	return Ports{}, errors.New("no run of free loopback ports found")
+}
+
+func spanFree(base int) bool {
+	for p := base; p < base+portSpan; p++ {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			return false
+		}
+		_ = l.Close() // a probe
+	}
+	return true
+}
+
+// quietRedis drops go-redis's own log lines: a dependency that is down on
+// purpose would fill the runner's output with dial errors.
+type quietRedis struct{}
+
+// Printf implements go-redis's logger interface.
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietRedis{}) }
