@@ -38,6 +38,9 @@ type options struct {
 	basePort               int
 	duration, hold, settle time.Duration
 	mutationTimeout        time.Duration
+	external               bool
+	ep                     chaos.Endpoints
+	vaultEnv               string
 }
 
 func parse(args []string, stdout io.Writer) (*options, error) {
@@ -58,6 +61,18 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.DurationVar(&o.hold, "hold", 0, "how long each fault lasts (default 10s, 2s with -short)")
 	fs.DurationVar(&o.settle, "quiesce", 3*time.Minute, "longest wait for the stack to settle after each scenario's load")
 	fs.DurationVar(&o.mutationTimeout, "mutation-timeout", 0, "the gateway's mutation timeout (default 10s, 3s with -short)")
+	fs.BoolVar(&o.external, "external", false, "run against a stack someone else runs (docker compose --profile chaos): start and kill nothing, "+
+		"run only the scenarios that need no process control; secrets from TEXTKIT_* variables")
+	fs.StringVar(&o.ep.GraphQL, "graphql-url", "http://gateway:8080/graphql", "with -external: the GraphQL endpoint")
+	fs.StringVar(&o.ep.Gateway, "gateway-url", "http://gateway:8080", "with -external: the gateway (serving /readyz)")
+	fs.StringVar(&o.ep.Provisioner, "provisioner-url", "http://provisioner:9101", "with -external: the provisioner (serving /readyz)")
+	fs.StringVar(&o.ep.Retention, "retention-url", "http://retention:9102", "with -external: retention (serving /readyz)")
+	fs.StringVar(&o.ep.NATS, "nats-url", "nats://nats:4222", "with -external: NATS")
+	fs.StringVar(&o.ep.NATSMonitor, "nats-monitor-url", "http://nats:8222", "with -external: NATS's monitoring endpoint")
+	fs.StringVar(&o.ep.Redis, "redis-addr", "redis:6399", "with -external: Redis host:port")
+	fs.StringVar(&o.ep.Vault, "vault-addr", "http://vault:8200", "with -external: Vault")
+	fs.StringVar(&o.ep.Emulator, "twilio-url", "http://twilio-emulator:8790", "with -external: the Twilio emulator")
+	fs.StringVar(&o.vaultEnv, "vault-env", "/var/lib/textkit/vault/vault.env", "with -external: textkit vault-init's output (the services' Vault tokens)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, service.ErrHelp
@@ -90,7 +105,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	return o, nil
 }
 
-func run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parse(args, stdout)
 	if err != nil {
 		return err
@@ -99,7 +114,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	if o.scenarios != "" {
 		names = strings.Split(o.scenarios, ",")
 	}
-	scenarios, err := chaos.Select(names, o.short)
+	scenarios, err := chaos.Select(names, o.short, o.external)
 	if err != nil {
 		return err
 	}
@@ -122,13 +137,20 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 		}
 		o.basePort = p.Base
 	}
-	fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, stack in %s (ports from %d)\n", o.seed, len(scenarios), o.dir, o.basePort)
 	stackCfg := chaos.StackConfig{Repo: o.repo, Dir: o.dir, Ports: chaos.Ports{Base: o.basePort}, MutationTimeout: o.mutationTimeout}
-	stack, err := chaos.Up(ctx, stackCfg)
+	var stack *chaos.Stack
+	if o.external {
+		fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, against the stack at %s\n", o.seed, len(scenarios), o.ep.GraphQL)
+		stackCfg.External, stackCfg.Secrets, stackCfg.VaultEnv = &o.ep, secretsFrom(getenv), o.vaultEnv
+		stack, err = chaos.Attach(stackCfg)
+	} else {
+		fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, stack in %s (ports from %d)\n", o.seed, len(scenarios), o.dir, o.basePort)
+		stack, err = chaos.Up(ctx, stackCfg)
+	}
 	if err != nil {
 		return fmt.Errorf("bring the stack up: %w", err)
 	}
-	if !o.keep {
+	if !o.keep && !o.external {
 		defer func() {
 			if err := stack.Down(context.Background()); err != nil {
 				fmt.Fprintf(stderr, "chaos: %v\n", err)
@@ -204,4 +226,16 @@ func checkOnly(ctx context.Context, o *options, stdout io.Writer) error {
 		return errFailed
 	}
 	return nil
+}
+
+// secretNames are the secrets -external reads from the environment.
+var secretNames = []string{"TEXTKIT_REDIS_PASSWORD", "TEXTKIT_NATS_PROVISIONER_PASSWORD", "TEXTKIT_NATS_PARTNER_PASSWORD",
+	"TEXTKIT_VAULT_ROOT_TOKEN", "TEXTKIT_VAULT_UNSEAL_KEY", "TEXTKIT_TWILIO_ACCOUNT_SID", "TEXTKIT_TWILIO_AUTH_TOKEN"}
+
+func secretsFrom(getenv func(string) string) map[string]string {
+	m := map[string]string{}
+	for _, n := range secretNames {
+		m[n] = getenv(n)
+	}
+	return m
 }

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -127,8 +128,8 @@ func verdict(r *Result) string {
 }
 
 func (s *Stack) loadSpec(cfg Config, sc Scenario, ledgerPath string, seed int64) LoadSpec {
-	spec := LoadSpec{GraphQLURL: s.cfg.Ports.url(offGateway) + "/graphql", APIKey: s.apiKey,
-		NATSURL: "nats://" + s.cfg.Ports.addr(offNATS), NATSPassword: s.secrets["TEXTKIT_NATS_PARTNER_PASSWORD"],
+	spec := LoadSpec{GraphQLURL: s.ep.GraphQL, APIKey: s.apiKey,
+		NATSURL: s.ep.NATS, NATSPassword: s.secrets["TEXTKIT_NATS_PARTNER_PASSWORD"],
 		PartnerID: seedPartnerID, IndustryID: seedIndustryID, MutationTimeout: cfg.Stack.MutationTimeout,
 		Via: sc.Via, Mix: sc.Mix, LedgerPath: ledgerPath, Duration: cfg.Duration, Seed: seed}
 	if spec.Via == "" {
@@ -140,7 +141,25 @@ func (s *Stack) loadSpec(cfg Config, sc Scenario, ledgerPath string, seed int64)
 	return spec
 }
 
+// floodLoad is the nats-flood scenario's second load: the hot mix straight
+// onto NATS, for the fault's hold, into the scenario's second ledger.
+func (s *Stack) floodLoad(ctx context.Context) error {
+	f := s.flood
+	spec := s.loadSpec(f.cfg, Scenario{Via: ledger.ViaNATS, Mix: "hot"}, f.ledgerPath, f.seed+1)
+	spec.Duration = f.hold
+	return f.cfg.Load(ctx, spec)
+}
+
+// floodRun is what floodLoad needs of the scenario running it.
+type floodRun struct {
+	cfg        Config
+	ledgerPath string
+	hold       time.Duration
+	seed       int64
+}
+
 func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPath string, after, hold time.Duration, seed int64) *Result {
+	s.flood = floodRun{cfg: cfg, ledgerPath: strings.TrimSuffix(ledgerPath, ".jsonl") + ".flood.jsonl", hold: hold, seed: seed}
 	r := &Result{Name: sc.Name, Description: sc.Description, FaultAfter: after, FaultFor: hold, Recovery: -1}
 	loadDone := make(chan error, 1)
 	go func() {
@@ -207,7 +226,7 @@ func (s *Stack) quiesce(ctx context.Context, limit time.Duration) error {
 }
 
 func (s *Stack) jetStream() (jetstream.JetStream, func(), error) {
-	nc, err := nats.Connect("nats://"+s.cfg.Ports.addr(offNATS),
+	nc, err := nats.Connect(s.ep.NATS,
 		nats.UserInfo("provisioner", s.secrets["TEXTKIT_NATS_PROVISIONER_PASSWORD"]), nats.Timeout(2*time.Second))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to nats: %w", err)
@@ -236,16 +255,16 @@ func (s *Stack) checkRecords(ctx context.Context, h ledger.Header, recs []ledger
 		return nil, err
 	}
 	defer closeJS()
-	tokens, err := readEnvFile(filepath.Join(s.cfg.Dir, "vault.env"))
+	tokens, err := readEnvFile(s.cfg.VaultEnv)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := vault.New(vault.Config{Addr: s.cfg.Ports.url(offVault), Token: tokens["TEXTKIT_VAULT_TOKEN_RETENTION"]})
+	keys, err := vault.New(vault.Config{Addr: s.ep.Vault, Token: tokens["TEXTKIT_VAULT_TOKEN_RETENTION"]})
 	if err != nil {
 		return nil, err
 	}
 	src := &invariant.Live{Store: redisstore.New(s.rdb), Keys: keys, JetStream: js,
-		Twilio: invariant.Emulator{URL: s.cfg.Ports.url(offEmulator), AccountSID: s.secrets["TEXTKIT_TWILIO_ACCOUNT_SID"], AuthToken: s.secrets["TEXTKIT_TWILIO_AUTH_TOKEN"]}}
+		Twilio: invariant.Emulator{URL: s.ep.Emulator, AccountSID: s.secrets["TEXTKIT_TWILIO_ACCOUNT_SID"], AuthToken: s.secrets["TEXTKIT_TWILIO_AUTH_TOKEN"]}}
 	return invariant.Check(ctx, src, h, recs, invariant.Options{KeyGrace: 30 * time.Second})
 }
 
@@ -255,6 +274,18 @@ func (s *Stack) check(ctx context.Context, r *Result, ledgerPath string, faultEn
 	if err != nil {
 		r.Error += fmt.Sprintf(" ledger: %v", err)
 		return
+	}
+	if _, err := os.Stat(s.flood.ledgerPath); err == nil {
+		_, more, err := ledger.Read(s.flood.ledgerPath)
+		if err != nil {
+			r.Error += fmt.Sprintf(" ledger: %v", err)
+			return
+		}
+		var last int64
+		for _, rec := range recs {
+			last = max(last, rec.Seq)
+		}
+		recs = append(recs, renumber(more, last)...)
 	}
 	rep, err := s.checkRecords(ctx, h, recs)
 	if err != nil {
@@ -287,4 +318,13 @@ func (s *Stack) check(ctx context.Context, r *Result, ledgerPath string, faultEn
 // GraphQL request's records share their worker and send time.
 func requestOf(r ledger.Record) string {
 	return fmt.Sprintf("%d/%s", r.Worker, r.SentAt.Format(time.RFC3339Nano))
+}
+
+// renumber shifts a second ledger's sequence numbers past the first's, so
+// the checker sees one run.
+func renumber(recs []ledger.Record, by int64) []ledger.Record {
+	for i := range recs {
+		recs[i].Seq += by
+	}
+	return recs
 }

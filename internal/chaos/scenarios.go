@@ -19,6 +19,9 @@ type Scenario struct {
 	// Via and Mix choose the load (default: GraphQL, lifecycle).
 	Via string `json:"via,omitempty"`
 	Mix string `json:"mix,omitempty"`
+	// Local scenarios kill, stop or cut processes the runner started: not
+	// against an external stack.
+	Local bool `json:"local,omitempty"`
 	// LongOnly scenarios do not run with -short (they must outlast the
 	// provisioner's 90 s AckWait).
 	LongOnly bool `json:"longOnly,omitempty"`
@@ -37,7 +40,7 @@ func Scenarios() []Scenario {
 	out = append(out, Scenario{
 		Name:        "stop-provisioner",
 		Description: "SIGSTOP the provisioner for longer than its AckWait (90 s), then SIGCONT",
-		Hold:        95 * time.Second, LongOnly: true,
+		Hold:        95 * time.Second, LongOnly: true, Local: true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
 			p := s.procs["provisioner"]
 			if err := p.signal(syscall.SIGSTOP); err != nil {
@@ -57,11 +60,22 @@ func Scenarios() []Scenario {
 	out = append(out, Scenario{
 		Name:        "vault-sealed",
 		Description: "Vault sealed (every transit call refused), then unsealed",
+		Local:       true, // unsealing needs the key, which only the local stack keeps where the runner reads it
 		inject: func(ctx context.Context, s *Stack) (func(context.Context) error, error) {
 			if err := s.vaultCall(ctx, http.MethodPut, "/v1/sys/seal", nil); err != nil {
 				return nil, err
 			}
 			return func(ctx context.Context) error { return s.waitReady(ctx, "vault", time.Minute) }, nil
+		},
+	})
+	out = append(out, Scenario{
+		Name: "nats-flood",
+		Description: "while the GraphQL load runs, the partner floods commands straight onto NATS (the hot mix: many commands " +
+			"at once to a few customers), checked from a second ledger",
+		inject: func(ctx context.Context, s *Stack) (func(context.Context) error, error) {
+			done := make(chan error, 1)
+			go func() { done <- s.floodLoad(ctx) }()
+			return func(context.Context) error { return <-done }, nil
 		},
 	})
 	out = append(out,
@@ -91,6 +105,7 @@ func killScenario(name string) Scenario {
 	return Scenario{
 		Name:        "kill-" + name,
 		Description: "kill -9 " + name + ", restart it when the fault ends",
+		Local:       true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
 			p := s.procs[name]
 			if err := p.kill9(); err != nil {
@@ -112,6 +127,7 @@ func cutScenario(dep string) Scenario {
 	return Scenario{
 		Name:        "cut-" + dep,
 		Description: dep + " unreachable from every service (proxies closed: connections dropped and refused), then reachable again",
+		Local:       true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
 			var cut []link
 			for _, l := range links {
@@ -138,7 +154,7 @@ func emulatorScenario(name, description, fault string) Scenario {
 	return Scenario{
 		Name: name, Description: description,
 		inject: func(ctx context.Context, s *Stack) (func(context.Context) error, error) {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Ports.url(offEmulator)+"/_emulator/faults", strings.NewReader(fault))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.ep.Emulator+"/_emulator/faults", strings.NewReader(fault))
 			if err != nil {
 				return nil, err
 			}
@@ -158,13 +174,14 @@ func emulatorScenario(name, description, fault string) Scenario {
 }
 
 // Select returns the scenarios named in names (all when empty), leaving
-// out the long-only ones when short is set.
-func Select(names []string, short bool) ([]Scenario, error) {
+// out the long-only ones when short is set and the local ones when
+// external is.
+func Select(names []string, short, external bool) ([]Scenario, error) {
 	all := Scenarios()
 	if len(names) == 0 {
 		var out []Scenario
 		for _, sc := range all {
-			if !short || !sc.LongOnly {
+			if (!short || !sc.LongOnly) && (!external || !sc.Local) {
 				out = append(out, sc)
 			}
 		}
@@ -180,6 +197,9 @@ func Select(names []string, short bool) ([]Scenario, error) {
 		}
 		if !found {
 			return nil, fmt.Errorf("unknown scenario %q (chaos -list names them)", n)
+		}
+		if external && out[len(out)-1].Local {
+			return nil, fmt.Errorf("scenario %q kills or cuts processes: not with -external", n)
 		}
 	}
 	return out, nil

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/textkit/customers/internal/redisstore"
 )
 
 // Ports are the stack's loopback ports, all counted from Base.
@@ -52,6 +54,23 @@ func (p Ports) upEnv() []string {
 	}
 }
 
+// Endpoints are where the stack's parts answer: URLs (http://, nats://)
+// and Redis's host:port.
+type Endpoints struct {
+	GraphQL, NATS, NATSMonitor, Redis, Vault, Emulator string
+	// Gateway, Provisioner and Retention serve /readyz.
+	Gateway, Provisioner, Retention string
+}
+
+// Endpoints are the endpoints of a stack on these ports.
+func (p Ports) Endpoints() Endpoints {
+	return Endpoints{
+		GraphQL: p.url(offGateway) + "/graphql", NATS: "nats://" + p.addr(offNATS), NATSMonitor: p.url(offNATSMonitor),
+		Redis: p.addr(offRedis), Vault: p.url(offVault), Emulator: p.url(offEmulator),
+		Gateway: p.url(offGateway), Provisioner: p.url(offProvisioner), Retention: p.url(offRetention),
+	}
+}
+
 func env(k string, v int) string { return k + "=" + strconv.Itoa(v) }
 
 // Services and dependencies, by the names scripts/up.sh gives them.
@@ -81,8 +100,13 @@ type StackConfig struct {
 	Ports Ports
 	// MutationTimeout is the gateway's.
 	MutationTimeout time.Duration
-	// Log receives the runner's progress lines.
-	Log io.Writer
+	// External, when set, is a stack someone else runs (docker compose):
+	// the runner neither starts nor kills anything, runs only the
+	// scenarios that need no process control, reads the secrets from its
+	// own environment (Secrets) and the service tokens from VaultEnv.
+	External *Endpoints
+	Secrets  map[string]string
+	VaultEnv string
 }
 
 // Stack is the whole system as separate processes (started by
@@ -90,11 +114,14 @@ type StackConfig struct {
 // its own toxiproxy proxy.
 type Stack struct {
 	cfg     StackConfig
+	ep      Endpoints
 	secrets map[string]string
 	apiKey  string
 	procs   map[string]*proc
 	proxies map[string]*toxiproxy.Proxy
 	rdb     *redis.Client
+	// flood is the running scenario's, for the nats-flood scenario.
+	flood floodRun
 }
 
 // Up brings the stack up: scripts/up.sh, then our services restarted to
@@ -137,8 +164,11 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, error) {
 // Attach reads the secrets and processes of a stack scripts/up.sh (or Up)
 // started in cfg.Dir, without changing anything (to check a ledger again).
 func Attach(cfg StackConfig) (*Stack, error) {
-	s := &Stack{cfg: cfg, procs: map[string]*proc{}, proxies: map[string]*toxiproxy.Proxy{}}
+	s := &Stack{cfg: cfg, ep: cfg.Ports.Endpoints(), procs: map[string]*proc{}, proxies: map[string]*toxiproxy.Proxy{}}
 	var err error
+	if cfg.External != nil {
+		return s, s.attachExternal()
+	}
 	if s.secrets, err = readEnvFile(filepath.Join(cfg.Dir, "secrets.env")); err != nil {
 		return nil, err
 	}
@@ -147,21 +177,47 @@ func Attach(cfg StackConfig) (*Stack, error) {
 		return nil, fmt.Errorf("api key: %w", err)
 	}
 	s.apiKey = strings.TrimSpace(string(key))
-	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Ports.addr(offRedis), Password: s.secrets["TEXTKIT_REDIS_PASSWORD"],
-		DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	s.cfg.VaultEnv = filepath.Join(cfg.Dir, "vault.env")
+	s.rdb = newRedis(s.ep.Redis, s.secrets["TEXTKIT_REDIS_PASSWORD"])
 	return s, nil
+}
+
+func newRedis(addr, password string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, Password: password,
+		DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+}
+
+// attachExternal attaches to a stack run by someone else, with a partner
+// API key of its own.
+func (s *Stack) attachExternal() error {
+	s.ep, s.secrets = *s.cfg.External, s.cfg.Secrets
+	s.rdb = newRedis(s.ep.Redis, s.secrets["TEXTKIT_REDIS_PASSWORD"])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.waitReady(ctx, "redis", time.Minute); err != nil {
+		return err
+	}
+	_, key, err := redisstore.New(s.rdb).CreateAPIKey(ctx, "chaos", redisstore.RolePartner, seedPartnerID, time.Now())
+	if err != nil {
+		return fmt.Errorf("api key: %w", err)
+	}
+	s.apiKey = key
+	return nil
 }
 
 // redisArgs rebuilds redis-server's command line, as scripts/up.sh gives
 // it: redis-server rewrites its own (/proc shows "redis-server addr:port").
 func (s *Stack) redisArgs() error {
 	p := s.procs["redis"]
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
+	// The first word of the rewritten title is the program as started
+	// (redis-server; /proc/<pid>/exe would name the binary it links to,
+	// redis-check-rdb on Debian, which acts by its name).
+	prog := strings.Fields(p.argv[0])
+	if len(prog) == 0 {
+		return errors.New("redis: empty command line")
 	}
 	dir := filepath.Join(s.cfg.Dir, "redis")
-	p.argv = []string{exe, filepath.Join(s.cfg.Repo, "deploy", "redis", "redis.conf"), "--port", strconv.Itoa(s.cfg.Ports.port(offRedis)),
+	p.argv = []string{prog[0], filepath.Join(s.cfg.Repo, "deploy", "redis", "redis.conf"), "--port", strconv.Itoa(s.cfg.Ports.port(offRedis)),
 		"--dir", dir, "--include", filepath.Join(dir, "secret.conf")}
 	return nil
 }
@@ -287,28 +343,27 @@ func (s *Stack) waitReady(ctx context.Context, name string, limit time.Duration)
 }
 
 func (s *Stack) readiness(name string) func(context.Context) error {
-	p := s.cfg.Ports
 	switch name {
 	case "nats":
-		return httpOK(p.url(offNATSMonitor) + "/healthz?js-enabled-only=true")
+		return httpOK(s.ep.NATSMonitor + "/healthz?js-enabled-only=true")
 	case "redis":
 		return func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 	case "vault":
 		return s.vaultReady
 	case "twilio-emulator":
 		return func(context.Context) error {
-			c, err := net.DialTimeout("tcp", p.addr(offEmulator), time.Second)
+			c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.ep.Emulator, "http://"), time.Second)
 			if err == nil {
 				_ = c.Close() // a probe
 			}
 			return err
 		}
 	case "gateway":
-		return httpOK(p.url(offGateway) + "/readyz")
+		return httpOK(s.ep.Gateway + "/readyz")
 	case "provisioner":
-		return httpOK(p.url(offProvisioner) + "/readyz")
+		return httpOK(s.ep.Provisioner + "/readyz")
 	}
-	return httpOK(p.url(offRetention) + "/readyz")
+	return httpOK(s.ep.Retention + "/readyz")
 }
 
 func httpOK(url string) func(context.Context) error {
@@ -334,7 +389,7 @@ func httpOK(url string) func(context.Context) error {
 // vaultReady unseals Vault if it is sealed (a restarted Vault is) and
 // reports whether it is healthy.
 func (s *Stack) vaultReady(ctx context.Context) error {
-	base := s.cfg.Ports.url(offVault)
+	base := s.ep.Vault
 	if err := httpOK(base + "/v1/sys/health")(ctx); err == nil {
 		return nil
 	}
@@ -347,7 +402,7 @@ func (s *Stack) vaultReady(ctx context.Context) error {
 
 // vaultCall calls Vault's API with the root token.
 func (s *Stack) vaultCall(ctx context.Context, method, path string, body io.Reader) error {
-	req, err := http.NewRequestWithContext(ctx, method, s.cfg.Ports.url(offVault)+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, s.ep.Vault+path, body)
 	if err != nil {
 		return err
 	}
