@@ -180,7 +180,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func (o *options) resolvePaths() error {
-	if o.repo == "" {
+	if o.repo == "" && !o.external {
 		wd, err := os.Getwd()
 		if err != nil {
 			return err
