@@ -19,11 +19,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/textkit/customers/internal/chaos"
 	"github.com/textkit/customers/internal/service"
 )
 
-func main() { service.Main("chaos", run) }
+func main() {
+	// A dependency that is down on purpose would fill the output with
+	// go-redis's own dial errors; the runner reports what matters.
+	redis.SetLogger(quietRedis{})
+	service.Main("chaos", run)
+}
+
+// quietRedis drops go-redis's log lines.
+type quietRedis struct{}
+
+// Printf implements go-redis's logger.
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // errFailed means a scenario broke an invariant (the table says which).
 var errFailed = errors.New("invariants broken: see the table above")

@@ -442,12 +442,3 @@ func spanFree(base int) bool {
 	}
 	return true
 }
-
-// quietRedis drops go-redis's own log lines: a dependency that is down on
-// purpose would fill the runner's output with dial errors.
-type quietRedis struct{}
-
-// Printf implements go-redis's logger interface.
-func (quietRedis) Printf(context.Context, string, ...any) {}
-
-func init() { redis.SetLogger(quietRedis{}) }
