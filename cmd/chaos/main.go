@@ -74,6 +74,49 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.DurationVar(&o.hold, "hold", 0, "how long each fault lasts (default 10s, 2s with -short)")
 	fs.DurationVar(&o.settle, "quiesce", 3*time.Minute, "longest wait for the stack to settle after each scenario's load")
 	fs.DurationVar(&o.mutationTimeout, "mutation-timeout", 0, "the gateway's mutation timeout (default 10s, 3s with -short)")
+	o.externalFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, service.ErrHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if o.basePort != 0 && (o.basePort < 1024 || o.basePort > 65000) {
+		return nil, fmt.Errorf("-base-port %d: want 1024 to 65000", o.basePort)
+	}
+	if o.seed == 0 {
+		o.seed = time.Now().UnixNano()
+	}
+	return o, nil
+}
+
+// defaults fills the durations not given, by -short.
+func (o *options) defaults() error {
+	defaults := map[*time.Duration][2]time.Duration{
+		&o.duration: {60 * time.Second, 8 * time.Second}, &o.hold: {10 * time.Second, 2 * time.Second},
+		&o.mutationTimeout: {10 * time.Second, 3 * time.Second},
+	}
+	for p, d := range defaults {
+		switch {
+		case *p < 0:
+			return fmt.Errorf("durations must be positive, got %v", *p)
+		case *p == 0 && o.short:
+			*p = d[1]
+		case *p == 0:
+			*p = d[0]
+		}
+	}
+	return nil
+}
+
+// externalFlags are the flags of -external: where the stack is.
+func (o *options) externalFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.external, "external", false, "run against a stack someone else runs (docker compose --profile chaos): start and kill nothing, "+
 		"run only the scenarios that need no process control; secrets from TEXTKIT_* variables")
 	fs.StringVar(&o.ep.GraphQL, "graphql-url", "http://gateway:8080/graphql", "with -external: the GraphQL endpoint")
@@ -86,36 +129,6 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.ep.Vault, "vault-addr", "http://vault:8200", "with -external: Vault")
 	fs.StringVar(&o.ep.Emulator, "twilio-url", "http://twilio-emulator:8790", "with -external: the Twilio emulator")
 	fs.StringVar(&o.vaultEnv, "vault-env", "/var/lib/textkit/vault/vault.env", "with -external: textkit vault-init's output (the services' Vault tokens)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, service.ErrHelp
-		}
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	defaults := map[*time.Duration][2]time.Duration{
-		&o.duration: {60 * time.Second, 8 * time.Second}, &o.hold: {10 * time.Second, 2 * time.Second},
-		&o.mutationTimeout: {10 * time.Second, 3 * time.Second},
-	}
-	for p, d := range defaults {
-		switch {
-		case *p < 0:
-			return nil, fmt.Errorf("durations must be positive, got %v", *p)
-		case *p == 0 && o.short:
-			*p = d[1]
-		case *p == 0:
-			*p = d[0]
-		}
-	}
-	if o.basePort != 0 && (o.basePort < 1024 || o.basePort > 65000) {
-		return nil, fmt.Errorf("-base-port %d: want 1024 to 65000", o.basePort)
-	}
-	if o.seed == 0 {
-		o.seed = time.Now().UnixNano()
-	}
-	return o, nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -133,54 +146,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if o.list {
 		for _, sc := range scenarios {
-			fmt.Fprintf(stdout, "%-22s %s\n", sc.Name, sc.Description)
+			_, _ = fmt.Fprintf(stdout, "%-22s %s\n", sc.Name, sc.Description)
 		}
 		return nil
 	}
 	if o.checkLedger != "" {
 		return checkOnly(ctx, o, stdout)
 	}
-	if err := o.resolvePaths(); err != nil {
-		return err
-	}
-	if o.basePort == 0 {
-		p, err := chaos.FreePorts()
-		if err != nil {
-			return err
-		}
-		o.basePort = p.Base
-	}
-	stackCfg := chaos.StackConfig{Repo: o.repo, Dir: o.dir, Ports: chaos.Ports{Base: o.basePort}, MutationTimeout: o.mutationTimeout}
-	var stack *chaos.Stack
-	if o.external {
-		fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, against the stack at %s\n", o.seed, len(scenarios), o.ep.GraphQL)
-		stackCfg.External, stackCfg.Secrets, stackCfg.VaultEnv = &o.ep, secretsFrom(getenv), o.vaultEnv
-		stack, err = chaos.Attach(stackCfg)
-	} else {
-		fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, stack in %s (ports from %d)\n", o.seed, len(scenarios), o.dir, o.basePort)
-		stack, err = chaos.Up(ctx, stackCfg)
-	}
+	stack, stackCfg, err := o.stack(ctx, len(scenarios), getenv, stdout)
 	if err != nil {
-		return fmt.Errorf("bring the stack up: %w", err)
+		return err
 	}
 	if !o.keep && !o.external {
 		defer func() {
 			if err := stack.Down(context.Background()); err != nil {
-				fmt.Fprintf(stderr, "chaos: %v\n", err)
+				_, _ = fmt.Fprintf(stderr, "chaos: %v\n", err)
 			}
 		}()
 	}
 	started := time.Now().UTC()
 	results, runErr := chaos.Run(ctx, stack, chaos.Config{Stack: stackCfg, Scenarios: scenarios, Seed: o.seed, Load: runLoad,
 		Duration: o.duration, Hold: o.hold, Quiesce: o.settle}, stdout)
-	fmt.Fprintf(stdout, "\nchaos: seed %d\n", o.seed)
+	_, _ = fmt.Fprintf(stdout, "\nchaos: seed %d\n", o.seed)
 	if err := chaos.WriteTable(stdout, results); err != nil {
 		return err
 	}
 	if err := chaos.WriteJSON(o.jsonPath, chaos.Summary{Seed: o.seed, Short: o.short, StartedAt: started, Results: results}); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "chaos: report %s\n", o.jsonPath)
+	_, _ = fmt.Fprintf(stdout, "chaos: report %s\n", o.jsonPath)
 	if runErr != nil {
 		return runErr
 	}
@@ -190,6 +184,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	return nil
+}
+
+// stack brings the stack up, or attaches to the external one.
+func (o *options) stack(ctx context.Context, n int, getenv func(string) string, stdout io.Writer) (*chaos.Stack, chaos.StackConfig, error) {
+	if err := o.resolvePaths(); err != nil {
+		return nil, chaos.StackConfig{}, err
+	}
+	if o.basePort == 0 {
+		p, err := chaos.FreePorts()
+		if err != nil {
+			return nil, chaos.StackConfig{}, err
+		}
+		o.basePort = p.Base
+	}
+	var err error
+	stackCfg := chaos.StackConfig{Repo: o.repo, Dir: o.dir, Ports: chaos.Ports{Base: o.basePort}, MutationTimeout: o.mutationTimeout}
+	var stack *chaos.Stack
+	if o.external {
+		_, _ = fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, against the stack at %s\n", o.seed, n, o.ep.GraphQL)
+		stackCfg.External, stackCfg.Secrets, stackCfg.VaultEnv = &o.ep, secretsFrom(getenv), o.vaultEnv
+		stack, err = chaos.Attach(stackCfg)
+	} else {
+		_, _ = fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, stack in %s (ports from %d)\n", o.seed, n, o.dir, o.basePort)
+		stack, err = chaos.Up(ctx, stackCfg)
+	}
+	if err != nil {
+		return nil, stackCfg, fmt.Errorf("bring the stack up: %w", err)
+	}
+	return stack, stackCfg, nil
 }
 
 func (o *options) resolvePaths() error {
@@ -234,7 +257,7 @@ func checkOnly(ctx context.Context, o *options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, rep.Summary())
+	_, _ = fmt.Fprint(stdout, rep.Summary())
 	if len(rep.Violations) > 0 {
 		return errFailed
 	}

@@ -157,7 +157,7 @@ func (p *proc) start() error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	defer func() { _ = logf.Close() }() // the child holds its own copy
-	fmt.Fprintf(logf, "=== %s chaos: starting %s\n", time.Now().UTC().Format(time.RFC3339), p.name)
+	_, _ = fmt.Fprintf(logf, "=== %s chaos: starting %s\n", time.Now().UTC().Format(time.RFC3339), p.name)
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = p.env, p.dir, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

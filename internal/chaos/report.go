@@ -15,10 +15,10 @@ import (
 // by code, the recovery time and the verdict, then every violation.
 func WriteTable(w io.Writer, results []*Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tsent\tacked\tapplied\trejected\tdead-lettered\tretried\ttimeouts\terrors by code\trecovery\tslowest\tlate\tviolations\tresult")
+	_, _ = fmt.Fprintln(tw, "scenario\tsent\tacked\tapplied\trejected\tdead-lettered\tretried\ttimeouts\terrors by code\trecovery\tslowest\tlate\tviolations\tresult")
 	for _, r := range results {
 		c := r.Counts
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Name, c.Sent, c.Acknowledged, c.Applied,
+		_, _ = fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Name, c.Sent, c.Acknowledged, c.Applied,
 			c.Rejected, c.DeadLettered, c.Retried, c.Timeouts, byCode(c.ErrorsByCode), recovery(r.Recovery),
 			r.Slowest.Round(time.Millisecond), r.LateAnswers, len(r.Violations), result(r))
 	}
@@ -27,10 +27,10 @@ func WriteTable(w io.Writer, results []*Result) error {
 	}
 	for _, r := range results {
 		for _, v := range r.Violations {
-			fmt.Fprintf(w, "%s: %s\n", r.Name, v)
+			_, _ = fmt.Fprintf(w, "%s: %s\n", r.Name, v)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(w, "%s: error:%s\n", r.Name, r.Error)
+			_, _ = fmt.Fprintf(w, "%s: error:%s\n", r.Name, r.Error)
 		}
 	}
 	return nil

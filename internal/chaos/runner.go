@@ -109,10 +109,10 @@ func Run(ctx context.Context, s *Stack, cfg Config, progress io.Writer) ([]*Resu
 		}
 		// The fault starts between a fifth and half of the load.
 		after := cfg.Duration/5 + time.Duration(rng.Int64N(int64(cfg.Duration*3/10)+1))
-		fmt.Fprintf(progress, "chaos: %s: fault after %s for %s\n", sc.Name, after.Round(time.Millisecond), hold)
+		_, _ = fmt.Fprintf(progress, "chaos: %s: fault after %s for %s\n", sc.Name, after.Round(time.Millisecond), hold)
 		r := s.scenario(ctx, cfg, sc, filepath.Join(ledgers, sc.Name+".jsonl"), after, hold, cfg.Seed+int64(i))
 		out = append(out, r)
-		fmt.Fprintf(progress, "chaos: %s: %s\n", sc.Name, verdict(r))
+		_, _ = fmt.Fprintf(progress, "chaos: %s: %s\n", sc.Name, verdict(r))
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
