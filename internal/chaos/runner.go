@@ -23,6 +23,7 @@ import (
 	"github.com/textkit/customers/internal/ledger"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/retention"
 	"github.com/textkit/customers/internal/vault"
 )
 
@@ -194,8 +195,9 @@ func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPat
 	return r
 }
 
-// quiesce waits until every service is ready and the command stream is
-// empty (every command processed), then for retention's sweep.
+// quiesce waits until every service is ready, the command stream is
+// empty (every command processed), retention has handled every event and
+// no key destruction is overdue; then for retention's sweep.
 func (s *Stack) quiesce(ctx context.Context, limit time.Duration) error {
 	for _, name := range append(append([]string(nil), dependencies...), ourServices...) {
 		if err := s.waitReady(ctx, name, limit); err != nil {
@@ -209,20 +211,54 @@ func (s *Stack) quiesce(ctx context.Context, limit time.Duration) error {
 	defer closeJS()
 	deadline := time.Now().Add(limit)
 	for {
-		st, err := js.Stream(ctx, natsbus.CommandStream)
-		if err == nil {
-			var info *jetstream.StreamInfo
-			if info, err = st.Info(ctx); err == nil && info.State.Msgs == 0 {
-				break
-			}
+		busy, err := s.busy(ctx, js)
+		if err == nil && busy == "" {
+			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("command stream not empty after %s", limit)
+			if err != nil {
+				return fmt.Errorf("not quiet after %s: %w", limit, err)
+			}
+			return fmt.Errorf("not quiet after %s: %s", limit, busy)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second) // retention sweeps every second
 	return nil
+}
+
+// busy says what is still in flight, "" when nothing is.
+func (s *Stack) busy(ctx context.Context, js jetstream.JetStream) (string, error) {
+	st, err := js.Stream(ctx, natsbus.CommandStream)
+	if err != nil {
+		return "", err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	if info.State.Msgs > 0 {
+		return fmt.Sprintf("%d commands waiting in the command stream", info.State.Msgs), nil
+	}
+	c, err := js.Consumer(ctx, natsbus.EventStream, retention.ConsumerName)
+	if err != nil {
+		return "", err
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	if ci.NumPending+uint64(ci.NumAckPending) > 0 {
+		return fmt.Sprintf("retention has %d events to handle", ci.NumPending+uint64(ci.NumAckPending)), nil
+	}
+	od, err := redisstore.New(s.rdb).KeyDestructionsOverdue(ctx, time.Now())
+	if err != nil {
+		return "", err
+	}
+	if od.Count > 0 {
+		return fmt.Sprintf("%d key destructions overdue", od.Count), nil
+	}
+	return "", nil
 }
 
 func (s *Stack) jetStream() (jetstream.JetStream, func(), error) {
