@@ -245,7 +245,8 @@ func (c *customerCheck) asMultiset(cmds []*cmd, rest []redisstore.HistoryEntry) 
 func (c *customerCheck) unexplained(cmds []*cmd, h redisstore.HistoryEntry) {
 	for _, cm := range cmds {
 		if cm.verdict() == toldFailed && cm.event() == h.Event {
-			c.report(ErrorApplied, h.CommandID, "%s at version %d, but every %s the ledger sent without a command id was answered as failed", h.Event, h.Version, cm.typ)
+			c.report(ErrorApplied, h.CommandID, "%s at version %d matches no command told applied, but %s (attempt %d, no command id known) was answered %s",
+				h.Event, h.Version, cm.typ, cm.first(), lastAnswer(cm))
 			return
 		}
 	}

@@ -203,6 +203,41 @@ func TestCheck(t *testing.T) {
 		r.add(ledger.Record{CustomerID: id, Type: ledger.Activate, Field: "activateCustomer", Answer: ledger.Applied})
 		expect(t, r.check(id), invariant.Lost, id)
 	})
+	t.Run("acknowledged command lost among concurrent ones", func(t *testing.T) {
+		r.t = t
+		id := r.lifecycle()
+		// Sent concurrently (ordered=false): only counts per event type
+		// apply, and the history has two activations, not three.
+		for i := range r.recs {
+			if r.recs[i].CustomerID == id {
+				r.recs[i].Ordered = false
+			}
+		}
+		r.add(ledger.Record{CustomerID: id, Type: ledger.Activate, Field: "activateCustomer", Answer: ledger.Applied})
+		r.recs[len(r.recs)-1].Ordered = false
+		rep := r.check(id)
+		expect(t, rep, invariant.Lost, id)
+		if len(rep.Violations) != 1 {
+			t.Fatalf("want exactly the lost activation:\n%s", rep.Summary())
+		}
+	})
+	t.Run("one unexplained entry is one violation", func(t *testing.T) {
+		r.t = t
+		id := r.lifecycle()
+		// The ledger lost track of the first activation (answered ERROR);
+		// the commands after it still match the history.
+		for i := range r.recs {
+			if r.recs[i].CustomerID == id && r.recs[i].Type == ledger.Activate {
+				r.recs[i].Answer, r.recs[i].Code = ledger.Error, "CONNECTION_REFUSED"
+				break
+			}
+		}
+		rep := r.check(id)
+		expect(t, rep, invariant.ErrorApplied, id)
+		if len(rep.Violations) != 1 {
+			t.Fatalf("want one violation, not a cascade:\n%s", rep.Summary())
+		}
+	})
 	t.Run("applied twice", func(t *testing.T) {
 		r.t = t
 		id := r.lifecycle()
