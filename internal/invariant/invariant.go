@@ -57,7 +57,8 @@ const (
 	// KeyAliveLate: the key still exists after its destruction date (plus
 	// Options.KeyGrace), or is recorded destroyed while Vault still has it.
 	KeyAliveLate Kind = "KEY_ALIVE_LATE"
-	// KeyMissing: a customer that is not terminated has no key at all.
+	// KeyMissing: a customer that is not terminated, or one with sealed
+	// contact info, has no key and never had one.
 	KeyMissing Kind = "KEY_MISSING"
 )
 
@@ -108,6 +109,9 @@ type Counts struct {
 	// that does not exist (a registration that was rejected after Twilio
 	// created the account). Not a violation: nothing uses them.
 	OrphanSubaccounts int `json:"orphanSubaccounts"`
+	// KeysNeverCreated counts terminated customers whose key retention
+	// never created (terminated before it could; nothing sealed with it).
+	KeysNeverCreated int `json:"keysNeverCreated"`
 }
 
 // Report is the result of a check.

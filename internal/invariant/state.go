@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/twilio"
@@ -92,6 +93,17 @@ func (c *customerCheck) keys(ctx context.Context) error {
 			c.report(KeyMissing, "", "customer is %s and its key was never created", c.cust.Status)
 		case !exists:
 			c.report(KeyDestroyedEarly, "", "customer is %s, its key is gone (record %s)", c.cust.Status, rec.State)
+		}
+		return nil
+	}
+	if !exists && rec.State != redisstore.KeyDestroyed && !rec.Published[command.KeyCreated] {
+		// Retention does not create the key of a customer terminated
+		// before it could (a Vault outage at registration): nothing can
+		// have been sealed with it, unless contact info was stored.
+		if c.cust.ContactCiphertext != "" {
+			c.report(KeyMissing, "", "terminated customer has sealed contact info, but its key was never created")
+		} else {
+			c.rep.Counts.KeysNeverCreated++
 		}
 		return nil
 	}
