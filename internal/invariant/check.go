@@ -243,12 +243,16 @@ func (c *customerCheck) asMultiset(cmds []*cmd, rest []redisstore.HistoryEntry) 
 // unexplained reports a history entry that no command the client was told
 // applied (or may have been) explains.
 func (c *customerCheck) unexplained(cmds []*cmd, h redisstore.HistoryEntry) {
+	var failed []*cmd
 	for _, cm := range cmds {
 		if cm.verdict() == toldFailed && cm.event() == h.Event {
-			c.report(ErrorApplied, h.CommandID, "%s at version %d matches no command told applied, but %s (attempt %d, no command id known) was answered %s",
-				h.Event, h.Version, cm.typ, cm.first(), lastAnswer(cm))
-			return
+			failed = append(failed, cm)
 		}
+	}
+	if len(failed) > 0 {
+		c.report(ErrorApplied, h.CommandID, "%s at version %d matches no command told applied; %d %s without a known command id were answered as failed (the first: attempt %d, %s)",
+			h.Event, h.Version, len(failed), failed[0].typ, failed[0].first(), lastAnswer(failed[0]))
+		return
 	}
 	c.report(HistoryMismatch, h.CommandID, "%s at version %d matches no command the ledger sent", h.Event, h.Version)
 }
