@@ -38,6 +38,10 @@ var ourServices = map[string]string{
 // longRunning are our services that run until stopped (the rest are one-shots).
 var longRunning = []string{"twilio-emulator", "provisioner", "retention", "gateway"}
 
+// profileServices are our services that run only with a profile (not in
+// `docker compose up`), by the binary they run.
+var profileServices = map[string]string{"chaos": "chaos"}
+
 // dependencies are the upstream images.
 var dependencies = []string{"nats", "redis", "vault"}
 
@@ -145,6 +149,7 @@ type composeFile struct {
 
 type composeService struct {
 	Image       string                       `yaml:"image"`
+	Profiles    []string                     `yaml:"profiles"`
 	Build       *composeBuild                `yaml:"build"`
 	Command     []string                     `yaml:"command"`
 	Environment map[string]string            `yaml:"environment"`
@@ -264,8 +269,55 @@ func TestComposeHasEveryService(t *testing.T) {
 		}
 	}
 	for name := range c.Services {
-		if _, ours := ourServices[name]; !ours && !slices.Contains(dependencies, name) {
+		_, profiled := profileServices[name]
+		if _, ours := ourServices[name]; !ours && !profiled && !slices.Contains(dependencies, name) {
 			t.Errorf("docker-compose.yml service %q is unknown to this test: add it to ourServices or dependencies", name)
+		}
+	}
+}
+
+// TestComposeChaosProfile checks the chaos runner's service: only with the
+// chaos profile, our image, the chaos binary against this stack
+// (-external), its endpoints' hosts services of this file, its secrets
+// from secrets.env, started once the services are healthy.
+func TestComposeChaosProfile(t *testing.T) {
+	c := loadCompose(t)
+	s, ok := c.Services["chaos"]
+	if !ok {
+		t.Fatal("docker-compose.yml has no chaos service (docker compose --profile chaos)")
+	}
+	if !slices.Equal(s.Profiles, []string{"chaos"}) {
+		t.Errorf("chaos has profiles %v, want [chaos]: it must not start with a plain `docker compose up`", s.Profiles)
+	}
+	if s.Image != c.Services["gateway"].Image || s.Build == nil {
+		t.Errorf("chaos must run our image (%q), built from the Dockerfile", c.Services["gateway"].Image)
+	}
+	if binaryOf(s) != "chaos" || !slices.Contains(s.Command, "-external") {
+		t.Errorf("chaos runs %q, want the chaos binary with -external", s.Command)
+	}
+	if !hasMainPackage(filepath.Join(root, "cmd", "chaos")) {
+		t.Error("cmd/chaos has no main package")
+	}
+	for i, arg := range s.Command {
+		if strings.HasSuffix(arg, "-url") || strings.HasSuffix(arg, "-addr") {
+			if i+1 >= len(s.Command) {
+				t.Fatalf("chaos: %s has no value", arg)
+			}
+			u := s.Command[i+1]
+			host := strings.Split(strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "nats://"), ":")[0]
+			if _, ok := c.Services[host]; !ok {
+				t.Errorf("chaos: %s %s names no service of this file", arg, u)
+			}
+		}
+	}
+	for k, v := range s.Environment {
+		if !strings.HasPrefix(k, "TEXTKIT_") || !strings.HasPrefix(v, "${"+k+":?") {
+			t.Errorf("chaos sets %s=%q: want a TEXTKIT_ secret from secrets.env (${%s:?…})", k, v, k)
+		}
+	}
+	for _, dep := range []string{"gateway", "provisioner", "retention"} {
+		if s.DependsOn[dep].Condition != "service_healthy" {
+			t.Errorf("chaos must wait for %s to be healthy", dep)
 		}
 	}
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/textkit/customers/internal/chaos"
+	"github.com/textkit/customers/internal/service"
+	"github.com/textkit/customers/internal/testenv"
+)
+
+func TestBrokenCommandLines(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-duration", "-1s"}, "durations must be positive"},
+		{[]string{"-base-port", "80"}, "-base-port 80"},
+		{[]string{"-scenarios", "kill-everything", "-list"}, `unknown scenario "kill-everything"`},
+		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-seed", "x"}, "invalid value"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), tc.args, os.Getenv, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("chaos %v: got %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestHelpAndList(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, os.Getenv, &out, &out); !errors.Is(err, service.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	if !strings.Contains(out.String(), "-short") {
+		t.Fatalf("-h does not describe -short:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"-list", "-short"}, os.Getenv, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range chaos.Scenarios() {
+		if listed := strings.Contains(out.String(), sc.Name+" "); listed == sc.LongOnly {
+			t.Errorf("-list -short: %s listed %v, long-only %v", sc.Name, listed, sc.LongOnly)
+		}
+	}
+}
+
+// shortScenarios are the scenarios the suite runs (with -short): a crash
+// of a service and of a dependency, a network cut, and a Twilio storm.
+var shortScenarios = []string{"kill-provisioner", "kill-redis", "cut-vault", "twilio-5xx"}
+
+// TestShortScenarios runs the real stack (scripts/up.sh, separate
+// processes) under load through a few short scenarios; any broken
+// invariant fails it.
+func TestShortScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole stack for minutes")
+	}
+	for _, bin := range []string{"nats-server", "redis-server", "vault"} {
+		if _, ok := testenv.LookBinary(bin); !ok {
+			testenv.Missing(t, bin, "scripts/deps.sh installs it")
+		}
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		testenv.Missing(t, "curl", "scripts/up.sh needs it")
+	}
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, []string{"-short", "-seed", "1", "-base-port", "0", "-dir", filepath.Join(dir, "stack"), "-json", report,
+		"-scenarios", strings.Join(shortScenarios, ",")}, os.Getenv, &out, &out)
+	t.Logf("chaos output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("chaos -short: %v", err)
+	}
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum chaos.Summary
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Results) != len(shortScenarios) {
+		t.Fatalf("report has %d results, want %d", len(sum.Results), len(shortScenarios))
+	}
+	for _, r := range sum.Results {
+		if r.Counts.Acknowledged == 0 || r.Counts.Applied == 0 {
+			t.Errorf("%s: the load applied nothing (%+v)", r.Name, r.Counts)
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Scenario is one fault, injected once under load at a random moment.
+type Scenario struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Hold is how long the fault lasts; 0: the run's -hold.
+	Hold time.Duration `json:"hold,omitempty"`
+	// Via and Mix choose the load (default: GraphQL, lifecycle).
+	Via string `json:"via,omitempty"`
+	Mix string `json:"mix,omitempty"`
+	// Local scenarios kill, stop or cut processes the runner started: not
+	// against an external stack.
+	Local bool `json:"local,omitempty"`
+	// LongOnly scenarios do not run with -short (they must outlast the
+	// provisioner's 90 s AckWait).
+	LongOnly bool `json:"longOnly,omitempty"`
+	// inject starts the fault; the returned end stops it (restarts what
+	// was killed, lets traffic through again) and returns once the
+	// service it concerns is ready.
+	inject func(ctx context.Context, s *Stack) (end func(ctx context.Context) error, err error)
+}
+
+// Scenarios lists every scenario, in the order they run.
+func Scenarios() []Scenario {
+	var out []Scenario
+	for _, name := range append(append([]string(nil), ourServices...), dependencies...) {
+		out = append(out, killScenario(name))
+	}
+	out = append(out, Scenario{
+		Name:        "stop-provisioner",
+		Description: "SIGSTOP the provisioner for longer than its AckWait (90 s), then SIGCONT",
+		Hold:        95 * time.Second, LongOnly: true, Local: true,
+		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
+			p := s.procs["provisioner"]
+			if err := p.signal(syscall.SIGSTOP); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error {
+				if err := p.signal(syscall.SIGCONT); err != nil {
+					return err
+				}
+				return s.waitReady(ctx, "provisioner", time.Minute)
+			}, nil
+		},
+	})
+	for _, dep := range []string{"nats", "redis", "vault", "twilio-emulator"} {
+		out = append(out, cutScenario(dep))
+	}
+	out = append(out, Scenario{
+		Name:        "vault-sealed",
+		Description: "Vault sealed (every transit call refused), then unsealed",
+		Local:       true, // unsealing needs the key, which only the local stack keeps where the runner reads it
+		inject: func(ctx context.Context, s *Stack) (func(context.Context) error, error) {
+			if err := s.vaultCall(ctx, http.MethodPut, "/v1/sys/seal", nil); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error { return s.waitReady(ctx, "vault", time.Minute) }, nil
+		},
+	})
+	out = append(out, Scenario{
+		Name: "nats-flood",
+		Description: "while the GraphQL load runs, the partner floods commands straight onto NATS (the hot mix: many commands " +
+			"at once to a few customers), checked from a second ledger",
+		inject: func(ctx context.Context, s *Stack) (func(context.Context) error, error) {
+			done := make(chan error, 1)
+			go func() { done <- s.floodLoad(ctx) }()
+			return func(context.Context) error { return <-done }, nil
+		},
+	})
+	out = append(out,
+		emulatorScenario("twilio-429", "Twilio answers 429 with Retry-After: 1 to the next 30 requests", `{"status":429,"retryAfter":1,"times":30}`),
+		emulatorScenario("twilio-5xx", "Twilio answers 503 to the next 30 requests", `{"status":503,"times":30}`),
+		emulatorScenario("twilio-latency", "Twilio takes 300 ms for each of the next 200 requests", `{"delay":300000000,"times":200}`),
+		emulatorScenario("twilio-dropped", "Twilio drops the connection of the next 20 requests", `{"drop":true,"times":20}`),
+		emulatorScenario("twilio-lost-response", "Twilio creates the next 10 sub-accounts but the responses are lost (500 after the change)",
+			`{"op":"CreateAccount","status":500,"afterApply":true,"times":10}`),
+	)
+	for i := range out {
+		out[i].Mix = mixOf[out[i].Name]
+	}
+	return out
+}
+
+// mixOf is the load mix of the scenarios that need another than the
+// lifecycle: key faults under terminations, account creation faults under
+// registrations.
+var mixOf = map[string]string{
+	"kill-retention": "terminate", "kill-vault": "terminate", "cut-vault": "terminate", "vault-sealed": "terminate",
+	"twilio-lost-response": "register", "twilio-dropped": "register",
+}
+
+// killScenario kills name with SIGKILL and restarts it when the fault ends.
+func killScenario(name string) Scenario {
+	return Scenario{
+		Name:        "kill-" + name,
+		Description: "kill -9 " + name + ", restart it when the fault ends",
+		Local:       true,
+		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
+			p := s.procs[name]
+			if err := p.kill9(); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error {
+				if err := p.start(); err != nil {
+					return err
+				}
+				return s.waitReady(ctx, name, 2*time.Minute)
+			}, nil
+		},
+	}
+}
+
+// cutScenario makes dep unreachable from every service (its proxies
+// refuse and drop every connection), then reachable again.
+func cutScenario(dep string) Scenario {
+	return Scenario{
+		Name:        "cut-" + dep,
+		Description: dep + " unreachable from every service (proxies closed: connections dropped and refused), then reachable again",
+		Local:       true,
+		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
+			var cut []link
+			for _, l := range links {
+				if l.dependency == dep {
+					s.proxies[l.String()].Stop()
+					cut = append(cut, l)
+				}
+			}
+			return func(context.Context) error {
+				var errs []error
+				for _, l := range cut {
+					errs = append(errs, s.proxies[l.String()].Start())
+				}
+				return errors.Join(errs...)
+			}, nil
+		},
+	}
+}
+
+// emulatorScenario injects a fault into the Twilio emulator; it ends by
+// itself once the affected requests are used up, so ending it only
+// waits for the emulator.
+func emulatorScenario(name, description, fault string) Scenario {
+	return Scenario{
+		Name: name, Description: description,
+		inject: func(ctx context.Context, s *Stack) (func(context.Context) error, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.ep.Emulator+"/_emulator/faults", strings.NewReader(fault))
+			if err != nil {
+				return nil, err
+			}
+			req.SetBasicAuth(s.secrets["TEXTKIT_TWILIO_ACCOUNT_SID"], s.secrets["TEXTKIT_TWILIO_AUTH_TOKEN"])
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return nil, fmt.Errorf("inject emulator fault: %w", err)
+			}
+			_ = resp.Body.Close() // status only
+			if resp.StatusCode != http.StatusCreated {
+				return nil, fmt.Errorf("inject emulator fault: status %d", resp.StatusCode)
+			}
+			return func(ctx context.Context) error { return s.waitReady(ctx, "twilio-emulator", time.Minute) }, nil
+		},
+	}
+}
+
+// Select returns the scenarios named in names (all when empty), leaving
+// out the long-only ones when short is set and the local ones when
+// external is.
+func Select(names []string, short, external bool) ([]Scenario, error) {
+	all := Scenarios()
+	if len(names) == 0 {
+		var out []Scenario
+		for _, sc := range all {
+			if (!short || !sc.LongOnly) && (!external || !sc.Local) {
+				out = append(out, sc)
+			}
+		}
+		return out, nil
+	}
+	var out []Scenario
+	for _, n := range names {
+		found := false
+		for _, sc := range all {
+			if sc.Name == n {
+				out, found = append(out, sc), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown scenario %q (chaos -list names them)", n)
+		}
+		if external && out[len(out)-1].Local {
+			return nil, fmt.Errorf("scenario %q kills or cuts processes: not with -external", n)
+		}
+	}
+	return out, nil
+}
