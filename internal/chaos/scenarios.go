@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/textkit/customers/internal/natsbus"
 )
 
 // Scenario is one fault, injected once under load at a random moment.
@@ -22,8 +24,7 @@ type Scenario struct {
 	// Local scenarios kill, stop or cut processes the runner started: not
 	// against an external stack.
 	Local bool `json:"local,omitempty"`
-	// LongOnly scenarios do not run with -short (they must outlast the
-	// provisioner's 90 s AckWait).
+	// LongOnly scenarios do not run with -short.
 	LongOnly bool `json:"longOnly,omitempty"`
 	// inject starts the fault; the returned end stops it (restarts what
 	// was killed, lets traffic through again) and returns once the
@@ -39,8 +40,8 @@ func Scenarios() []Scenario {
 	}
 	out = append(out, Scenario{
 		Name:        "stop-provisioner",
-		Description: "SIGSTOP the provisioner for longer than its AckWait (90 s), then SIGCONT",
-		Hold:        95 * time.Second, LongOnly: true, Local: true,
+		Description: fmt.Sprintf("SIGSTOP the provisioner for longer than its AckWait (%s), then SIGCONT", natsbus.DefaultAckWait),
+		Hold:        2*natsbus.DefaultAckWait + time.Second, Local: true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
 			p := s.procs["provisioner"]
 			if err := p.signal(syscall.SIGSTOP); err != nil {

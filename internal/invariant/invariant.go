@@ -112,6 +112,11 @@ type Counts struct {
 	// KeysNeverCreated counts terminated customers whose key retention
 	// never created (terminated before it could; nothing sealed with it).
 	KeysNeverCreated int `json:"keysNeverCreated"`
+	// SettledOnRead counts commands the gateway recorded but never saw
+	// published (it died, or the publish failed), past their deadline
+	// and without an outcome: command(id) settles them as REJECTED, so
+	// they cannot read PENDING for ever nor be applied later.
+	SettledOnRead int `json:"settledOnRead"`
 }
 
 // Report is the result of a check.

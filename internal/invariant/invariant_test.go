@@ -359,12 +359,29 @@ func TestCheck(t *testing.T) {
 		r.t = t
 		id := r.register()
 		cmdID := uuid.NewString()
-		// What a gateway killed between its pending record and its publish leaves.
-		if err := s.Store.RecordPending(ctx, redisstore.Pending{CommandID: cmdID, Type: command.Activate, CustomerID: id, PartnerID: stacktest.PartnerID, At: time.Now()}); err != nil {
+		// A command JetStream acknowledged that nothing will process: it
+		// would read PENDING until its deadline (the stream's max age).
+		if err := s.Store.RecordPending(ctx, redisstore.Pending{CommandID: cmdID, Type: command.Activate, CustomerID: id, PartnerID: stacktest.PartnerID,
+			At: time.Now(), Published: true, Deadline: time.Now().Add(72 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		r.add(ledger.Record{CustomerID: id, Type: ledger.Activate, Field: "activateCustomer", Answer: ledger.Error, Code: "UNAVAILABLE"})
+		r.add(ledger.Record{CustomerID: id, Type: ledger.Activate, Field: "activateCustomer", Answer: ledger.Timeout, Code: "TIMEOUT"})
 		expect(t, r.check(id), invariant.Unprocessed, id)
+	})
+	t.Run("a command never published is settled on read", func(t *testing.T) {
+		r.t = t
+		id := r.register()
+		// What a gateway killed between its pending record and its
+		// publish leaves: command(id) settles it once its deadline passed.
+		if err := s.Store.RecordPending(ctx, redisstore.Pending{CommandID: uuid.NewString(), Type: command.Activate, CustomerID: id, PartnerID: stacktest.PartnerID,
+			At: time.Now(), Deadline: time.Now().Add(-time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		r.add(ledger.Record{CustomerID: id, Type: ledger.Activate, Field: "activateCustomer", Answer: ledger.Timeout, Code: "TIMEOUT"})
+		rep := r.check(id)
+		if len(rep.Violations) != 0 || rep.Counts.SettledOnRead != 1 {
+			t.Fatalf("want no violation and one command settled on read, got %d settled:\n%s", rep.Counts.SettledOnRead, rep.Summary())
+		}
 	})
 	t.Run("message left in the command stream", func(t *testing.T) {
 		r.t = t
