@@ -33,10 +33,14 @@ func TestBadConfigurationIsOneClearLine(t *testing.T) {
 
 // The gateway starts against the real services and stops cleanly on
 // SIGTERM; without a provisioner (which creates the command stream) it is
-// alive but not ready, and says why.
+// alive but not ready: /readyz names the failed check, and only the log
+// has the error itself.
 func TestRunsAndStopsGracefully(t *testing.T) {
 	r := servicetest.RunAndStop(t, run, env(t), "gateway")
-	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Checks["command-stream"], "CUSTOMER_COMMANDS") || r.Checks["redis"] != "ok" {
+	if r.Status != http.StatusServiceUnavailable || r.Checks["command-stream"] != "failed" || r.Checks["redis"] != "ok" {
 		t.Fatalf("/readyz without a command stream: %+v", r)
+	}
+	if !strings.Contains(r.Logs, `"msg":"readiness check failed","check":"command-stream"`) || !strings.Contains(r.Logs, "CUSTOMER_COMMANDS") {
+		t.Fatalf("the log does not say why command-stream failed:\n%s", r.Logs)
 	}
 }

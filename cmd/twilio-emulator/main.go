@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, st
 	if err != nil {
 		return err
 	}
-	l, err := service.Listen(*listen)
+	l, err := service.Listen(*listen, "TEXTKIT_TWILIO_EMULATOR_ADDR")
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, st
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.Handle("/", emu)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := service.Server(mux, service.OpsTimeouts)
 	// startup banner on stdout: a failed write there has nowhere to go
 	_, _ = fmt.Fprintf(out, "twilio-emulator listening on http://%s (account %s)\n", l.Addr(), emu.AccountSID())
 	if *token == "" {

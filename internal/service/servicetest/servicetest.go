@@ -99,13 +99,14 @@ func ExpectErrors(t *testing.T, run RunFunc, good map[string]string, cases []Cas
 	}
 }
 
-// Readiness is what /readyz answered.
+// Readiness is what /readyz answered, and the service's log.
 type Readiness struct {
 	Status int
 	Checks map[string]string
+	Logs   string
 }
 
-// RunAndStop starts run with env, waits for its HTTP endpoints, reads
+// RunAndStop starts run with env, waits for its operations endpoints, reads
 // /readyz, then cancels it as SIGTERM would and checks that it returns
 // nil and logs "<name> stopped".
 func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) Readiness {
@@ -119,8 +120,8 @@ func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) R
 	var addr string
 	testenv.Eventually(t, 20*time.Second, func() error {
 		for _, line := range strings.Split(logs.String(), "\n") {
-			var l struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "http listening" {
+			var l struct{ Msg, Addr, Serves string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "http listening" && l.Serves == "ops" {
 				addr = l.Addr
 			}
 		}
@@ -159,5 +160,6 @@ func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) R
 	if !strings.Contains(logs.String(), `"msg":"`+name+` stopped"`) {
 		t.Fatalf("no shutdown line in the JSON log:\n%s", logs.String())
 	}
+	r.Logs = logs.String()
 	return r
 }
