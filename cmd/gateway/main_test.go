@@ -40,7 +40,7 @@ func TestRunsAndStopsGracefully(t *testing.T) {
 	if r.Status != http.StatusServiceUnavailable || r.Checks["command-stream"] != "failed" || r.Checks["redis"] != "ok" {
 		t.Fatalf("/readyz without a command stream: %+v", r)
 	}
-	if !strings.Contains(r.Logs, `"msg":"readiness check failed","check":"command-stream"`) || !strings.Contains(r.Logs, "CUSTOMER_COMMANDS") {
+	if !strings.Contains(r.Logs, `"readiness check failed"`) || !strings.Contains(r.Logs, `"check":"command-stream"`) || !strings.Contains(r.Logs, "CUSTOMER_COMMANDS") {
 		t.Fatalf("the log does not say why command-stream failed:\n%s", r.Logs)
 	}
 }

@@ -35,6 +35,7 @@ func Env(t *testing.T, user string, token func(vault.ServiceTokens) string) map[
 	ns := natstest.Start(t)
 	return map[string]string{
 		"TEXTKIT_HTTP_ADDR":      "127.0.0.1:0",
+		"TEXTKIT_OPS_ADDR":       "127.0.0.1:0", // read by the services with an API port of their own
 		"TEXTKIT_NATS_URL":       ns.URL(),
 		"TEXTKIT_NATS_PASSWORD":  natstest.Passwords[user],
 		"TEXTKIT_REDIS_ADDR":     rs.Addr,
