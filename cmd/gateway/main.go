@@ -161,7 +161,7 @@ func serve(ctx context.Context, d *service.Deps, cfg *config, gw *gateway.Gatewa
 		h := ide.Handler()
 		d.API.Handle("GET /ide", h)
 		d.API.Handle("GET "+ide.Path, h)
-		banner += "Dev profile: a GraphQL IDE at "+ide.Path+"\n"
+		banner += "Dev profile: a GraphQL IDE at " + ide.Path + "\n"
 	}
 	d.API.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
