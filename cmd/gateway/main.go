@@ -71,6 +71,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	rateBurst := fs.Int("rate-burst", gateway.DefaultPartnerBurst, "burst of requests per partner above the rate")
 	opRateLimit := fs.Int("operator-rate-limit", gateway.DefaultOperatorRate, "requests per second per operator key, per gateway replica")
 	opRateBurst := fs.Int("operator-rate-burst", gateway.DefaultOperatorBurst, "burst of requests per operator key above the rate")
+	unauthRate := fs.Int("unauthenticated-rate-limit", gateway.DefaultUnauthenticatedRate, "requests per second without a valid API key per client address, per gateway replica")
+	unauthBurst := fs.Int("unauthenticated-rate-burst", gateway.DefaultUnauthenticatedBurst, "burst of requests without a valid API key per client address")
 	if err := fs.Parse(args, stdout); err != nil {
 		return nil, err
 	}
@@ -84,6 +86,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		{"MAX_BODY_BYTES", *maxBody}, {"MAX_TOKENS", *maxTokens}, {"MAX_DEPTH", *maxDepth}, {"MAX_ALIASES", *maxAliases},
 		{"MAX_FIELDS", *maxFields}, {"MAX_COMPLEXITY", *maxComplexity}, {"MAX_MUTATIONS", *maxMutations},
 		{"RATE_LIMIT", *rateLimit}, {"RATE_BURST", *rateBurst}, {"OPERATOR_RATE_LIMIT", *opRateLimit}, {"OPERATOR_RATE_BURST", *opRateBurst},
+		{"UNAUTHENTICATED_RATE_LIMIT", *unauthRate}, {"UNAUTHENTICATED_RATE_BURST", *unauthBurst},
 	}); err != nil {
 		return nil, err
 	}
@@ -98,6 +101,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		},
 		rates: gateway.RateLimits{
 			PartnerRate: float64(*rateLimit), PartnerBurst: *rateBurst, OperatorRate: float64(*opRateLimit), OperatorBurst: *opRateBurst,
+			UnauthenticatedRate: float64(*unauthRate), UnauthenticatedBurst: *unauthBurst,
 		},
 	}
 	if err := cfg.limits.Validate(cfg.mutationTimeout); err != nil {
