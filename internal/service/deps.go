@@ -159,7 +159,7 @@ func (d *Deps) listen(c *Common) error {
 		d.opsListener = l
 		return err
 	}
-	if *c.OpsAddr == *c.HTTPAddr {
+	if _, port, _ := net.SplitHostPort(*c.HTTPAddr); *c.OpsAddr == *c.HTTPAddr && port != "0" {
 		return fmt.Errorf("TEXTKIT_OPS_ADDR and TEXTKIT_HTTP_ADDR are both %s: the operations endpoints need a port of their own", *c.HTTPAddr)
 	}
 	var err error
