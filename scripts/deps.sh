@@ -166,4 +166,6 @@ else
 	report redis-server "$("$rs" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" found "$(elapsed "$t0")"
 fi
 chromium_bin="${TEXTKIT_CHROMIUM_BIN:-$(command -v chromium)}"
-report chromium "$("$chromium_bin" --version 2>/dev/null | sed -n 's/^Chromium \([^ ]*\).*/\1/p')" found "$(elapsed "$t0")"
+how=found
+[[ " ${missing[*]} " == *" chromium "* ]] && how=installed
+report chromium "$("$chromium_bin" --version 2>/dev/null | sed -n 's/^Chromium \([^ ]*\).*/\1/p')" "$how" "$(elapsed "$t0")"
