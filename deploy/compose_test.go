@@ -624,13 +624,15 @@ func TestComposePortsMatchTheREADME(t *testing.T) {
 		}
 	}
 	// What the services listen on inside the network matches what is published.
-	listen := map[string]string{
-		"gateway":         "TEXTKIT_HTTP_ADDR",
-		"provisioner":     "TEXTKIT_HTTP_ADDR",
-		"retention":       "TEXTKIT_HTTP_ADDR",
-		"twilio-emulator": "TEXTKIT_TWILIO_EMULATOR_ADDR",
+	listen := [][2]string{
+		{"gateway", "TEXTKIT_HTTP_ADDR"},
+		{"gateway", "TEXTKIT_OPS_ADDR"},
+		{"provisioner", "TEXTKIT_HTTP_ADDR"},
+		{"retention", "TEXTKIT_HTTP_ADDR"},
+		{"twilio-emulator", "TEXTKIT_TWILIO_EMULATOR_ADDR"},
 	}
-	for name, v := range listen {
+	for _, l := range listen {
+		name, v := l[0], l[1]
 		addr := c.Services[name].Environment[v]
 		if !strings.HasPrefix(addr, "0.0.0.0:") {
 			t.Errorf("%s: %s = %q, want 0.0.0.0:PORT inside the compose network", name, v, addr)

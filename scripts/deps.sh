@@ -13,10 +13,12 @@
 #   prism            @stoplight/prism-cli, installed with npm (through
 #                    scripts/deps-prism.sh and tools/prism's lockfile)
 #   redis-server     Debian's redis-server package (apt-get), when missing
+#   chromium         Debian's chromium package (apt-get), when missing: the
+#                    headless browser the GraphQL IDE's test drives
 #
 # bin/ and prism/ live in $TEXTKIT_CACHE (default ~/.cache/textkit), outside
 # git. Prints one line per tool. Needs only Go and Node.js (and apt-get for
-# Redis and curl).
+# Redis, curl and chromium).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -136,13 +138,16 @@ else
 	report prism "${after%% *}" installed "$(elapsed "$t0")"
 fi
 
-# --- redis-server (and curl, which up.sh uses) --------------------------------
+# --- redis-server, chromium (and curl, which up.sh uses) ----------------------
 t0=$(now_ms)
 missing=()
 if [[ -z "${TEXTKIT_REDIS_SERVER_BIN:-}" ]] && ! command -v redis-server >/dev/null; then
 	missing+=(redis-server)
 fi
 command -v curl >/dev/null || missing+=(curl)
+if [[ -z "${TEXTKIT_CHROMIUM_BIN:-}" ]] && ! command -v chromium >/dev/null; then
+	missing+=(chromium)
+fi
 if ((${#missing[@]})); then
 	command -v apt-get >/dev/null || die "${missing[*]} missing and apt-get is not available: install ${missing[*]} yourself"
 	sudo=()
@@ -160,3 +165,7 @@ else
 	rs="$(find_bin redis-server)"
 	report redis-server "$("$rs" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" found "$(elapsed "$t0")"
 fi
+chromium_bin="${TEXTKIT_CHROMIUM_BIN:-$(command -v chromium)}"
+how=found
+[[ " ${missing[*]} " == *" chromium "* ]] && how=installed
+report chromium "$("$chromium_bin" --version 2>/dev/null | sed -n 's/^Chromium \([^ ]*\).*/\1/p')" "$how" "$(elapsed "$t0")"

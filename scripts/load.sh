@@ -31,8 +31,9 @@ for arg in "$@"; do
 done
 
 GATEWAY_URL="http://127.0.0.1:$TEXTKIT_GATEWAY_PORT"
-if ! curl -fsS -o /dev/null --max-time 2 "$GATEWAY_URL/readyz" 2>/dev/null; then
-	log "load: no stack answers on $GATEWAY_URL: starting it with scripts/up.sh"
+GATEWAY_OPS_URL="http://127.0.0.1:$TEXTKIT_GATEWAY_OPS_PORT"
+if ! curl -fsS -o /dev/null --max-time 2 "$GATEWAY_OPS_URL/readyz" 2>/dev/null; then
+	log "load: no gateway is ready at $GATEWAY_OPS_URL/readyz: starting the stack with scripts/up.sh"
 	"$REPO_ROOT/scripts/up.sh" >&2
 fi
 

@@ -28,7 +28,7 @@ var ourBinaries = []string{"textkit", "twilio-emulator", "provisioner", "retenti
 // portVars are the TEXTKIT_*_PORT variables of scripts/lib.sh.
 var portVars = []string{
 	"TEXTKIT_NATS_PORT", "TEXTKIT_NATS_MONITOR_PORT", "TEXTKIT_REDIS_PORT", "TEXTKIT_VAULT_PORT",
-	"TEXTKIT_VAULT_CLUSTER_PORT", "TEXTKIT_TWILIO_EMULATOR_PORT", "TEXTKIT_GATEWAY_PORT", "TEXTKIT_PROVISIONER_PORT", "TEXTKIT_RETENTION_PORT",
+	"TEXTKIT_VAULT_CLUSTER_PORT", "TEXTKIT_TWILIO_EMULATOR_PORT", "TEXTKIT_GATEWAY_PORT", "TEXTKIT_GATEWAY_OPS_PORT", "TEXTKIT_PROVISIONER_PORT", "TEXTKIT_RETENTION_PORT",
 }
 
 // secondStartBudget is what a second scripts/up.sh (everything built and

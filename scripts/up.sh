@@ -426,19 +426,23 @@ start_ours retention TEXTKIT_RETENTION_PORT
 
 SVC_ENV=("${COMMON[@]}"
 	TEXTKIT_HTTP_ADDR="127.0.0.1:$TEXTKIT_GATEWAY_PORT"
+	TEXTKIT_OPS_ADDR="127.0.0.1:$TEXTKIT_GATEWAY_OPS_PORT"
 	TEXTKIT_NATS_USER=gateway
 	TEXTKIT_NATS_PASSWORD="$TEXTKIT_NATS_GATEWAY_PASSWORD"
 	TEXTKIT_VAULT_TOKEN="$TEXTKIT_VAULT_TOKEN_GATEWAY"
 	TEXTKIT_MUTATION_TIMEOUT="${TEXTKIT_MUTATION_TIMEOUT:-10s}"
 	TEXTKIT_DEV=true
 )
+if built gateway; then
+	require_free_port gateway-ops "$TEXTKIT_GATEWAY_OPS_PORT" TEXTKIT_GATEWAY_OPS_PORT
+fi
 start_ours gateway TEXTKIT_GATEWAY_PORT
 
 for name in "${started[@]}"; do
 	case "$name" in
 	provisioner) wait_for provisioner http_ok "http://127.0.0.1:$TEXTKIT_PROVISIONER_PORT/readyz" ;;
 	retention) wait_for retention http_ok "http://127.0.0.1:$TEXTKIT_RETENTION_PORT/readyz" ;;
-	gateway) wait_for gateway http_ok "http://127.0.0.1:$TEXTKIT_GATEWAY_PORT/readyz" ;;
+	gateway) wait_for gateway http_ok "http://127.0.0.1:$TEXTKIT_GATEWAY_OPS_PORT/readyz" ;;
 	esac
 done
 log "up: services ready in $(elapsed "$T_SVC"); total $(elapsed "$T_START")"
@@ -472,7 +476,9 @@ cat <<EOF
 
 TextKit Customers is up (data, logs and pids in $(rel "$DATA_DIR")/).
   GraphQL:  $GRAPHQL_URL
+  IDE:      http://127.0.0.1:$TEXTKIT_GATEWAY_PORT/ide/   (paste the API key; it is also in $(rel "$DATA_DIR")/api-key)
   API key:  $TEXTKIT_API_KEY   (partner $DOCS_PARTNER_ID)
+  Ops:      gateway http://127.0.0.1:$TEXTKIT_GATEWAY_OPS_PORT/readyz and /metrics (provisioner :$TEXTKIT_PROVISIONER_PORT, retention :$TEXTKIT_RETENTION_PORT)
   NATS:     nats://127.0.0.1:$TEXTKIT_NATS_PORT   Redis: 127.0.0.1:$TEXTKIT_REDIS_PORT   Vault: $VAULT_URL ($VAULT_MODE)
   Logs:     $(rel "$LOGS")/<service>.log           Stop:  scripts/down.sh
 

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/textkit/customers/internal/gateway"
+	"github.com/textkit/customers/internal/gateway/ide"
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/service"
 	"github.com/textkit/customers/internal/vault"
@@ -54,10 +55,10 @@ type config struct {
 // and checks them, each problem in one line that names the variable.
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*config, error) {
 	fs := service.NewFlags("gateway", getenv)
-	c := fs.Common("gateway", "127.0.0.1:8080", "address of /graphql, /healthz, /readyz and /metrics", "the gateway's: encrypt and decrypt only")
+	c := fs.Common("gateway", "127.0.0.1:8080", "address of /graphql (and /ide in the dev profile)", "the gateway's: encrypt and decrypt only").WithOps(fs, "127.0.0.1:9100")
 	timeout := fs.Duration("mutation-timeout", 10*time.Second, "bound of one mutation: its checks, the publish of its command and the wait for the outcome")
 	keyWait := fs.Duration("key-wait", 10*time.Second, "how long a contact info update waits for a new customer's key")
-	dev := fs.Bool("dev", false, "dev profile: introspection and field suggestions on")
+	dev := fs.Bool("dev", false, "dev profile: introspection, field suggestions and the GraphQL IDE at /ide on")
 	maxBody := fs.Int("max-body-bytes", gateway.DefaultMaxBodyBytes, "largest request body (POST) or query string (GET), in bytes")
 	maxTokens := fs.Int("max-tokens", gateway.DefaultMaxTokens, "most GraphQL tokens in a query")
 	maxDepth := fs.Int("max-depth", gateway.DefaultMaxDepth, "deepest nesting of selections")
@@ -70,6 +71,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	rateBurst := fs.Int("rate-burst", gateway.DefaultPartnerBurst, "burst of requests per partner above the rate")
 	opRateLimit := fs.Int("operator-rate-limit", gateway.DefaultOperatorRate, "requests per second per operator key, per gateway replica")
 	opRateBurst := fs.Int("operator-rate-burst", gateway.DefaultOperatorBurst, "burst of requests per operator key above the rate")
+	unauthRate := fs.Int("unauthenticated-rate-limit", gateway.DefaultUnauthenticatedRate, "requests per second without a valid API key per client address, per gateway replica")
+	unauthBurst := fs.Int("unauthenticated-rate-burst", gateway.DefaultUnauthenticatedBurst, "burst of requests without a valid API key per client address")
 	if err := fs.Parse(args, stdout); err != nil {
 		return nil, err
 	}
@@ -83,6 +86,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		{"MAX_BODY_BYTES", *maxBody}, {"MAX_TOKENS", *maxTokens}, {"MAX_DEPTH", *maxDepth}, {"MAX_ALIASES", *maxAliases},
 		{"MAX_FIELDS", *maxFields}, {"MAX_COMPLEXITY", *maxComplexity}, {"MAX_MUTATIONS", *maxMutations},
 		{"RATE_LIMIT", *rateLimit}, {"RATE_BURST", *rateBurst}, {"OPERATOR_RATE_LIMIT", *opRateLimit}, {"OPERATOR_RATE_BURST", *opRateBurst},
+		{"UNAUTHENTICATED_RATE_LIMIT", *unauthRate}, {"UNAUTHENTICATED_RATE_BURST", *unauthBurst},
 	}); err != nil {
 		return nil, err
 	}
@@ -97,6 +101,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		},
 		rates: gateway.RateLimits{
 			PartnerRate: float64(*rateLimit), PartnerBurst: *rateBurst, OperatorRate: float64(*opRateLimit), OperatorBurst: *opRateBurst,
+			UnauthenticatedRate: float64(*unauthRate), UnauthenticatedBurst: *unauthBurst,
 		},
 	}
 	if err := cfg.limits.Validate(cfg.mutationTimeout); err != nil {
@@ -141,7 +146,9 @@ func newGateway(d *service.Deps, cfg *config) (*gateway.Gateway, error) {
 }
 
 // serve adds the command stream's readiness check and the gateway's
-// routes to d's HTTP server and runs it until ctx ends.
+// routes to d's API server and runs it until ctx ends. The API's write
+// timeout outlasts the request timeout, so a request is answered (TIMEOUT)
+// before the server would cut it off.
 func serve(ctx context.Context, d *service.Deps, cfg *config, gw *gateway.Gateway) error {
 	js, err := jetstream.New(d.NATS[0])
 	if err != nil {
@@ -151,12 +158,20 @@ func serve(ctx context.Context, d *service.Deps, cfg *config, gw *gateway.Gatewa
 	d.Ops.AddCheck("command-stream", func(ctx context.Context) error {
 		return natsbus.CheckStream(ctx, js, natsbus.CommandStream)
 	})
-	d.Ops.Mux.Handle("/graphql", gw.Handler())
-	d.Ops.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	d.APITimeouts = service.Timeouts{ReadHeader: 5 * time.Second, Read: 15 * time.Second, Write: cfg.limits.RequestTimeout + 10*time.Second, Idle: 2 * time.Minute}
+	d.API.Handle("/graphql", gw.Handler())
+	banner := "TextKit Customers GraphQL API: POST /graphql with Authorization: Bearer <api key>\n"
+	if cfg.dev {
+		h := ide.Handler()
+		d.API.Handle("GET /ide", h)
+		d.API.Handle("GET "+ide.Path, h)
+		banner += "Dev profile: a GraphQL IDE at " + ide.Path + "\n"
+	}
+	d.API.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		// a failed write means the client has gone: nothing to report it to
-		_, _ = io.WriteString(w, "TextKit Customers GraphQL API: POST /graphql with Authorization: Bearer <api key>\n")
+		_, _ = io.WriteString(w, banner)
 	})
-	d.Log.Info("gateway starting", "graphql", "http://"+*cfg.common.HTTPAddr+"/graphql", "dev", cfg.dev)
+	d.Log.Info("gateway starting", "graphql", "http://"+*cfg.common.HTTPAddr+"/graphql", "ops", "http://"+*cfg.common.OpsAddr, "dev", cfg.dev)
 	return d.Run(ctx)
 }

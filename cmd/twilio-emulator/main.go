@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, st
 	if err != nil {
 		return err
 	}
-	l, err := service.Listen(*listen)
+	l, err := service.Listen(*listen, "TEXTKIT_TWILIO_EMULATOR_ADDR")
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, st
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.Handle("/", emu)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A fault may hold a request (Delay) to play a slow Twilio: the write
+	// timeout leaves room for that.
+	srv := service.Server(mux, service.Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 5 * time.Minute, Idle: 2 * time.Minute})
 	// startup banner on stdout: a failed write there has nowhere to go
 	_, _ = fmt.Fprintf(out, "twilio-emulator listening on http://%s (account %s)\n", l.Addr(), emu.AccountSID())
 	if *token == "" {

@@ -246,22 +246,12 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Limits.RequestTimeout)
 		defer cancel()
 		ctx = context.WithValue(ctx, requestIDKey{}, rid)
-		p, err := g.authenticate(r.WithContext(ctx))
-		if err != nil {
-			code, status := codeUnauthenticated, http.StatusUnauthorized
-			if !strings.Contains(err.Error(), "API key") {
-				g.cfg.Logger.ErrorContext(ctx, "authentication failed", "error", err.Error(), "request_id", rid)
-				code, status = codeUnavailable, http.StatusServiceUnavailable
-				err = errors.New("authentication is unavailable right now; try again (request " + rid + ")")
-			}
-			writeErrors(w, status, err.Error(), code)
+		p, ok := g.authenticateLimited(w, r.WithContext(ctx))
+		if !ok {
 			return
 		}
 		if ok, wait := g.limiter.allow(p, g.cfg.Now()); !ok {
-			secs := retryAfterSeconds(wait)
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeErrors(w, http.StatusTooManyRequests,
-				fmt.Sprintf("too many requests: the rate limit is %s; retry after %d s", g.rateOf(p), secs), codeRateLimited)
+			refuseRate(w, wait, g.rateOf(p))
 			return
 		}
 		ctx = WithPrincipal(ctx, p)
@@ -269,6 +259,42 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 		ctx = withContactMemo(ctx)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// authenticateLimited authenticates r, unless its client address has used
+// up its failed authentications (RateLimits), and answers the request
+// itself when it fails: 401, 429, or 503 when the key store is unreachable.
+func (g *Gateway) authenticateLimited(w http.ResponseWriter, r *http.Request) (access.Principal, bool) {
+	addr := clientAddress(r)
+	if ok, wait := g.limiter.allowUnauthenticated(addr, g.cfg.Now()); !ok {
+		rl := g.cfg.RateLimits
+		refuseRate(w, wait, fmt.Sprintf("%g requests per second without a valid API key per client address, bursts of %d",
+			rl.UnauthenticatedRate, rl.UnauthenticatedBurst))
+		return access.Principal{}, false
+	}
+	p, err := g.authenticate(r)
+	if err == nil {
+		return p, true
+	}
+	code, status := codeUnauthenticated, http.StatusUnauthorized
+	if strings.Contains(err.Error(), "API key") {
+		g.limiter.failedAuthentication(addr, g.cfg.Now())
+	} else {
+		rid := requestID(r.Context())
+		g.cfg.Logger.ErrorContext(r.Context(), "authentication failed", "error", err.Error(), "request_id", rid)
+		code, status = codeUnavailable, http.StatusServiceUnavailable
+		err = errors.New("authentication is unavailable right now; try again (request " + rid + ")")
+	}
+	writeErrors(w, status, err.Error(), code)
+	return access.Principal{}, false
+}
+
+// refuseRate answers 429 RATE_LIMITED with Retry-After, naming the limit.
+func refuseRate(w http.ResponseWriter, wait time.Duration, limit string) {
+	secs := retryAfterSeconds(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeErrors(w, http.StatusTooManyRequests,
+		fmt.Sprintf("too many requests: the rate limit is %s; retry after %d s", limit, secs), codeRateLimited)
 }
 
 // rateOf describes p's rate limit.

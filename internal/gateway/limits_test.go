@@ -294,7 +294,7 @@ func TestLimitsConfig(t *testing.T) {
 	if c.Limits != want {
 		t.Errorf("defaults %+v, want %+v", c.Limits, want)
 	}
-	if c.RateLimits != (gateway.RateLimits{PartnerRate: 20, PartnerBurst: 40, OperatorRate: 100, OperatorBurst: 200}) {
+	if c.RateLimits != (gateway.RateLimits{PartnerRate: 20, PartnerBurst: 40, OperatorRate: 100, OperatorBurst: 200, UnauthenticatedRate: 1, UnauthenticatedBurst: 20}) {
 		t.Errorf("rate defaults %+v", c.RateLimits)
 	}
 	for name, mutate := range map[string]func(*gateway.Config){

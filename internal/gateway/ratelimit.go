@@ -3,6 +3,9 @@ package gateway
 import (
 	"fmt"
 	"math"
+	"net"
+	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,6 +20,9 @@ const (
 	DefaultPartnerBurst  = 40
 	DefaultOperatorRate  = 100
 	DefaultOperatorBurst = 200
+	// Requests without a valid API key, per client address.
+	DefaultUnauthenticatedRate  = 1
+	DefaultUnauthenticatedBurst = 20
 )
 
 // RateLimits are token buckets: a partner (all its API keys together, so
@@ -26,16 +32,27 @@ const (
 // Retry-After and the code RATE_LIMITED. The buckets live in each gateway
 // replica's memory: with N replicas behind a load balancer a partner can
 // make up to N times the rate. Zero fields take the defaults.
+//
+// Requests with a missing, unknown or revoked key are limited per client
+// address (an IPv6 address by its /64): after UnauthenticatedBurst of them,
+// at UnauthenticatedRate per second, every request from that address is
+// refused the same way before its key is looked up, so a flood of bad
+// keys cannot load Redis. Requests with a valid key take nothing from
+// that bucket. The address is the connection's peer: behind a proxy that
+// is the proxy.
 type RateLimits struct {
-	PartnerRate   float64 // requests per second; default 20
-	PartnerBurst  int     // default 40
-	OperatorRate  float64 // requests per second; default 100
-	OperatorBurst int     // default 200
+	PartnerRate          float64 // requests per second; default 20
+	PartnerBurst         int     // default 40
+	OperatorRate         float64 // requests per second; default 100
+	OperatorBurst        int     // default 200
+	UnauthenticatedRate  float64 // failed authentications per second per address; default 1
+	UnauthenticatedBurst int     // default 20
 }
 
 func (r *RateLimits) validate() error {
 	if r.PartnerRate < 0 || r.PartnerBurst < 0 || r.OperatorRate < 0 || r.OperatorBurst < 0 ||
-		math.IsNaN(r.PartnerRate) || math.IsNaN(r.OperatorRate) {
+		r.UnauthenticatedRate < 0 || r.UnauthenticatedBurst < 0 ||
+		math.IsNaN(r.PartnerRate) || math.IsNaN(r.OperatorRate) || math.IsNaN(r.UnauthenticatedRate) {
 		return fmt.Errorf("gateway: rate limits must be positive (0 for the defaults), got %+v", *r)
 	}
 	if r.PartnerRate == 0 {
@@ -50,10 +67,17 @@ func (r *RateLimits) validate() error {
 	if r.OperatorBurst == 0 {
 		r.OperatorBurst = DefaultOperatorBurst
 	}
+	if r.UnauthenticatedRate == 0 {
+		r.UnauthenticatedRate = DefaultUnauthenticatedRate
+	}
+	if r.UnauthenticatedBurst == 0 {
+		r.UnauthenticatedBurst = DefaultUnauthenticatedBurst
+	}
 	return nil
 }
 
-// limiter holds one token bucket per partner and per operator key.
+// limiter holds one token bucket per partner, per operator key and per
+// client address that failed to authenticate.
 type limiter struct {
 	cfg RateLimits
 
@@ -62,8 +86,9 @@ type limiter struct {
 }
 
 // sweepAt is the number of buckets above which full (idle) buckets are
-// forgotten: a full bucket is the same as a new one. Only authenticated
-// callers get buckets, so their number is bounded by the keys issued.
+// forgotten: a full bucket is the same as a new one. Authenticated
+// callers' buckets are bounded by the keys issued; an address's bucket
+// empties only at the rate of its failures, so it is soon full again.
 const sweepAt = 10000
 
 func newLimiter(cfg RateLimits) *limiter {
@@ -79,6 +104,35 @@ func (l *limiter) allow(p access.Principal, now time.Time) (ok bool, retryAfter 
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return take(l.bucket(key, r, burst, now), now)
+}
+
+// allowUnauthenticated reports whether a request from addr may have its
+// key looked up: whether addr has a failure left in its bucket, without
+// taking it. When not, it reports how long until it has.
+func (l *limiter) allowUnauthenticated(addr string, now time.Time) (ok bool, retryAfter time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets["addr:"+addr]
+	if b == nil {
+		return true, 0
+	}
+	if t := b.TokensAt(now); t < 1 {
+		return false, time.Duration((1 - t) / float64(b.Limit()) * float64(time.Second))
+	}
+	return true, 0
+}
+
+// failedAuthentication takes one token from addr's bucket.
+func (l *limiter) failedAuthentication(addr string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bucket("addr:"+addr, l.cfg.UnauthenticatedRate, l.cfg.UnauthenticatedBurst, now).AllowN(now, 1)
+}
+
+// bucket returns key's bucket, made with rate r and burst when new; the
+// caller holds l.mu.
+func (l *limiter) bucket(key string, r float64, burst int, now time.Time) *rate.Limiter {
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= sweepAt {
@@ -91,6 +145,12 @@ func (l *limiter) allow(p access.Principal, now time.Time) (ok bool, retryAfter 
 		b = rate.NewLimiter(rate.Limit(r), burst)
 		l.buckets[key] = b
 	}
+	return b
+}
+
+// take takes one token from b at now; when there is none it reports how
+// long to wait.
+func take(b *rate.Limiter, now time.Time) (ok bool, retryAfter time.Duration) {
 	res := b.ReserveN(now, 1)
 	if !res.OK() {
 		return false, time.Hour
@@ -106,4 +166,25 @@ func (l *limiter) allow(p access.Principal, now time.Time) (ok bool, retryAfter 
 // rounded up, at least one.
 func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// clientAddress is the key of r's unauthenticated bucket: the peer's IP,
+// an IPv6 one by its /64 (one host usually holds a whole /64).
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, err := ip.Prefix(64)
+		if err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
 }

@@ -1,12 +1,17 @@
 package gateway_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/gateway"
 )
 
@@ -73,4 +78,94 @@ func TestRateLimitPerPartner(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	ok(h.PartnerKey2, "partner after 2s", 1)
 	limited(h.PartnerKey, "partner after its refill", "2")
+}
+
+// keyCounter counts API key lookups, the Redis reads a flood of bad keys
+// would cause.
+type keyCounter struct {
+	gateway.Store
+	lookups atomic.Int64
+}
+
+func (k *keyCounter) APIKey(ctx context.Context, id string) (access.APIKey, error) {
+	k.lookups.Add(1)
+	return k.Store.APIKey(ctx, id)
+}
+
+// Requests without a valid key are limited per client address: after the
+// burst of failures an address is refused 429 RATE_LIMITED before its key
+// is looked up (even a valid one, until a token is back), while other
+// addresses, and valid keys that never fail, are unaffected. IPv6
+// addresses share the bucket of their /64.
+func TestUnauthenticatedRequestsLimitedPerAddress(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	h := newHarness(t, nil)
+	counter := &keyCounter{Store: h.Store}
+	handler := h.newHandler(func(c *gateway.Config) {
+		c.Now = clock.Now
+		c.Store = counter
+		c.RateLimits = gateway.RateLimits{UnauthenticatedRate: 0.5, UnauthenticatedBurst: 3}
+	})
+	send := func(addr, key string) *result {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"{ viewer { role } }"}`))
+		req.RemoteAddr = addr
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		return serve(handler, req)
+	}
+	const attacker, neighbour = "198.51.100.7:4000", "198.51.100.8:4000"
+	// a real key's id with a wrong secret: looked up, then refused
+	badKey := h.PartnerKey[:len(h.PartnerKey)-1] + "0"
+	if strings.HasSuffix(h.PartnerKey, "0") {
+		badKey = h.PartnerKey[:len(h.PartnerKey)-1] + "1"
+	}
+	for i, key := range []string{badKey, "", badKey} {
+		if r := send(attacker, key); r.Status != http.StatusUnauthorized || r.Code() != "UNAUTHENTICATED" {
+			t.Fatalf("failure %d within the burst: %d %s", i+1, r.Status, r.Raw)
+		}
+	}
+	before := counter.lookups.Load()
+	if before != 2 {
+		t.Fatalf("the burst's two bad keys made %d lookups, want 2 (is the test key well-formed?)", before)
+	}
+	for range 50 {
+		r := send(attacker, badKey)
+		if r.Status != http.StatusTooManyRequests || r.Code() != "RATE_LIMITED" || r.Header.Get("Retry-After") != "2" {
+			t.Fatalf("bad key over the burst: %d Retry-After %q %s, want 429 RATE_LIMITED Retry-After 2", r.Status, r.Header.Get("Retry-After"), r.Raw)
+		}
+	}
+	if r := send(attacker, h.PartnerKey); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("a valid key from the limited address: %d %s, want 429 until a token is back", r.Status, r.Raw)
+	}
+	if n := counter.lookups.Load() - before; n != 0 {
+		t.Fatalf("refused requests looked up %d keys, want none", n)
+	}
+	if r := send(neighbour, h.PartnerKey); r.Status != http.StatusOK {
+		t.Fatalf("another address with a valid key: %d %s", r.Status, r.Raw)
+	}
+	if r := send(neighbour, badKey); r.Status != http.StatusUnauthorized {
+		t.Fatalf("another address's first bad key: %d %s, want 401", r.Status, r.Raw)
+	}
+	clock.Advance(2 * time.Second)
+	if r := send(attacker, h.PartnerKey); r.Status != http.StatusOK {
+		t.Fatalf("valid key after the refill: %d %s", r.Status, r.Raw)
+	}
+	for range 5 { // valid keys take nothing from the bucket
+		if r := send(attacker, h.PartnerKey); r.Status != http.StatusOK {
+			t.Fatalf("valid key: %d %s", r.Status, r.Raw)
+		}
+	}
+
+	// One IPv6 /64 is one client.
+	for i := range 3 {
+		send(fmt.Sprintf("[2001:db8:1:2::%x]:4000", i+1), badKey)
+	}
+	if r := send("[2001:db8:1:2::ff]:4000", badKey); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("fourth failure from the same /64: %d, want 429", r.Status)
+	}
+	if r := send("[2001:db8:1:3::1]:4000", badKey); r.Status != http.StatusUnauthorized {
+		t.Fatalf("another /64: %d, want 401", r.Status)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,8 +22,11 @@ import (
 // Common are the settings every service takes: where it listens, how it
 // logs, and how it reaches NATS, Redis and Vault.
 type Common struct {
-	name          string
-	HTTPAddr      *string
+	name     string
+	HTTPAddr *string
+	// OpsAddr, when set (WithOps), is where the operations endpoints
+	// listen, apart from the service's API on HTTPAddr.
+	OpsAddr       *string
 	NATSURL       *string
 	NATSUser      *string
 	NATSPassword  *string
@@ -52,6 +56,14 @@ func (f *Flags) Common(name, httpAddr, httpUsage, vaultRole string) *Common {
 	}
 }
 
+// WithOps gives c an operations address of its own (-ops-addr,
+// TEXTKIT_OPS_ADDR), for a service whose HTTPAddr serves an API: its
+// /healthz, /readyz and /metrics are then not on the API's port.
+func (c *Common) WithOps(f *Flags, opsAddr string) *Common {
+	c.OpsAddr = f.String("ops-addr", opsAddr, "address of /healthz, /readyz and /metrics")
+	return c
+}
+
 // Deps are a service's open connections, its logger and its operations
 // endpoints (with a readiness check per dependency already added).
 type Deps struct {
@@ -63,22 +75,27 @@ type Deps struct {
 	// NATS holds the connections Open was asked for, in order.
 	NATS []*nats.Conn
 	Ops  *Ops
+	// API is the service's own API, served on HTTPAddr with APITimeouts
+	// when the operations endpoints have an address of their own (OpsAddr).
+	API         *http.ServeMux
+	APITimeouts Timeouts
 
-	listener net.Listener
-	closers  []func()
+	opsListener net.Listener
+	apiListener net.Listener
+	closers     []func()
 }
 
 // Open checks the settings and connects, in order, to Vault (reachable,
 // unsealed, token accepted), Redis (reachable, password accepted,
 // persistence safe) and NATS (natsConns connections named after their
 // roles), failing with one line that names what is wrong. It also opens
-// the HTTP listener, so a taken port fails at start.
+// the HTTP listeners, so a taken port fails at start.
 func Open(ctx context.Context, c *Common, stderr io.Writer, natsConns ...string) (*Deps, error) {
 	log, err := NewLogger(stderr, *c.LogLevel, c.name)
 	if err != nil {
 		return nil, err
 	}
-	d := &Deps{Name: c.name, Log: log, Ops: NewOps()}
+	d := &Deps{Name: c.name, Log: log, Ops: NewOps(log), API: http.NewServeMux(), APITimeouts: OpsTimeouts}
 	fail := func(err error) (*Deps, error) {
 		d.Close()
 		return nil, err
@@ -129,10 +146,29 @@ func Open(ctx context.Context, c *Common, stderr io.Writer, natsConns ...string)
 	})
 	d.Ops.AddCheck("redis", func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() })
 	d.Ops.AddCheck("vault", d.Vault.Health)
-	if d.listener, err = Listen(*c.HTTPAddr); err != nil {
+	if err := d.listen(c); err != nil {
 		return fail(err)
 	}
 	return d, nil
+}
+
+// listen opens the operations listener, and the API's when they are apart.
+func (d *Deps) listen(c *Common) error {
+	if c.OpsAddr == nil {
+		l, err := Listen(*c.HTTPAddr, "TEXTKIT_HTTP_ADDR")
+		d.opsListener = l
+		return err
+	}
+	if _, port, _ := net.SplitHostPort(*c.HTTPAddr); *c.OpsAddr == *c.HTTPAddr && port != "0" {
+		return fmt.Errorf("TEXTKIT_OPS_ADDR and TEXTKIT_HTTP_ADDR are both %s: the operations endpoints need a port of their own", *c.HTTPAddr)
+	}
+	var err error
+	if d.apiListener, err = Listen(*c.HTTPAddr, "TEXTKIT_HTTP_ADDR"); err != nil {
+		return err
+	}
+	d.closers = append(d.closers, func() { _ = d.apiListener.Close() })
+	d.opsListener, err = Listen(*c.OpsAddr, "TEXTKIT_OPS_ADDR")
+	return err
 }
 
 // Close closes every connection Open made.
@@ -149,7 +185,10 @@ func (d *Deps) Close() {
 func (d *Deps) Run(ctx context.Context, work ...func(ctx context.Context) error) error {
 	defer d.Close()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return Serve(gctx, d.listener, d.Ops.Mux, d.Log) })
+	g.Go(func() error { return Serve(gctx, d.opsListener, d.Ops.Mux, OpsTimeouts, d.Log, "ops") })
+	if d.apiListener != nil {
+		g.Go(func() error { return Serve(gctx, d.apiListener, d.API, d.APITimeouts, d.Log, "api") })
+	}
 	go d.Vault.KeepTokenAlive(gctx, 12*time.Hour, func(err error) {
 		d.Log.Warn("vault token renewal failed", "error", err.Error())
 	})

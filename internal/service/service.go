@@ -140,13 +140,15 @@ type Check func(ctx context.Context) error
 // and /metrics (Prometheus), plus whatever else is added to Mux.
 type Ops struct {
 	Mux    *http.ServeMux
+	log    *slog.Logger
 	mu     sync.Mutex
 	checks map[string]Check
 }
 
-// NewOps returns the operations endpoints.
-func NewOps() *Ops {
-	o := &Ops{Mux: http.NewServeMux(), checks: map[string]Check{}}
+// NewOps returns the operations endpoints; a failed readiness check's
+// error goes to log, never into the /readyz answer.
+func NewOps(log *slog.Logger) *Ops {
+	o := &Ops{Mux: http.NewServeMux(), log: log, checks: map[string]Check{}}
 	o.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -162,7 +164,10 @@ func (o *Ops) AddCheck(name string, c Check) {
 	o.checks[name] = c
 }
 
-// Ready runs every check and returns the failures by name.
+// Ready runs every check and returns each one's result by name: "ok" or
+// "failed". The error itself is logged, not returned: /readyz is often
+// reachable by more people than the logs, and a dependency's error text
+// can name hosts, users and versions.
 func (o *Ops) Ready(ctx context.Context) map[string]string {
 	o.mu.Lock()
 	names := make([]string, 0, len(o.checks))
@@ -178,7 +183,8 @@ func (o *Ops) Ready(ctx context.Context) map[string]string {
 		o.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if err := c(cctx); err != nil {
-			out[n] = err.Error()
+			o.log.WarnContext(ctx, "readiness check failed", "check", n, "error", err.Error())
+			out[n] = "failed"
 		} else {
 			out[n] = "ok"
 		}
@@ -204,24 +210,45 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Listen opens addr, refusing anything but a host:port.
-func Listen(addr string) (net.Listener, error) {
+// Listen opens addr, refusing anything but a host:port; variable names
+// the setting it came from, for the error.
+func Listen(addr, variable string) (net.Listener, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("http address %q must be host:port (e.g. 127.0.0.1:8080): %v", addr, err)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s (in use? set TEXTKIT_HTTP_ADDR): %w", addr, err)
+		return nil, fmt.Errorf("cannot listen on %s (in use? set %s): %w", addr, variable, err)
 	}
 	return l, nil
 }
 
-// Serve serves h on l until ctx ends, then shuts down gracefully.
-func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+// Timeouts bound each phase of an HTTP exchange, so a slow or idle
+// client cannot hold a connection (and its goroutine) for ever.
+type Timeouts struct {
+	ReadHeader time.Duration // the request line and headers
+	Read       time.Duration // the whole request, body included
+	Write      time.Duration // from the end of the headers to the end of the response
+	Idle       time.Duration // a kept-alive connection between requests
+}
+
+// OpsTimeouts suit the operations endpoints (and other small, quick
+// APIs): readiness runs each check for at most 2s.
+var OpsTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: 60 * time.Second}
+
+// Server returns an http.Server for h with the timeouts t.
+func Server(h http.Handler, t Timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle}
+}
+
+// Serve serves h on l, with the timeouts t, until ctx ends, then shuts
+// down gracefully. serves names what it serves in the log ("ops",
+// "graphql").
+func Serve(ctx context.Context, l net.Listener, h http.Handler, t Timeouts, log *slog.Logger, serves string) error {
+	srv := Server(h, t)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	log.Info("http listening", "addr", l.Addr().String())
+	log.Info("http listening", "addr", l.Addr().String(), "serves", serves)
 	select {
 	case err := <-errc:
 		return err

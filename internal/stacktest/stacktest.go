@@ -276,7 +276,8 @@ func (s *Stack) StartRetention(t testing.TB, mutate ...func(*retention.Config)) 
 
 func (s *Stack) startGateway(opt Options) {
 	t := s.T
-	limits := gateway.RateLimits{PartnerRate: 1e9, PartnerBurst: 1 << 30, OperatorRate: 1e9, OperatorBurst: 1 << 30}
+	limits := gateway.RateLimits{PartnerRate: 1e9, PartnerBurst: 1 << 30, OperatorRate: 1e9, OperatorBurst: 1 << 30,
+		UnauthenticatedRate: 1e9, UnauthenticatedBurst: 1 << 30}
 	if opt.RateLimits != nil {
 		limits = *opt.RateLimits
 	}

@@ -35,6 +35,7 @@ func Env(t *testing.T, user string, token func(vault.ServiceTokens) string) map[
 	ns := natstest.Start(t)
 	return map[string]string{
 		"TEXTKIT_HTTP_ADDR":      "127.0.0.1:0",
+		"TEXTKIT_OPS_ADDR":       "127.0.0.1:0", // read by the services with an API port of their own
 		"TEXTKIT_NATS_URL":       ns.URL(),
 		"TEXTKIT_NATS_PASSWORD":  natstest.Passwords[user],
 		"TEXTKIT_REDIS_ADDR":     rs.Addr,
@@ -99,13 +100,14 @@ func ExpectErrors(t *testing.T, run RunFunc, good map[string]string, cases []Cas
 	}
 }
 
-// Readiness is what /readyz answered.
+// Readiness is what /readyz answered, and the service's log.
 type Readiness struct {
 	Status int
 	Checks map[string]string
+	Logs   string
 }
 
-// RunAndStop starts run with env, waits for its HTTP endpoints, reads
+// RunAndStop starts run with env, waits for its operations endpoints, reads
 // /readyz, then cancels it as SIGTERM would and checks that it returns
 // nil and logs "<name> stopped".
 func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) Readiness {
@@ -119,8 +121,8 @@ func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) R
 	var addr string
 	testenv.Eventually(t, 20*time.Second, func() error {
 		for _, line := range strings.Split(logs.String(), "\n") {
-			var l struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "http listening" {
+			var l struct{ Msg, Addr, Serves string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "http listening" && l.Serves == "ops" {
 				addr = l.Addr
 			}
 		}
@@ -159,5 +161,6 @@ func RunAndStop(t *testing.T, run RunFunc, env map[string]string, name string) R
 	if !strings.Contains(logs.String(), `"msg":"`+name+` stopped"`) {
 		t.Fatalf("no shutdown line in the JSON log:\n%s", logs.String())
 	}
+	r.Logs = logs.String()
 	return r
 }
