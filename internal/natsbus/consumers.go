@@ -39,6 +39,17 @@ type Handler struct {
 	// Handle processes one message. Its context is not cancelled by a
 	// graceful stop: the message in flight finishes (see Draining).
 	Handle func(ctx context.Context, m Message) error
+	// LaneKey, if set, names the lane of a message by its subject: the
+	// messages of one lane are handled one after the other, in stream
+	// order. Default: one lane per subject.
+	LaneKey func(subject string) string
+	// LaneSubjects, if set, makes Run check the order against the stream
+	// itself, whatever another consumer of the same durable holds: it
+	// returns every subject of the message's lane, and before a message is
+	// handed out Run waits while the stream (a work queue, which holds a
+	// message until it is acknowledged) still holds an earlier message on
+	// one of them.
+	LaneSubjects func(subject string) []string
 }
 
 // Retry is how often, and how soon, a failed message is retried in place

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -83,12 +84,14 @@ type lane struct {
 
 // consumerLanes is one subscription: its lanes and what it holds.
 type consumerLanes struct {
-	s     *laneSubscriber
-	ctx   context.Context
-	out   chan *message.Message
-	mu    sync.Mutex
-	lanes map[string]*lane
-	holds map[*held]struct{}
+	s      *laneSubscriber
+	h      Handler
+	stream jetstream.Stream // set when h.LaneSubjects is
+	ctx    context.Context
+	out    chan *message.Message
+	mu     sync.Mutex
+	lanes  map[string]*lane
+	holds  map[*held]struct{}
 }
 
 // Subscribe consumes topic's durable consumer (which must exist) into
@@ -107,7 +110,12 @@ func (s *laneSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	if s.closed {
 		return nil, errors.New("natsbus: subscriber closed")
 	}
-	cl := &consumerLanes{s: s, ctx: ctx, out: make(chan *message.Message), lanes: map[string]*lane{}, holds: map[*held]struct{}{}}
+	cl := &consumerLanes{s: s, h: h, ctx: ctx, out: make(chan *message.Message), lanes: map[string]*lane{}, holds: map[*held]struct{}{}}
+	if h.LaneSubjects != nil {
+		if cl.stream, err = s.js.Stream(ctx, h.Stream); err != nil {
+			return nil, fmt.Errorf("natsbus: stream %s: %w", h.Stream, err)
+		}
+	}
 	cc, err := c.Consume(cl.receive, consumeOpts(c.CachedInfo().Config, s.rc.AckWait)...)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: consume %s: %w", h.Consumer, err)
@@ -161,33 +169,67 @@ func (s *laneSubscriber) Close() error {
 	return nil
 }
 
-// receive queues a delivery in its subject's lane, starting the lane if it
-// was idle. It never blocks on a handler.
+// receive queues a delivery in its subject's lane, in stream order,
+// starting the lane if it was idle. It never blocks on a handler.
 func (cl *consumerLanes) receive(msg jetstream.Msg) {
 	h := &held{msg: msg, signed: time.Now(), again: make(chan jetstream.Msg, 1)}
 	if md, err := msg.Metadata(); err == nil {
 		h.seq = md.Sequence.Stream
 	}
 	key := msg.Subject()
+	if cl.h.LaneKey != nil {
+		key = cl.h.LaneKey(key)
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	if l, busy := cl.lanes[key]; busy {
-		if head := l.queue[0]; head.expired && head.seq == h.seq {
-			select {
-			case head.again <- msg:
-			default: // a redelivery is already waiting: this one is the same
-			}
-			return
-		}
+	l, busy := cl.lanes[key]
+	if !busy {
 		cl.holds[h] = struct{}{}
-		l.queue = append(l.queue, h)
+		l = &lane{queue: []*held{h}}
+		cl.lanes[key] = l
+		cl.s.wg.Add(1)
+		go cl.run(key, l)
+		return
+	}
+	if l.redelivery(h) {
 		return
 	}
 	cl.holds[h] = struct{}{}
-	l := &lane{queue: []*held{h}}
-	cl.lanes[key] = l
-	cl.s.wg.Add(1)
-	go cl.run(key, l)
+	// In stream order: a redelivery (its first delivery went to a
+	// replica that died) goes ahead of the later messages queued, but
+	// never ahead of the one in a handler.
+	at := len(l.queue)
+	for at > 1 && l.queue[at-1].seq > h.seq {
+		at--
+	}
+	if at == 1 && l.queue[0].handed.IsZero() && l.queue[0].seq > h.seq {
+		at = 0
+	}
+	l.queue = append(l.queue, nil)
+	copy(l.queue[at+1:], l.queue[at:])
+	l.queue[at] = h
+}
+
+// redelivery reports whether h is a new delivery of a message the lane
+// already holds, and if so takes it in: for the head stuck in a handler
+// past MaxHandle it is handed out anew, for a message queued it replaces
+// the older delivery. Lock held.
+func (l *lane) redelivery(h *held) bool {
+	for _, q := range l.queue {
+		if q.seq != h.seq || h.seq == 0 {
+			continue
+		}
+		if q.expired {
+			select {
+			case q.again <- h.msg:
+			default: // a redelivery is already waiting: this one is the same
+			}
+		} else if q.handed.IsZero() {
+			q.msg, q.signed = h.msg, h.signed
+		}
+		return true
+	}
+	return false
 }
 
 // run hands out a lane's messages one after the other until it is empty
@@ -203,11 +245,19 @@ func (cl *consumerLanes) run(key string, l *lane) {
 		}
 		h := l.queue[0]
 		cl.mu.Unlock()
+		if !cl.waitTurn(l, h) {
+			select {
+			case <-cl.s.closing:
+				return
+			default: // an earlier message came in ahead of h
+				continue
+			}
+		}
 		if !cl.finish(h) {
 			return
 		}
 		cl.mu.Lock()
-		l.queue = l.queue[1:]
+		l.queue = slices.DeleteFunc(l.queue, func(q *held) bool { return q == h })
 		delete(cl.holds, h)
 		cl.mu.Unlock()
 	}
@@ -220,13 +270,11 @@ func (cl *consumerLanes) finish(h *held) bool {
 	for attempt := uint64(1); ; attempt++ {
 		cl.mu.Lock()
 		msg := h.msg
+		h.handed = time.Now()
 		cl.mu.Unlock()
 		m := toMessage(msg)
 		ctx, cancel := context.WithCancel(cl.ctx)
 		m.SetContext(ctx)
-		cl.mu.Lock()
-		h.handed = time.Now()
-		cl.mu.Unlock()
 		v := cl.handOut(m, h)
 		// A stuck handler's message is handled anew: its context ends.
 		cancel()
@@ -255,6 +303,68 @@ func (cl *consumerLanes) finish(h *held) bool {
 			return false
 		}
 	}
+}
+
+// waitTurn waits while the stream holds a message of h's lane earlier than
+// h (held by another replica, or redelivered and not yet here): h must not
+// overtake it. It reports false if the subscriber closed first or an
+// earlier message came into the lane ahead of h.
+func (cl *consumerLanes) waitTurn(l *lane, h *held) bool {
+	if cl.h.LaneSubjects == nil || h.seq == 0 {
+		return true
+	}
+	for attempt := uint64(1); ; attempt++ {
+		first, err := cl.earliest(cl.h.LaneSubjects(h.msg.Subject()))
+		if err == nil && (first == 0 || first >= h.seq) {
+			return true
+		}
+		if err != nil {
+			cl.s.log.Warn("could not check a message's order in its stream; checking again", "subject", h.msg.Subject(), "error", err.Error())
+		} else {
+			cl.s.log.Debug("an earlier message of this lane is still in the stream; waiting for it", "subject", h.msg.Subject(), "sequence", h.seq, "earlier", first)
+		}
+		// Soon at first: an acknowledged message may take a moment to
+		// leave a replicated stream.
+		wait := time.NewTimer(Backoff{Base: orderCheckBase, Max: orderCheckMax}.WaitTime(attempt))
+		select {
+		case <-wait.C:
+		case <-cl.s.closing:
+			wait.Stop()
+			return false
+		}
+		cl.mu.Lock()
+		ahead := l.queue[0] != h
+		cl.mu.Unlock()
+		if ahead {
+			return false
+		}
+	}
+}
+
+// orderCheckBase and orderCheckMax bound the wait before the stream is
+// checked again for an earlier message of a lane.
+const (
+	orderCheckBase = 20 * time.Millisecond
+	orderCheckMax  = time.Second
+)
+
+// earliest returns the lowest sequence the stream holds on any of
+// subjects, 0 if none.
+func (cl *consumerLanes) earliest(subjects []string) (uint64, error) {
+	var first uint64
+	for _, subj := range subjects {
+		m, err := cl.stream.GetMsg(cl.ctx, 1, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if first == 0 || m.Sequence < first {
+			first = m.Sequence
+		}
+	}
+	return first, nil
 }
 
 // verdict is how a handing out ended.

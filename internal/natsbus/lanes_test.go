@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,72 +102,156 @@ func TestASlowCustomerDoesNotDelayAnotherOfItsPartition(t *testing.T) {
 // every one exactly once to success.
 func TestEachCustomersCommandsRunOneAtATimeInOrder(t *testing.T) {
 	r := newConsumerRig(t)
-	ids := r.customersOfOnePartition(4)
-	const perCustomer = 25
-	var mu sync.Mutex
-	running := map[string]bool{}
-	seen := map[string][]string{}
-	failed := map[string]bool{}
-	var problems []string
-	done := make(chan struct{})
-	total := 0
-	r.run(t, r.config(t), func(_ context.Context, m natsbus.Message) error {
-		mu.Lock()
-		if running[m.Subject] {
-			problems = append(problems, "two commands of "+m.Subject+" at once")
+	o := newOrderRig(t, r, 4, 25)
+	o.start(t, r.config(t), natsbus.Handler{})
+	o.publishAll(t, false)
+	o.check(t)
+}
+
+// The order check against the stream (LaneSubjects) holds on its own:
+// three replicas read the partition consumer at once (no pinned client, a
+// small MaxAckPending so that each gets some of every customer's
+// commands), customers' commands come both directly and from the gateway,
+// and a replica dies mid-flight; each customer's commands still apply in
+// order.
+func TestThreeUnpinnedReplicasKeepEachCustomersOrder(t *testing.T) {
+	r := newConsumerRig(t)
+	cfg := natsbus.PartitionConsumer(r.part, time.Second)
+	cfg.PriorityPolicy, cfg.PriorityGroups, cfg.PinnedTTL = jetstream.PriorityPolicyNone, nil, 0
+	cfg.MaxAckPending = 6
+	if _, err := r.js.CreateOrUpdateConsumer(context.Background(), natsbus.CommandStream, cfg); err != nil {
+		t.Fatal(err)
+	}
+	o := newOrderRig(t, r, 6, 20)
+	o.publishAll(t, true) // a backlog: the replicas share every customer's commands
+	h := natsbus.Handler{LaneKey: natsbus.CustomerLane, LaneSubjects: natsbus.CustomerSubjects}
+	var victim natsbus.RouterConfig
+	for i := range 3 {
+		rc := r.config(t)
+		rc.AckWait = time.Second
+		if i == 0 {
+			victim = rc
 		}
-		running[m.Subject] = true
-		// Every fifth command fails its first two handlings: it is retried
-		// in place, then after the backoff, while its customer waits.
-		body := string(m.Data)
-		fail := len(body) > 0 && body[len(body)-1] == '5' && !failed[body+"#2"]
+		o.start(t, rc, h)
+	}
+	o.waitHandled(t, o.total/3)
+	victim.Conn.Close() // no ack, no heartbeat: what it held is redelivered
+	o.check(t)
+}
+
+// orderRig publishes interleaved commands of customers of one partition
+// and checks that the handlers saw each customer's in order.
+type orderRig struct {
+	r           *consumerRig
+	ids         []string
+	perCustomer int
+	total       int
+
+	mu       sync.Mutex
+	running  map[string]bool
+	seen     map[string][]string
+	done     map[string]bool
+	failed   map[string]int
+	problems []string
+	handled  chan struct{}
+	waited   int // handlings waitHandled took from handled
+}
+
+func newOrderRig(t *testing.T, r *consumerRig, customers, perCustomer int) *orderRig {
+	t.Helper()
+	return &orderRig{
+		r: r, ids: r.customersOfOnePartition(customers), perCustomer: perCustomer,
+		total:   1 + customers*perCustomer, // and the rig's own command
+		running: map[string]bool{}, seen: map[string][]string{}, done: map[string]bool{}, failed: map[string]int{},
+		handled: make(chan struct{}, 1+customers*perCustomer),
+	}
+}
+
+// start runs a replica with h's lanes and the rig's handler: every fifth
+// command fails its first two handlings (retried in place, then after the
+// backoff, while its customer waits).
+func (o *orderRig) start(t *testing.T, rc natsbus.RouterConfig, h natsbus.Handler) {
+	t.Helper()
+	h.Handle = func(_ context.Context, m natsbus.Message) error {
+		key, body := natsbus.CustomerLane(m.Subject), string(m.Data)
+		o.mu.Lock()
+		if o.running[key] {
+			o.problems = append(o.problems, "two commands of "+key+" at once")
+		}
+		o.running[key] = true
+		fail := strings.HasSuffix(body, "5") && o.failed[body] < 2
 		if fail {
-			if failed[body] {
-				failed[body+"#2"] = true
-			}
-			failed[body] = true
+			o.failed[body]++
 		}
-		mu.Unlock()
+		o.mu.Unlock()
 		time.Sleep(2 * time.Millisecond)
-		mu.Lock()
-		defer mu.Unlock()
-		running[m.Subject] = false
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.running[key] = false
 		if fail {
 			return errors.New("a passing failure")
 		}
-		seen[m.Subject] = append(seen[m.Subject], body)
-		if total++; total == 1+len(ids)*perCustomer {
-			close(done)
+		if !o.done[body] { // a command handled again after a replica died
+			o.done[body] = true
+			o.seen[key] = append(o.seen[key], body)
+			o.handled <- struct{}{}
 		}
 		return nil
-	})
-	publish := r.publisher(t)
-	for i := range perCustomer {
-		for c, id := range ids {
-			publish(id, fmt.Sprintf("c%d-%d", c, i))
-		}
 	}
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("handled %d of %d commands", total, 1+len(ids)*perCustomer)
+	o.r.runHandler(t, rc, h)
+}
+
+// publishAll publishes the commands, customer after customer in turn; with
+// viaGateway every other one goes through the gateway's subject.
+func (o *orderRig) publishAll(t *testing.T, viaGateway bool) {
+	t.Helper()
+	direct := o.r.publisher(t)
+	gw, err := jetstream.New(o.r.srv.Connect(t, "gateway"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Fatalf("%d problems, first: %s", len(problems), problems[0])
-	}
-	for c, id := range ids {
-		got := seen[command.PartitionSubject(r.part, partnerA, id)]
-		for i := range perCustomer {
-			if want := fmt.Sprintf("c%d-%d", c, i); i >= len(got) || got[i] != want {
-				t.Fatalf("customer %d's commands were handled as %q; want c%d-0 .. c%d-%d in order, once each", c, got, c, c, perCustomer-1)
+	for i := range o.perCustomer {
+		for c, id := range o.ids {
+			body := fmt.Sprintf("c%d-%d", c, i)
+			if !viaGateway || i%2 == 0 {
+				direct(id, body)
+				continue
+			}
+			if _, err := gw.Publish(context.Background(), command.GatewaySubject(partnerA, id), []byte(body), jetstream.WithMsgID(uuid.NewString())); err != nil {
+				t.Fatal(err)
 			}
 		}
-		if len(got) != perCustomer {
-			t.Fatalf("customer %d's commands were handled %d times; want %d", c, len(got), perCustomer)
+	}
+}
+
+// waitHandled waits until n more commands were handled.
+func (o *orderRig) waitHandled(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		select {
+		case <-o.handled:
+			o.waited++
+		case <-time.After(60 * time.Second):
+			t.Fatalf("handled %d of %d commands", i, n)
+		}
+	}
+}
+
+// check waits for every command and checks each customer's order.
+func (o *orderRig) check(t *testing.T) {
+	t.Helper()
+	o.waitHandled(t, o.total-o.waited)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.problems) > 0 {
+		t.Fatalf("%d problems, first: %s", len(o.problems), o.problems[0])
+	}
+	for c, id := range o.ids {
+		got := o.seen[command.PartitionSubject(o.r.part, partnerA, id)]
+		for i := range o.perCustomer {
+			if want := fmt.Sprintf("c%d-%d", c, i); i >= len(got) || got[i] != want {
+				t.Fatalf("customer %d's commands were handled as %q; want c%d-0 .. c%d-%d in order, once each", c, got, c, c, o.perCustomer-1)
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -233,6 +234,20 @@ func PartitionConsumer(partition int, ackWait time.Duration) jetstream.ConsumerC
 		MaxDeliver:     -1,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
+}
+
+// CustomerLane is the lane key of a command partition's subject: the
+// customer's direct subject, for its gateway subject (".gw") too, so one
+// customer's commands are handled one after the other whoever sent them.
+func CustomerLane(subject string) string {
+	return strings.TrimSuffix(subject, ".gw")
+}
+
+// CustomerSubjects returns both subjects a customer's commands are stored
+// on, direct and gateway, for the subject of one of them.
+func CustomerSubjects(subject string) []string {
+	direct := CustomerLane(subject)
+	return []string{direct, direct + ".gw"}
 }
 
 // PartitionConsumerName is the durable name of partition's consumer.

@@ -41,7 +41,8 @@ type RunConfig struct {
 
 // Run creates the streams and partition consumers (idempotently) and
 // handles commands until ctx is cancelled. Any number of provisioners may
-// run at once: each partition has one command in flight across all of them.
+// run at once: one reads each partition at a time (the pinned client),
+// with many customers' commands in flight, one at a time per customer.
 func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	if rc.AckWait == 0 {
 		rc.AckWait = natsbus.DefaultAckWait
@@ -67,7 +68,12 @@ func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	}
 	handlers := make([]natsbus.Handler, natsbus.Partitions)
 	for part := range handlers {
-		handlers[part] = natsbus.Handler{Stream: natsbus.CommandStream, Consumer: natsbus.PartitionConsumerName(part), Handle: p.handleMessage}
+		handlers[part] = natsbus.Handler{
+			Stream: natsbus.CommandStream, Consumer: natsbus.PartitionConsumerName(part), Handle: p.handleMessage,
+			// One customer's commands one after the other, never ahead of
+			// an earlier one another replica still holds.
+			LaneKey: natsbus.CustomerLane, LaneSubjects: natsbus.CustomerSubjects,
+		}
 	}
 	// The outbox relay runs as long as the consumers do, and stops with them.
 	rctx, stopRelay := context.WithCancel(ctx)
