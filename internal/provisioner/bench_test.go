@@ -121,13 +121,14 @@ func BenchmarkProvisionerApply(b *testing.B) {
 }
 
 // BenchmarkProvisionerThroughput publishes a batch of commands onto NATS
-// (a deactivate and an activate for each of 32 active customers, spread
-// over the 16 partitions) and waits for all their outcomes, with 1 and with
-// 3 provisioner replicas. One op is one batch; cmds/s is the throughput.
+// (a deactivate and an activate for each of 32, or 256, active customers,
+// spread over the 16 partitions) and waits for all their outcomes, with 1
+// and with 3 provisioner replicas. One op is one batch; cmds/s is the
+// throughput.
 func BenchmarkProvisionerThroughput(b *testing.B) {
-	const customers = 32
-	for _, replicas := range []int{1, 3} {
-		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
+	for _, bc := range []struct{ customers, replicas int }{{32, 1}, {32, 3}, {256, 1}, {256, 3}} {
+		customers, replicas := bc.customers, bc.replicas
+		b.Run(fmt.Sprintf("customers=%d/replicas=%d", customers, replicas), func(b *testing.B) {
 			s := stacktest.Start(b, stacktest.Options{NoProvisioner: true})
 			for range replicas {
 				s.StartProvisioner(b, func(cfg *provisioner.Config) { cfg.KeyWait = 30 * time.Second })
