@@ -17,9 +17,11 @@ type RunConfig struct {
 	Conn *nats.Conn
 	// AckWait is how long JetStream waits for a sign of life from a
 	// delivery before it redelivers the command: after a crash, the
-	// command in flight (and so its partition) waits this long for the
-	// restarted provisioner. A command being handled is kept by
-	// heartbeats, up to MaxHandle. Default natsbus.DefaultAckWait (4s).
+	// commands in flight (and so their customers) wait this long, and the
+	// partition waits twice this long for another replica to take it
+	// over (the consumers' PinnedTTL). A command being handled, or queued
+	// behind its customer's previous one, is kept by heartbeats, up to
+	// MaxHandle in a handler. Default natsbus.DefaultAckWait (4s).
 	AckWait time.Duration
 	// MaxHandle bounds how long one command may be handled before it is
 	// redelivered; it must exceed KeyWait plus Twilio's retry budget.
