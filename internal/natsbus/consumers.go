@@ -163,7 +163,14 @@ func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
 			}
 		}()
 	}
-	return router.Run(ctx)
+	err = router.Run(ctx)
+	// The router closes its subscribers only when it is closed, not when
+	// ctx ends: stop consuming here, or the consumers would go on pulling
+	// (and keeping) messages nobody handles.
+	if cerr := sub.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // handlersByTopic checks the handlers and names each by its watermill

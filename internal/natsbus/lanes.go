@@ -163,7 +163,7 @@ func (s *laneSubscriber) Close() error {
 	}
 	s.wg.Wait()
 	// The acknowledgements sent, the router's connection is drained.
-	if err := s.rc.Conn.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	if err := s.rc.Conn.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrConnectionDraining) {
 		return fmt.Errorf("natsbus: drain: %w", err)
 	}
 	return nil
