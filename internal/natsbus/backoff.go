@@ -11,8 +11,8 @@ type Backoff struct {
 	Base, Max time.Duration
 }
 
-// WaitTime implements the watermill-nats Delay interface. It never gives
-// up: a command is only ever finished by an outcome.
+// WaitTime is the wait before the retryNum-th handling again. It never
+// gives up: a command is only ever finished by an outcome.
 func (b Backoff) WaitTime(retryNum uint64) time.Duration {
 	d := b.Base
 	for i := uint64(1); i < retryNum && d < b.Max; i++ {

@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Message is one message from a durable JetStream consumer, as a Handler
@@ -32,18 +30,30 @@ type Message struct {
 // Handler handles the messages of one durable consumer, which must exist
 // (the service creates it before Run). Handle returns nil when the message
 // is finished (it is acknowledged) and an error when it should be handled
-// again: first retried in place (RouterConfig.Retry), then redelivered by
-// JetStream after RouterConfig.Redelivery's backoff.
+// again: first retried in place (RouterConfig.Retry), then handed out again
+// after RouterConfig.Redelivery's backoff, still ahead of the later
+// messages of its subject.
 type Handler struct {
 	// Stream and Consumer name the durable consumer.
 	Stream, Consumer string
 	// Handle processes one message. Its context is not cancelled by a
 	// graceful stop: the message in flight finishes (see Draining).
 	Handle func(ctx context.Context, m Message) error
+	// LaneKey, if set, names the lane of a message by its subject: the
+	// messages of one lane are handled one after the other, in stream
+	// order. Default: one lane per subject.
+	LaneKey func(subject string) string
+	// LaneSubjects, if set, makes Run check the order against the stream
+	// itself, whatever another consumer of the same durable holds: it
+	// returns every subject of the message's lane, and before a message is
+	// handed out Run waits while the stream (a work queue, which holds a
+	// message until it is acknowledged) still holds an earlier message on
+	// one of them.
+	LaneSubjects func(subject string) []string
 }
 
 // Retry is how often, and how soon, a failed message is retried in place
-// before it is left to JetStream's redelivery: after InitialInterval,
+// before it waits for the Redelivery backoff: after InitialInterval,
 // doubling up to MaxInterval, at most MaxRetries times.
 type Retry struct {
 	MaxRetries                   int
@@ -60,18 +70,20 @@ type RouterConfig struct {
 	Logger *slog.Logger
 	// AckWait is how long JetStream waits for a sign of life from a
 	// delivery before it redelivers the message; it must match the
-	// consumers' AckWait. While a handler runs, Run tells JetStream every
-	// AckWait/3 that the message is in progress, so AckWait can be short
+	// consumers' AckWait. While a message is held (queued behind its
+	// subject's previous message, in a handler, or waiting for a retry),
+	// Run tells JetStream before AckWait/3 passes without a sign of life
+	// that the message is in progress, so AckWait can be short
 	// (seconds): it is how long a message held by a crashed consumer waits
 	// before another consumer gets it. Required.
 	AckWait time.Duration
 	// MaxHandle bounds how long a handler may keep its message: past it
 	// Run stops telling JetStream that the message is in progress, and it
 	// is redelivered after AckWait (a handler stuck for good must not hold
-	// its partition for ever). Default DefaultMaxHandle.
+	// its subject for ever). Default DefaultMaxHandle.
 	MaxHandle time.Duration
-	// Redelivery is the backoff between redeliveries after a failure.
-	// Required.
+	// Redelivery is the backoff between the handlings of a message that
+	// failed. Required.
 	Redelivery Backoff
 	// Retry is the retry in place before a redelivery.
 	Retry Retry
@@ -108,8 +120,9 @@ func (c RouterConfig) validate() error {
 	return nil
 }
 
-// Run handles the messages of the handlers' durable consumers, one at a
-// time per consumer, until ctx is cancelled; then it stops gracefully: no
+// Run handles the messages of the handlers' durable consumers until ctx is
+// cancelled: many at a time per consumer, but one at a time per subject,
+// in stream order (see laneSubscriber); then it stops gracefully: no
 // new message is taken, and those in flight finish and are acknowledged
 // (up to CloseTimeout). A handler that panics fails its message, which is
 // retried like any failure.
@@ -133,12 +146,11 @@ func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(rc.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // watermill logs every message at info
 	})
-	flight := &inFlight{}
-	sub, err := newSubscriber(rc, wlog, byTopic, flight)
+	sub, err := newLaneSubscriber(rc, byTopic)
 	if err != nil {
 		return err
 	}
-	router, err := newRouter(rc, wlog, sub, byTopic, topics, flight)
+	router, err := newRouter(rc, wlog, sub, byTopic, topics)
 	if err != nil {
 		return err
 	}
@@ -151,7 +163,14 @@ func Run(ctx context.Context, rc RouterConfig, handlers []Handler) error {
 			}
 		}()
 	}
-	return router.Run(ctx)
+	err = router.Run(ctx)
+	// The router closes its subscribers only when it is closed, not when
+	// ctx ends: stop consuming here, or the consumers would go on pulling
+	// (and keeping) messages nobody handles.
+	if cerr := sub.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // handlersByTopic checks the handlers and names each by its watermill
@@ -173,49 +192,14 @@ func handlersByTopic(handlers []Handler) (byTopic map[string]Handler, topics []s
 	return byTopic, topics, nil
 }
 
-// newSubscriber returns a subscriber that consumes each topic from its
-// handler's existing durable consumer (never creating one).
-func newSubscriber(rc RouterConfig, wlog watermill.LoggerAdapter, byTopic map[string]Handler, flight *inFlight) (*wmjs.Subscriber, error) {
-	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
-		Conn:   rc.Conn,
-		Logger: wlog,
-		// How long the subscriber waits for the handler's verdict before
-		// it gives the message up (unacknowledged): as long as the
-		// heartbeats keep the message, and one AckWait more.
-		AckWaitTimeout: rc.MaxHandle + rc.AckWait,
-		NakDelay:       rc.Redelivery,
-		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, topic string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
-			h, ok := byTopic[topic]
-			if !ok {
-				return nil, nil, fmt.Errorf("topic %q names no handler's consumer", topic)
-			}
-			c, err := js.Consumer(ctx, h.Stream, h.Consumer)
-			if err != nil {
-				return nil, nil, fmt.Errorf("consumer %s: %w", h.Consumer, err)
-			}
-			return c, nil, nil
-		},
-		// One message at a time per consumer: fetching more would let
-		// their ack timers run while they wait.
-		ConsumeOptions: []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(1)},
-		Unmarshaler:    flight,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("natsbus: subscriber: %w", err)
-	}
-	return sub, nil
-}
-
 // newRouter returns a router with the heartbeat, recovery and retry
 // middleware and one handler per topic, in the order of topics.
-func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscriber, byTopic map[string]Handler, topics []string, flight *inFlight) (*message.Router, error) {
+func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscriber, byTopic map[string]Handler, topics []string) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: rc.CloseTimeout}, wlog)
 	if err != nil {
 		return nil, err
 	}
 	router.AddMiddleware(
-		// Outermost: the heartbeats cover the retries in place too.
-		flight.heartbeats(rc.AckWait/3, rc.MaxHandle, rc.Logger),
 		middleware.Recoverer,
 		middleware.Retry{
 			MaxRetries:      rc.Retry.MaxRetries,
@@ -243,29 +227,7 @@ const (
 	metaSubject   = "nats_subject"
 	metaMsgID     = "nats_msg_id"
 	metaStreamSeq = "nats_stream_seq"
-	// metaDelivery names the delivery in inFlight, for the heartbeats.
-	metaDelivery = "textkit_delivery"
 )
-
-// Unmarshal makes a watermill message of any JetStream message (see
-// inFlight) and keeps the JetStream message for its heartbeats.
-func (f *inFlight) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
-	id := msg.Headers().Get(nats.MsgIdHdr)
-	uuid := id
-	if uuid == "" {
-		uuid = watermill.NewUUID()
-	}
-	m := message.NewMessage(uuid, msg.Data())
-	m.Metadata.Set(metaSubject, msg.Subject())
-	m.Metadata.Set(metaMsgID, id)
-	if md, err := msg.Metadata(); err == nil {
-		m.Metadata.Set(metaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	}
-	key := strconv.FormatUint(f.next.Add(1), 10)
-	m.Metadata.Set(metaDelivery, key)
-	f.msgs.Store(key, msg)
-	return m, nil
-}
 
 // decode is the handler's view of a message the unmarshaler made.
 func decode(msg *message.Message) Message {

@@ -63,12 +63,19 @@ func (r *consumerRig) config(t *testing.T) natsbus.RouterConfig {
 // returned stop is called; stop returns Run's error.
 func (r *consumerRig) run(t *testing.T, rc natsbus.RouterConfig, handle func(context.Context, natsbus.Message) error) (stop func() error) {
 	t.Helper()
+	return r.runHandler(t, rc, natsbus.Handler{Handle: handle})
+}
+
+// runHandler is run with h's lanes (its stream and consumer are the rig's).
+func (r *consumerRig) runHandler(t *testing.T, rc natsbus.RouterConfig, h natsbus.Handler) (stop func() error) {
+	t.Helper()
+	h.Stream, h.Consumer = natsbus.CommandStream, natsbus.PartitionConsumerName(r.part)
 	ctx, cancel := context.WithCancel(context.Background())
 	running := make(chan struct{})
 	rc.Running = running
 	done := make(chan error, 1)
 	go func() {
-		done <- natsbus.Run(ctx, rc, []natsbus.Handler{{Stream: natsbus.CommandStream, Consumer: natsbus.PartitionConsumerName(r.part), Handle: handle}})
+		done <- natsbus.Run(ctx, rc, []natsbus.Handler{h})
 	}()
 	select {
 	case <-running:

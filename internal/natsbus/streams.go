@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -207,20 +208,46 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, l StreamLimits) 
 	return nil
 }
 
+// PartitionMaxAckPending is how many commands of one partition may be in
+// flight at once: Run works on them concurrently, one customer's at a time.
+const PartitionMaxAckPending = MaxPrefetch
+
 // PartitionConsumer returns the durable consumer of one command partition.
-// MaxAckPending 1 means one command per partition is in flight across all
-// provisioner replicas, which keeps every customer's commands in order.
+// Many commands of a partition are in flight at once, but one replica
+// reads a partition at a time (the pinned client of PriorityGroup) and
+// hands each customer's commands out one after the other (Run), which keeps
+// every customer's commands in order. The pin moves to another replica
+// when the pinned one has not pulled for PinnedTTL, twice ackWait: by
+// then what the dead replica held has passed its AckWait, and JetStream
+// redelivers it before anything newer.
 func PartitionConsumer(partition int, ackWait time.Duration) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       PartitionConsumerName(partition),
-		Description:   fmt.Sprintf("provisioner, command partition %d", partition),
-		FilterSubject: command.PartitionFilter(partition),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
-		MaxAckPending: 1,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{PriorityGroup},
+		PinnedTTL:      2 * ackWait,
+		Durable:        PartitionConsumerName(partition),
+		Description:    fmt.Sprintf("provisioner, command partition %d", partition),
+		FilterSubject:  command.PartitionFilter(partition),
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        ackWait,
+		MaxAckPending:  PartitionMaxAckPending,
+		MaxDeliver:     -1,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
+}
+
+// CustomerLane is the lane key of a command partition's subject: the
+// customer's direct subject, for its gateway subject (".gw") too, so one
+// customer's commands are handled one after the other whoever sent them.
+func CustomerLane(subject string) string {
+	return strings.TrimSuffix(subject, ".gw")
+}
+
+// CustomerSubjects returns both subjects a customer's commands are stored
+// on, direct and gateway, for the subject of one of them.
+func CustomerSubjects(subject string) []string {
+	direct := CustomerLane(subject)
+	return []string{direct, direct + ".gw"}
 }
 
 // PartitionConsumerName is the durable name of partition's consumer.

@@ -16,6 +16,7 @@ import (
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/provisioner"
 	"github.com/textkit/customers/internal/stacktest"
+	"github.com/textkit/customers/internal/twilio/emulator"
 )
 
 // discard is a Publisher that publishes nothing: BenchmarkProvisionerApply
@@ -121,13 +122,22 @@ func BenchmarkProvisionerApply(b *testing.B) {
 }
 
 // BenchmarkProvisionerThroughput publishes a batch of commands onto NATS
-// (a deactivate and an activate for each of 32 active customers, spread
-// over the 16 partitions) and waits for all their outcomes, with 1 and with
-// 3 provisioner replicas. One op is one batch; cmds/s is the throughput.
+// (a deactivate and an activate for each of 32, or 256, active customers,
+// spread over the 16 partitions) and waits for all their outcomes, with 1
+// and with 3 provisioner replicas, and with the Twilio emulator holding
+// every request 150 ms (as the real Twilio's latency). One op is one batch;
+// cmds/s is the throughput.
 func BenchmarkProvisionerThroughput(b *testing.B) {
-	const customers = 32
-	for _, replicas := range []int{1, 3} {
-		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
+	for _, bc := range []struct {
+		customers, replicas int
+		twilioDelay         time.Duration
+	}{{32, 1, 0}, {32, 3, 0}, {256, 1, 0}, {256, 3, 0}, {256, 1, 150 * time.Millisecond}} {
+		customers, replicas := bc.customers, bc.replicas
+		name := fmt.Sprintf("customers=%d/replicas=%d", customers, replicas)
+		if bc.twilioDelay > 0 {
+			name += "/twilio=+" + bc.twilioDelay.String()
+		}
+		b.Run(name, func(b *testing.B) {
 			s := stacktest.Start(b, stacktest.Options{NoProvisioner: true})
 			for range replicas {
 				s.StartProvisioner(b, func(cfg *provisioner.Config) { cfg.KeyWait = 30 * time.Second })
@@ -178,6 +188,11 @@ func BenchmarkProvisionerThroughput(b *testing.B) {
 				setup = append(setup, registerCmd(ids[i], fmt.Sprintf("tp-%d", benchSeq.Add(1))), newCmd(command.Activate, ids[i], nil))
 			}
 			run(setup)
+			if bc.twilioDelay > 0 {
+				if err := s.Twilio.Inject(emulator.Fault{Delay: bc.twilioDelay, Times: 1 << 30}); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.ResetTimer()
 			start := time.Now()
 			n := 0

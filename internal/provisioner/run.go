@@ -17,9 +17,11 @@ type RunConfig struct {
 	Conn *nats.Conn
 	// AckWait is how long JetStream waits for a sign of life from a
 	// delivery before it redelivers the command: after a crash, the
-	// command in flight (and so its partition) waits this long for the
-	// restarted provisioner. A command being handled is kept by
-	// heartbeats, up to MaxHandle. Default natsbus.DefaultAckWait (4s).
+	// commands in flight (and so their customers) wait this long, and the
+	// partition waits twice this long for another replica to take it
+	// over (the consumers' PinnedTTL). A command being handled, or queued
+	// behind its customer's previous one, is kept by heartbeats, up to
+	// MaxHandle in a handler. Default natsbus.DefaultAckWait (4s).
 	AckWait time.Duration
 	// MaxHandle bounds how long one command may be handled before it is
 	// redelivered; it must exceed KeyWait plus Twilio's retry budget.
@@ -41,7 +43,8 @@ type RunConfig struct {
 
 // Run creates the streams and partition consumers (idempotently) and
 // handles commands until ctx is cancelled. Any number of provisioners may
-// run at once: each partition has one command in flight across all of them.
+// run at once: one reads each partition at a time (the pinned client),
+// with many customers' commands in flight, one at a time per customer.
 func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	if rc.AckWait == 0 {
 		rc.AckWait = natsbus.DefaultAckWait
@@ -67,7 +70,12 @@ func (p *Provisioner) Run(ctx context.Context, rc RunConfig) error {
 	}
 	handlers := make([]natsbus.Handler, natsbus.Partitions)
 	for part := range handlers {
-		handlers[part] = natsbus.Handler{Stream: natsbus.CommandStream, Consumer: natsbus.PartitionConsumerName(part), Handle: p.handleMessage}
+		handlers[part] = natsbus.Handler{
+			Stream: natsbus.CommandStream, Consumer: natsbus.PartitionConsumerName(part), Handle: p.handleMessage,
+			// One customer's commands one after the other, never ahead of
+			// an earlier one another replica still holds.
+			LaneKey: natsbus.CustomerLane, LaneSubjects: natsbus.CustomerSubjects,
+		}
 	}
 	// The outbox relay runs as long as the consumers do, and stops with them.
 	rctx, stopRelay := context.WithCancel(ctx)

@@ -1,0 +1,464 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// MaxPrefetch bounds how many messages one consumer holds at once (its
+// pull batch), whatever the consumer's MaxAckPending allows.
+const MaxPrefetch = 256
+
+// PriorityGroup is the priority group the pinned-client consumers are read
+// through: one replica at a time holds the pin of each consumer.
+const PriorityGroup = "textkit"
+
+// laneSubscriber is the watermill subscriber Run consumes with: keyed
+// concurrency. Each durable consumer is pulled in batches (up to its
+// MaxAckPending, at most MaxPrefetch) and its messages are queued in FIFO
+// lanes, one per subject; a subject's next message is handed to the router
+// only once the previous one is finished (acknowledged). Different subjects
+// run concurrently, so for the command partitions, whose subjects are one
+// per customer, a customer's commands apply in order while a slow customer
+// holds only itself.
+//
+// A message the router nacks stays at the head of its lane and is handed
+// out again after the Redelivery backoff: it is never returned to JetStream,
+// whose redelivery could let the lane's next message overtake it.
+//
+// Every message held (queued, in a handler, or waiting for its retry) is
+// marked in progress when it is about to reach AckWait, so JetStream does
+// not redeliver it meanwhile; a message in a handler for longer than
+// MaxHandle is no longer marked, and JetStream redelivers it (a handler
+// stuck for good must not keep its message for ever). A consumer stopped
+// (or a replica that dies) leaves what it held unacknowledged: JetStream
+// redelivers it after AckWait.
+type laneSubscriber struct {
+	js      jetstream.JetStream
+	byTopic map[string]Handler
+	rc      RouterConfig
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	closing chan struct{}
+	stops   []func()
+	wg      sync.WaitGroup
+}
+
+func newLaneSubscriber(rc RouterConfig, byTopic map[string]Handler) (*laneSubscriber, error) {
+	js, err := jetstream.New(rc.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: subscriber: %w", err)
+	}
+	return &laneSubscriber{js: js, byTopic: byTopic, rc: rc, log: rc.Logger, closing: make(chan struct{})}, nil
+}
+
+// held is one JetStream message a consumer holds.
+type held struct {
+	msg     jetstream.Msg
+	seq     uint64
+	signed  time.Time // last sign of life JetStream had: delivery or InProgress
+	handed  time.Time // when handed to a handler; zero while queued
+	expired bool      // in a handler past MaxHandle: no longer marked
+	// again receives JetStream's redelivery of this message (it expired):
+	// the lane hands it out without waiting for the stuck handler.
+	again chan jetstream.Msg
+}
+
+// lane is the FIFO queue of one subject's messages.
+type lane struct {
+	queue []*held
+}
+
+// consumerLanes is one subscription: its lanes and what it holds.
+type consumerLanes struct {
+	s      *laneSubscriber
+	h      Handler
+	stream jetstream.Stream // set when h.LaneSubjects is
+	ctx    context.Context
+	out    chan *message.Message
+	mu     sync.Mutex
+	lanes  map[string]*lane
+	holds  map[*held]struct{}
+}
+
+// Subscribe consumes topic's durable consumer (which must exist) into
+// lanes and returns the messages they hand out.
+func (s *laneSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	h, ok := s.byTopic[topic]
+	if !ok {
+		return nil, fmt.Errorf("natsbus: topic %q names no handler's consumer", topic)
+	}
+	c, err := s.js.Consumer(ctx, h.Stream, h.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: consumer %s: %w", h.Consumer, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("natsbus: subscriber closed")
+	}
+	cl := &consumerLanes{s: s, h: h, ctx: ctx, out: make(chan *message.Message), lanes: map[string]*lane{}, holds: map[*held]struct{}{}}
+	if h.LaneSubjects != nil {
+		if cl.stream, err = s.js.Stream(ctx, h.Stream); err != nil {
+			return nil, fmt.Errorf("natsbus: stream %s: %w", h.Stream, err)
+		}
+	}
+	cc, err := c.Consume(cl.receive, consumeOpts(c.CachedInfo().Config, s.rc.AckWait)...)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: consume %s: %w", h.Consumer, err)
+	}
+	hbCtx, stopHB := context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		cl.heartbeats(hbCtx)
+	}()
+	s.stops = append(s.stops, func() { cc.Stop(); stopHB() })
+	return cl.out, nil
+}
+
+// consumeOpts pulls batches as large as cfg lets one consumer hold and
+// joins cfg's priority group, renewing its pull (and so its pin) within
+// ackWait.
+func consumeOpts(cfg jetstream.ConsumerConfig, ackWait time.Duration) []jetstream.PullConsumeOpt {
+	batch := min(max(cfg.MaxAckPending, 1), MaxPrefetch)
+	opts := []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(batch)}
+	if len(cfg.PriorityGroups) > 0 {
+		opts = append(opts, jetstream.PullPriorityGroup(cfg.PriorityGroups[0]))
+		if cfg.PinnedTTL > 0 {
+			// The pin lasts while pulls come within PinnedTTL.
+			opts = append(opts, jetstream.PullExpiry(max(cfg.PinnedTTL/4, time.Second)))
+		}
+	}
+	return opts
+}
+
+// Close stops every consumer and the lanes; what they held and did not
+// finish is left to JetStream's redelivery.
+func (s *laneSubscriber) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	stops := s.stops
+	s.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+	s.wg.Wait()
+	// The acknowledgements sent, the router's connection is drained.
+	if err := s.rc.Conn.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrConnectionDraining) {
+		return fmt.Errorf("natsbus: drain: %w", err)
+	}
+	return nil
+}
+
+// receive queues a delivery in its subject's lane, in stream order,
+// starting the lane if it was idle. It never blocks on a handler.
+func (cl *consumerLanes) receive(msg jetstream.Msg) {
+	h := &held{msg: msg, signed: time.Now(), again: make(chan jetstream.Msg, 1)}
+	if md, err := msg.Metadata(); err == nil {
+		h.seq = md.Sequence.Stream
+	}
+	key := msg.Subject()
+	if cl.h.LaneKey != nil {
+		key = cl.h.LaneKey(key)
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	l, busy := cl.lanes[key]
+	if !busy {
+		cl.holds[h] = struct{}{}
+		l = &lane{queue: []*held{h}}
+		cl.lanes[key] = l
+		cl.s.wg.Add(1)
+		go cl.run(key, l)
+		return
+	}
+	if l.redelivery(h) {
+		return
+	}
+	cl.holds[h] = struct{}{}
+	// In stream order: a redelivery (its first delivery went to a
+	// replica that died) goes ahead of the later messages queued, but
+	// never ahead of the one in a handler.
+	at := len(l.queue)
+	for at > 1 && l.queue[at-1].seq > h.seq {
+		at--
+	}
+	if at == 1 && l.queue[0].handed.IsZero() && l.queue[0].seq > h.seq {
+		at = 0
+	}
+	l.queue = append(l.queue, nil)
+	copy(l.queue[at+1:], l.queue[at:])
+	l.queue[at] = h
+}
+
+// redelivery reports whether h is a new delivery of a message the lane
+// already holds, and if so takes it in: for the head stuck in a handler
+// past MaxHandle it is handed out anew, for a message queued it replaces
+// the older delivery. Lock held.
+func (l *lane) redelivery(h *held) bool {
+	for _, q := range l.queue {
+		if q.seq != h.seq || h.seq == 0 {
+			continue
+		}
+		if q.expired {
+			select {
+			case q.again <- h.msg:
+			default: // a redelivery is already waiting: this one is the same
+			}
+		} else if q.handed.IsZero() {
+			q.msg, q.signed = h.msg, h.signed
+		}
+		return true
+	}
+	return false
+}
+
+// run hands out a lane's messages one after the other until it is empty
+// or the subscriber closes.
+func (cl *consumerLanes) run(key string, l *lane) {
+	defer cl.s.wg.Done()
+	for {
+		cl.mu.Lock()
+		if len(l.queue) == 0 {
+			delete(cl.lanes, key)
+			cl.mu.Unlock()
+			return
+		}
+		h := l.queue[0]
+		cl.mu.Unlock()
+		if !cl.waitTurn(l, h) {
+			select {
+			case <-cl.s.closing:
+				return
+			default: // an earlier message came in ahead of h
+				continue
+			}
+		}
+		if !cl.finish(h) {
+			return
+		}
+		cl.mu.Lock()
+		l.queue = slices.DeleteFunc(l.queue, func(q *held) bool { return q == h })
+		delete(cl.holds, h)
+		cl.mu.Unlock()
+	}
+}
+
+// finish hands h out until a handler acknowledges it, waiting the
+// Redelivery backoff after each nack. It reports false if the subscriber
+// closed first (h is then left to JetStream's redelivery).
+func (cl *consumerLanes) finish(h *held) bool {
+	for attempt := uint64(1); ; attempt++ {
+		cl.mu.Lock()
+		msg := h.msg
+		h.handed = time.Now()
+		cl.mu.Unlock()
+		m := toMessage(msg)
+		ctx, cancel := context.WithCancel(cl.ctx)
+		m.SetContext(ctx)
+		v := cl.handOut(m, h)
+		// A stuck handler's message is handled anew: its context ends.
+		cancel()
+		switch v {
+		case closed:
+			return false
+		case acked:
+			if err := msg.DoubleAck(context.WithoutCancel(cl.ctx)); err != nil {
+				// Unacknowledged: JetStream redelivers it, and the
+				// handler's idempotency makes that safe.
+				cl.s.log.Warn("could not acknowledge a message", "subject", msg.Subject(), "error", err.Error())
+			}
+			return true
+		case redelivered:
+			attempt--
+			continue
+		}
+		cl.mu.Lock()
+		h.handed = time.Time{}
+		cl.mu.Unlock()
+		wait := time.NewTimer(cl.s.rc.Redelivery.WaitTime(attempt))
+		select {
+		case <-wait.C:
+		case <-cl.s.closing:
+			wait.Stop()
+			return false
+		}
+	}
+}
+
+// waitTurn waits while the stream holds a message of h's lane earlier than
+// h (held by another replica, or redelivered and not yet here): h must not
+// overtake it. It reports false if the subscriber closed first or an
+// earlier message came into the lane ahead of h.
+func (cl *consumerLanes) waitTurn(l *lane, h *held) bool {
+	if cl.h.LaneSubjects == nil || h.seq == 0 {
+		return true
+	}
+	for attempt := uint64(1); ; attempt++ {
+		first, err := cl.earliest(cl.h.LaneSubjects(h.msg.Subject()))
+		if err == nil && (first == 0 || first >= h.seq) {
+			return true
+		}
+		if err != nil {
+			cl.s.log.Warn("could not check a message's order in its stream; checking again", "subject", h.msg.Subject(), "error", err.Error())
+		} else {
+			cl.s.log.Debug("an earlier message of this lane is still in the stream; waiting for it", "subject", h.msg.Subject(), "sequence", h.seq, "earlier", first)
+		}
+		// Soon at first: an acknowledged message may take a moment to
+		// leave a replicated stream.
+		wait := time.NewTimer(Backoff{Base: orderCheckBase, Max: orderCheckMax}.WaitTime(attempt))
+		select {
+		case <-wait.C:
+		case <-cl.s.closing:
+			wait.Stop()
+			return false
+		}
+		cl.mu.Lock()
+		ahead := l.queue[0] != h
+		cl.mu.Unlock()
+		if ahead {
+			return false
+		}
+	}
+}
+
+// orderCheckBase and orderCheckMax bound the wait before the stream is
+// checked again for an earlier message of a lane.
+const (
+	orderCheckBase = 20 * time.Millisecond
+	orderCheckMax  = time.Second
+)
+
+// earliest returns the lowest sequence the stream holds on any of
+// subjects, 0 if none.
+func (cl *consumerLanes) earliest(subjects []string) (uint64, error) {
+	var first uint64
+	for _, subj := range subjects {
+		m, err := cl.stream.GetMsg(cl.ctx, 1, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if first == 0 || m.Sequence < first {
+			first = m.Sequence
+		}
+	}
+	return first, nil
+}
+
+// verdict is how a handing out ended.
+type verdict int
+
+const (
+	acked       verdict = iota // the handler finished the message
+	nacked                     // the handler failed: retry after a backoff
+	redelivered                // the handler is stuck and JetStream redelivered it
+	closed                     // the subscriber closed first
+)
+
+// handOut gives m (h's message) to the router and waits for its verdict.
+func (cl *consumerLanes) handOut(m *message.Message, h *held) verdict {
+	select {
+	case cl.out <- m:
+	case <-cl.s.closing:
+		return closed
+	case <-cl.ctx.Done():
+		return closed
+	}
+	select {
+	case <-m.Acked():
+		return acked
+	case <-m.Nacked():
+		return nacked
+	case msg := <-h.again:
+		cl.mu.Lock()
+		h.msg, h.expired, h.signed = msg, false, time.Now()
+		cl.mu.Unlock()
+		return redelivered
+	case <-cl.s.closing:
+		return closed
+	}
+}
+
+// heartbeats marks in progress, every AckWait/6, the messages held whose
+// last sign of life is a third of AckWait old, except those past MaxHandle
+// in a handler.
+func (cl *consumerLanes) heartbeats(ctx context.Context) {
+	every := max(cl.s.rc.AckWait/6, time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, h := range cl.due(now) {
+				if err := h.msg.InProgress(); err != nil {
+					cl.s.log.Debug("could not mark a message in progress", "subject", h.msg.Subject(), "error", err.Error())
+				}
+			}
+		}
+	}
+}
+
+// due returns the messages to mark in progress now, in stream order, and
+// records the sign.
+func (cl *consumerLanes) due(now time.Time) []*held {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	var out []*held
+	for h := range cl.holds {
+		if now.Sub(h.signed) < cl.s.rc.AckWait/3 || h.expired {
+			continue
+		}
+		if !h.handed.IsZero() && now.Sub(h.handed) > cl.s.rc.MaxHandle {
+			h.expired = true
+			cl.s.log.Warn("a message is taking longer than its handler may hold it; JetStream will redeliver it", "subject", h.msg.Subject(), "max_handle", cl.s.rc.MaxHandle.String())
+			continue
+		}
+		h.signed = now
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+// toMessage makes a watermill message of any JetStream message (see
+// decode). It accepts any message: commands published by partners carry no
+// watermill headers, and a message that cannot be decoded must still reach
+// the handler so it is rejected with a reason instead of being dropped.
+func toMessage(msg jetstream.Msg) *message.Message {
+	id := msg.Headers().Get(nats.MsgIdHdr)
+	uuid := id
+	if uuid == "" {
+		uuid = watermill.NewUUID()
+	}
+	m := message.NewMessage(uuid, msg.Data())
+	m.Metadata.Set(metaSubject, msg.Subject())
+	m.Metadata.Set(metaMsgID, id)
+	if md, err := msg.Metadata(); err == nil {
+		m.Metadata.Set(metaStreamSeq, fmt.Sprint(md.Sequence.Stream))
+	}
+	return m
+}
