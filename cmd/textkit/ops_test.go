@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
@@ -140,6 +141,12 @@ func TestOperationsCommandsOnTheStack(t *testing.T) {
 		}
 	}
 	wantExit(t, env, exitNotFound, "was erased", "dlq", "replay", seq)
+	// The provisioner in this process counted it for the dashboard.
+	for _, name := range []string{"textkit_provisioner_dead_letters_total", "textkit_provisioner_rejections_total", "textkit_commands_oldest_pending_age_seconds", "textkit_commands_pending"} {
+		if n := seriesCount(t, name); n == 0 {
+			t.Errorf("metric %s has no series after a dead letter", name)
+		}
+	}
 
 	// The provisioner stops between writing a dead letter and erasing the
 	// command: the original is still there, and can be replayed.
@@ -266,4 +273,19 @@ func commandStream(t *testing.T, s *stacktest.Stack) jetstream.Stream {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// seriesCount is how many series of the metric name this process exports.
+func seriesCount(t *testing.T, name string) int {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return len(f.GetMetric())
+		}
+	}
+	return 0
 }

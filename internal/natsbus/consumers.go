@@ -232,7 +232,11 @@ func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscr
 		h := byTopic[topic]
 		handle := h.Handle
 		router.AddConsumerHandler(h.Consumer, topic, drained, func(msg *message.Message) error {
-			return handle(msg.Context(), decode(msg))
+			err := handle(msg.Context(), decode(msg))
+			if err == nil {
+				handled(msg)
+			}
+			return err
 		})
 	}
 	return router, nil
@@ -260,6 +264,7 @@ func (f *inFlight) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
 	m.Metadata.Set(metaMsgID, id)
 	if md, err := msg.Metadata(); err == nil {
 		m.Metadata.Set(metaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+		delivered(m, md, msg.Subject())
 	}
 	key := strconv.FormatUint(f.next.Add(1), 10)
 	m.Metadata.Set(metaDelivery, key)

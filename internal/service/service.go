@@ -151,7 +151,13 @@ func NewOps() *Ops {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	o.Mux.HandleFunc("GET /readyz", o.ready)
-	o.Mux.Handle("GET /metrics", promhttp.Handler())
+	// Each scrape runs the readiness checks first, so textkit_ready is
+	// as fresh as the scrape.
+	metrics := promhttp.Handler()
+	o.Mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		o.Ready(r.Context())
+		metrics.ServeHTTP(w, r)
+	})
 	return o
 }
 
@@ -179,8 +185,10 @@ func (o *Ops) Ready(ctx context.Context) map[string]string {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if err := c(cctx); err != nil {
 			out[n] = err.Error()
+			readiness.WithLabelValues(n).Set(0)
 		} else {
 			out[n] = "ok"
+			readiness.WithLabelValues(n).Set(1)
 		}
 		cancel()
 	}

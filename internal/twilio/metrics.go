@@ -1,0 +1,28 @@
+package twilio
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/textkit/customers/internal/failure"
+)
+
+var callErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "textkit_twilio_errors_total",
+	Help: "Twilio API calls that failed, by kind (transient: retried; permanent: refused for good).",
+}, []string{"kind"})
+
+func init() {
+	// Both series exist from the start, so that rate() sees the first error.
+	callErrors.WithLabelValues("transient")
+	callErrors.WithLabelValues("permanent")
+}
+
+// countError counts one failed call.
+func countError(err error) {
+	kind := "permanent"
+	if failure.IsTransient(err) {
+		kind = "transient"
+	}
+	callErrors.WithLabelValues(kind).Inc()
+}
