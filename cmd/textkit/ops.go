@@ -71,7 +71,7 @@ func parseOpsWith(name string, args []string, getenv func(string) string, stdout
 	fs := service.NewFlags(name, getenv)
 	o := &opsFlags{fs: fs, getenv: getenv}
 	addr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port")
-	rpass := fs.String("redis-password", "", "Redis password")
+	rpass := fs.String("redis-password", "", "Redis password (default: TEXTKIT_REDIS_PASSWORD of <data-dir>/secrets.env)")
 	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS URL (dlq)")
 	fs.StringVar(&o.natsUser, "nats-user", "provisioner", "NATS user reading the streams (dlq; needs their JetStream API)")
 	fs.StringVar(&o.pass, "nats-password", "", "password of -nats-user (default: TEXTKIT_NATS_<USER>_PASSWORD from the environment, else <data-dir>/secrets.env)")
@@ -97,9 +97,9 @@ func parseOpsWith(name string, args []string, getenv func(string) string, stdout
 	if o.limit < 1 {
 		return nil, nil, usagef("%s: -limit must be at least 1", name)
 	}
-	o.redis = redisstore.Config{Addr: *addr, Password: *rpass}
-	o.natsURL = *natsURL
 	o.dataDir = cmp(o.dataDir, getenv("TEXTKIT_DATA_DIR"), ".data")
+	o.redis = redisstore.Config{Addr: *addr, Password: cmp(*rpass, secretFrom(getenv, o.dataDir, "TEXTKIT_REDIS_PASSWORD"))}
+	o.natsURL = *natsURL
 	return o, pos, nil
 }
 
