@@ -13,16 +13,11 @@ var callErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 }, []string{"kind"})
 
 func init() {
-	// Both series exist from the start, so that rate() sees the first error.
-	callErrors.WithLabelValues("transient")
-	callErrors.WithLabelValues("permanent")
+	// Every series exists from the start, so that rate() sees the first error.
+	for _, k := range failure.Kinds {
+		callErrors.WithLabelValues(k)
+	}
 }
 
 // countError counts one failed call.
-func countError(err error) {
-	kind := "permanent"
-	if failure.IsTransient(err) {
-		kind = "transient"
-	}
-	callErrors.WithLabelValues(kind).Inc()
-}
+func countError(err error) { callErrors.WithLabelValues(failure.Kind(err)).Inc() }
