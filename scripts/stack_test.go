@@ -77,6 +77,7 @@ func TestUpThenDown(t *testing.T) {
 	if !skipMissing {
 		checkCurl(t, out)
 		checkDocsExamples(t, graphQL, apiKey)
+		checkOperating(t, dir, port("TEXTKIT_REDIS_PORT"), port("TEXTKIT_NATS_PORT"))
 	}
 	checkNATSHealthy(t, port("TEXTKIT_NATS_MONITOR_PORT"))
 
@@ -464,5 +465,22 @@ func dumpLogs(t *testing.T, dir string) {
 			s = "…" + s[len(s)-4000:]
 		}
 		t.Logf("---- %s ----\n%s", filepath.Base(f), s)
+	}
+}
+
+// checkOperating runs README "Operating" commands as written against the
+// stack up.sh started, with nothing but its data directory and addresses:
+// the docs' customer by its space, and the (empty) dead letters.
+func checkOperating(t *testing.T, dir string, redisPort, natsPort int) {
+	t.Helper()
+	env := append(os.Environ(), "TEXTKIT_DATA_DIR="+dir,
+		fmt.Sprintf("TEXTKIT_REDIS_ADDR=127.0.0.1:%d", redisPort), fmt.Sprintf("TEXTKIT_NATS_URL=nats://127.0.0.1:%d", natsPort))
+	for _, args := range [][]string{{"customer", "show", "docs-example", "-json"}, {"dlq", "list", "-json"}, {"keys", "due", "-json"}} {
+		cmd := exec.Command(filepath.Join(dir, "bin", "textkit"), args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil || !json.Valid(out) {
+			t.Errorf("textkit %v on the dev stack: %v\n%s", args, err, out)
+		}
 	}
 }

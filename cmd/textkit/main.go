@@ -1,12 +1,14 @@
 // Command textkit is the operators' command line: it prepares Vault
-// (vault-init), loads reference data (seed), manages partner API keys and
-// drives load against the stack (load).
+// (vault-init), loads reference data (seed), manages partner API keys,
+// drives load against the stack (load) and has the on-call engineer's
+// tools (dlq, command show, customer show, keys due).
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -23,22 +25,37 @@ var subcommands = map[string]subcommand{
 	"seed":       {seed, "load partners and industries from a JSON file into Redis"},
 	"apikey":     {apikey, "create, list or revoke API keys (create -role partner -partner ID -name N)"},
 	"load":       {loadCmd, "drive load through GraphQL or NATS; write a ledger and a report (docs/load.md)"},
+	"dlq":        {dlqCmd, "dead letters: list, show <seq>, replay <seq>, purge <seq>...|-all"},
+	"command":    {commandCmd, "show <id>: a command's outcome, or that it is pending"},
+	"customer":   {customerCmd, "show <id|space>: a customer, its key and its history"},
+	"keys":       {keysCmd, "due: the key destruction schedule"},
 }
 
-func main() { service.Main("textkit", run) }
+// main runs a subcommand and exits 0 on success, 1 on an error, 2 on a
+// usage error and 3 when what was asked for does not exist.
+func main() {
+	ctx, cancel := service.SignalContext(context.Background())
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	cancel()
+	code := exitCode(err)
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "textkit: %v\n", err)
+	}
+	os.Exit(code)
+}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
-			return fmt.Errorf("no subcommand given")
+			return usagef("no subcommand given")
 		}
 		return nil
 	}
 	sc, ok := subcommands[args[0]]
 	if !ok {
 		usage(stderr)
-		return fmt.Errorf("unknown subcommand %q", args[0])
+		return usagef("unknown subcommand %q", args[0])
 	}
 	return sc.run(ctx, args[1:], getenv, stdout)
 }

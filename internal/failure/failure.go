@@ -39,3 +39,15 @@ func (e transientError) Error() string { return e.err.Error() }
 
 // Unwrap exposes the error and ErrTransient to errors.Is and errors.As.
 func (e transientError) Unwrap() []error { return []error{e.err, ErrTransient} }
+
+// Kinds are the values of Kind, the label the adapters' error counters
+// share.
+var Kinds = []string{"transient", "permanent"}
+
+// Kind names err's class for a metric label: "transient" or "permanent".
+func Kind(err error) string {
+	if IsTransient(err) {
+		return Kinds[0]
+	}
+	return Kinds[1]
+}

@@ -216,7 +216,11 @@ func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscr
 		h := byTopic[topic]
 		handle := h.Handle
 		router.AddConsumerHandler(h.Consumer, topic, drained, func(msg *message.Message) error {
-			return handle(msg.Context(), decode(msg))
+			err := handle(msg.Context(), decode(msg))
+			if err == nil {
+				handled(msg)
+			}
+			return err
 		})
 	}
 	return router, nil

@@ -459,6 +459,7 @@ func toMessage(msg jetstream.Msg) *message.Message {
 	m.Metadata.Set(metaMsgID, id)
 	if md, err := msg.Metadata(); err == nil {
 		m.Metadata.Set(metaStreamSeq, fmt.Sprint(md.Sequence.Stream))
+		delivered(m, md, msg.Subject())
 	}
 	return m
 }

@@ -175,6 +175,8 @@ func (p *Provisioner) badMessage(ctx context.Context, in Incoming, cmd *command.
 	}
 	log.Warn("bad command dead-lettered", "reason", dl.Reason, "subject", in.Subject)
 	observe(out.Type, nil, 0)
+	deadLettersTotal.Inc()
+	observeRejection(out)
 	if err := p.cfg.Publisher.PublishOutcome(ctx, out); err != nil {
 		log.Warn("could not publish outcome", "error", err.Error())
 	}

@@ -26,6 +26,7 @@ func (p *Provisioner) reject(ctx context.Context, chk *command.Checked, why erro
 	if err != nil {
 		return p.transient("record outcome", err)
 	}
+	observeRejection(stored)
 	return p.finish(ctx, chk, stored)
 }
 

@@ -333,3 +333,46 @@ func (s *Store) backfillDue(ctx context.Context) error {
 		}
 	}
 }
+
+// ScheduledDestruction is one entry of the key destruction schedule, as
+// `textkit keys due` shows it.
+type ScheduledDestruction struct {
+	// CustomerID is the customer whose key the entry destroys.
+	CustomerID string
+	// Due is when the key became (or becomes) due, whatever happened to
+	// the entry since; zero for an entry written before due dates were
+	// kept.
+	Due time.Time
+	// Next is the entry's schedule score as a time: the due time, a
+	// postponement after a failure, or a claim's lease.
+	Next time.Time
+	// Claimed says a retention replica holds the entry now (Next is its
+	// lease).
+	Claimed bool
+}
+
+// ScheduledKeyDestructions returns up to limit schedule entries whose
+// score is not after until, soonest first.
+func (s *Store) ScheduledKeyDestructions(ctx context.Context, until time.Time, limit int) ([]ScheduledDestruction, error) {
+	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+		Key: keyScheduleKey, Start: "-inf", Stop: strconv.FormatInt(until.UnixMilli(), 10),
+		ByScore: true, Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read schedule: %w", err)
+	}
+	out := make([]ScheduledDestruction, 0, len(zs))
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		e := ScheduledDestruction{CustomerID: id, Next: time.UnixMilli(int64(z.Score)).UTC(), Claimed: z.Score != math.Trunc(z.Score)}
+		due, err := s.rdb.ZScore(ctx, keyDueKey, id).Result()
+		switch {
+		case err == nil:
+			e.Due = time.UnixMilli(int64(due)).UTC()
+		case !errors.Is(err, redis.Nil):
+			return nil, fmt.Errorf("read due date of %s: %w", id, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -267,3 +267,36 @@ func TestOverdueCoversEntriesFromBeforeDueDates(t *testing.T) {
 		t.Fatalf("overdue after removal %+v %v, want 1500 since %v", got, err, t0)
 	}
 }
+
+// The schedule as textkit keys due lists it: soonest first, up to a time
+// and a count, a claimed entry marked and keeping its due date.
+func TestScheduledKeyDestructionsListsTheSchedule(t *testing.T) {
+	const custB = "9b2d6f1e-3c4a-4e5b-8f7a-1d2c3b4a5e6f"
+	ctx := context.Background()
+	s := newStore(t)
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.ScheduleKeyDestruction(ctx, custA, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ScheduleKeyDestruction(ctx, custB, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := s.ClaimDueKeyDestructions(ctx, now, time.Minute, 10)
+	if err != nil || len(claims) != 1 || claims[0].CustomerID != custA {
+		t.Fatalf("claim: %v %v", claims, err)
+	}
+	got, err := s.ScheduledKeyDestructions(ctx, now.Add(2*time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].CustomerID != custA || !got[0].Claimed || !got[0].Due.Equal(now.Add(-time.Hour)) || !got[0].Next.After(now) ||
+		got[1].CustomerID != custB || got[1].Claimed || !got[1].Due.Equal(now.Add(time.Hour)) {
+		t.Fatalf("schedule: %+v", got)
+	}
+	if got, err := s.ScheduledKeyDestructions(ctx, now.Add(2*time.Hour), 1); err != nil || len(got) != 1 {
+		t.Fatalf("limit 1: %+v %v", got, err)
+	}
+	if got, err := s.ScheduledKeyDestructions(ctx, now.Add(30*time.Minute), 10); err != nil || len(got) != 1 || got[0].CustomerID != custA {
+		t.Fatalf("until now+30m: %+v %v", got, err)
+	}
+}

@@ -153,7 +153,13 @@ func NewOps(log *slog.Logger) *Ops {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	o.Mux.HandleFunc("GET /readyz", o.ready)
-	o.Mux.Handle("GET /metrics", promhttp.Handler())
+	// Each scrape runs the readiness checks first, so textkit_ready is
+	// as fresh as the scrape.
+	metrics := promhttp.Handler()
+	o.Mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		o.Ready(r.Context())
+		metrics.ServeHTTP(w, r)
+	})
 	return o
 }
 
@@ -185,8 +191,10 @@ func (o *Ops) Ready(ctx context.Context) map[string]string {
 		if err := c(cctx); err != nil {
 			o.log.WarnContext(ctx, "readiness check failed", "check", n, "error", err.Error())
 			out[n] = "failed"
+			readiness.WithLabelValues(n).Set(0)
 		} else {
 			out[n] = "ok"
+			readiness.WithLabelValues(n).Set(1)
 		}
 		cancel()
 	}

@@ -90,11 +90,18 @@ func (e *Error) Unwrap() []error {
 // failure.IsTransient: one rule for every adapter.
 func IsTransient(err error) bool { return failure.IsTransient(err) }
 
-// classify turns what twilio-go returned for one call into an *Error.
+// classify turns what twilio-go returned for one call into an *Error,
+// and counts it (textkit_twilio_errors_total).
 func classify(ctx context.Context, op string, ex *exchange, err error) error {
 	if err == nil {
 		return nil
 	}
+	e := classifyError(ctx, op, ex, err)
+	countError(e)
+	return e
+}
+
+func classifyError(ctx context.Context, op string, ex *exchange, err error) error {
 	e := &Error{Op: op, Status: ex.status, RetryAfter: retryAfter(ex.retryAfter)}
 	var rest *twclient.TwilioRestError
 	switch {

@@ -125,10 +125,20 @@ func (e *Error) Unwrap() []error {
 // is kept for errors.Is/As only when it cannot carry request data: a
 // *api.ResponseError holds Vault's raw messages, so it is dropped after
 // its status and redacted reason are copied.
+//
+// Every error classified is counted (textkit_vault_errors_total).
 func classify(op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
+	e := classifyError(op, key, err)
+	if !errors.Is(err, context.Canceled) { // our own shutdown, not Vault's failure
+		countError(e)
+	}
+	return e
+}
+
+func classifyError(op, key string, err error) *Error {
 	e := &Error{Op: op, Key: key}
 	var re *api.ResponseError
 	switch {
