@@ -232,7 +232,7 @@ func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscr
 		h := byTopic[topic]
 		handle := h.Handle
 		router.AddConsumerHandler(h.Consumer, topic, drained, func(msg *message.Message) error {
-			return handle(msg.Context(), decode(msg))
+			return handle(traceContext(msg), decode(msg))
 		})
 	}
 	return router, nil
@@ -261,6 +261,7 @@ func (f *inFlight) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
 	if md, err := msg.Metadata(); err == nil {
 		m.Metadata.Set(metaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
 	}
+	traceToMetadata(msg.Headers(), m.Metadata)
 	key := strconv.FormatUint(f.next.Add(1), 10)
 	m.Metadata.Set(metaDelivery, key)
 	f.msgs.Store(key, msg)
