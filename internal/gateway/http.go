@@ -22,10 +22,12 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/gateway/graph"
 	"github.com/textkit/customers/internal/gateway/model"
+	"github.com/textkit/customers/internal/telemetry"
 )
 
 type requestIDKey struct{}
@@ -73,7 +75,21 @@ func (g *Gateway) Handler() http.Handler {
 		g.cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(v), "request_id", requestID(ctx))
 		return &gqlerror.Error{Message: "internal error (request " + requestID(ctx) + ")", Extensions: map[string]any{"code": "INTERNAL"}}
 	})
-	return g.withRequest(g.withBody(g.withIdempotency(srv)))
+	srv.AroundFields(mutationSpans)
+	return telemetry.Handler("graphql", g.withRequest(g.withBody(g.withIdempotency(srv))))
+}
+
+// mutationSpans runs each mutation field in a span of its own, the parent
+// of the command it publishes.
+func mutationSpans(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Object != "Mutation" {
+		return next(ctx)
+	}
+	ctx, span := telemetry.Start(ctx, "mutation "+fc.Field.Name, trace.SpanKindInternal)
+	res, err := next(ctx)
+	telemetry.End(span, err)
+	return res, err
 }
 
 // complexityRoot makes a page of customers cost its page size times its

@@ -11,8 +11,8 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
-	"github.com/textkit/customers/internal/gateway"
 	"github.com/textkit/customers/internal/customer/repository"
+	"github.com/textkit/customers/internal/gateway"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/stacktest"
 )

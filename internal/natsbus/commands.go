@@ -39,7 +39,7 @@ func (p *CommandPublisher) PublishCommand(ctx context.Context, c *command.Comman
 	if err != nil {
 		return err
 	}
-	_, err = p.js.Publish(ctx, command.GatewaySubject(c.PartnerID, c.CustomerID), b, jetstream.WithMsgID(c.ID))
+	_, err = p.js.PublishMsg(ctx, withTrace(ctx, command.GatewaySubject(c.PartnerID, c.CustomerID), b), jetstream.WithMsgID(c.ID))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 		return fmt.Errorf("publish command %s: the command stream does not exist yet (is the provisioner running?): %w", c.ID, err)
 	}

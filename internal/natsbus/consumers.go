@@ -216,7 +216,7 @@ func newRouter(rc RouterConfig, wlog watermill.LoggerAdapter, sub message.Subscr
 		h := byTopic[topic]
 		handle := h.Handle
 		router.AddConsumerHandler(h.Consumer, topic, drained, func(msg *message.Message) error {
-			err := handle(msg.Context(), decode(msg))
+			err := handle(traceContext(msg), decode(msg))
 			if err == nil {
 				handled(msg)
 			}

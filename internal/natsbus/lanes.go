@@ -461,5 +461,6 @@ func toMessage(msg jetstream.Msg) *message.Message {
 		m.Metadata.Set(metaStreamSeq, fmt.Sprint(md.Sequence.Stream))
 		delivered(m, md, msg.Subject())
 	}
+	traceToMetadata(msg.Headers(), m.Metadata)
 	return m
 }

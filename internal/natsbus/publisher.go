@@ -50,7 +50,7 @@ func (p *Publisher) PublishOutcome(ctx context.Context, o *command.Outcome) erro
 	if err != nil {
 		return err
 	}
-	if err := p.nc.Publish(command.OutcomeSubject(partner, o.CommandID), b); err != nil {
+	if err := p.nc.PublishMsg(withTrace(ctx, command.OutcomeSubject(partner, o.CommandID), b)); err != nil {
 		return fmt.Errorf("publish outcome %s: %w", o.CommandID, err)
 	}
 	return nil
@@ -66,7 +66,7 @@ func (p *Publisher) PublishEvent(ctx context.Context, e *command.Event) error {
 	if isKeyEvent(e.Type) {
 		subj = command.KeyEventSubject(e.PartnerID, e.CustomerID)
 	}
-	if _, err := p.js.Publish(ctx, subj, b, jetstream.WithMsgID(e.ID)); err != nil {
+	if _, err := p.js.PublishMsg(ctx, withTrace(ctx, subj, b), jetstream.WithMsgID(e.ID)); err != nil {
 		return fmt.Errorf("publish event %s: %w", e.ID, err)
 	}
 	return nil
@@ -97,8 +97,7 @@ func (p *Publisher) DeadLetter(ctx context.Context, dl *command.DeadLetter) erro
 		partner = "unknown"
 	}
 	seq := strconv.FormatUint(dl.StreamSequence, 10)
-	msg := nats.NewMsg(command.DeadLetterSubject(partner))
-	msg.Data = b
+	msg := withTrace(ctx, command.DeadLetterSubject(partner), b)
 	msg.Header.Set(HeaderDeadLetterReason, dl.Reason)
 	msg.Header.Set(HeaderOriginalSubject, dl.Subject)
 	msg.Header.Set(HeaderOriginalMsgID, dl.CommandID)

@@ -8,9 +8,13 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/telemetry"
 	"github.com/textkit/customers/internal/twilio"
 )
 
@@ -34,14 +38,19 @@ func (p *Provisioner) handleMessage(ctx context.Context, m natsbus.Message) erro
 // Handle processes one command message. It returns nil when the message is
 // finished (applied, rejected or dead-lettered) and an error when it should
 // be redelivered later.
-func (p *Provisioner) Handle(ctx context.Context, in Incoming) error {
+func (p *Provisioner) Handle(ctx context.Context, in Incoming) (err error) {
 	start := p.cfg.Now()
-	ctx = withLogger(ctx, p.cfg.Logger.With("subject", in.Subject, "nats_msg_id", in.MsgID))
+	ctx, span := telemetry.Start(ctx, "provisioner handle", trace.SpanKindConsumer,
+		attribute.String("messaging.destination.name", in.Subject), attribute.String("messaging.message.id", in.MsgID))
+	defer func() { telemetry.End(span, err) }()
+	traced := p.cfg.Logger.With(telemetry.LogAttrs(ctx)...)
+	ctx = withLogger(ctx, traced.With("subject", in.Subject, "nats_msg_id", in.MsgID))
 	cmd, err := command.Decode(in.Data)
 	if err != nil {
 		return p.badMessage(ctx, in, nil, err)
 	}
-	ctx = withLogger(ctx, p.cfg.Logger.With("command_id", cmd.ID, "command_type", string(cmd.Type), "customer_id", cmd.CustomerID))
+	span.SetAttributes(attribute.String("textkit.command.type", string(cmd.Type)), attribute.String("textkit.customer.id", cmd.CustomerID))
+	ctx = withLogger(ctx, traced.With("command_id", cmd.ID, "command_type", string(cmd.Type), "customer_id", cmd.CustomerID))
 	chk, err := checkIncoming(in, cmd)
 	if err != nil {
 		return p.badMessage(ctx, in, cmd, err)

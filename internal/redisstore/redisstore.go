@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/textkit/customers/internal/telemetry"
 )
 
 // Config says how to reach Redis.
@@ -50,6 +52,7 @@ func Connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 		Addrs:    []string{cfg.Addr},
 		Password: cfg.Password,
 	})
+	rdb.AddHook(telemetry.RedisHook{})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		// the connection error is the one to report; the client is unusable either way
 		_ = rdb.Close()

@@ -8,15 +8,18 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/telemetry"
 )
 
 // handleMessage handles a message of the event consumer.
 func (s *Service) handleMessage(ctx context.Context, m natsbus.Message) error {
-	return s.handle(ctx, s.cfg.Logger.With("stream_seq", m.StreamSeq), m.Data)
+	return s.traced(ctx, s.cfg.Logger.With("stream_seq", m.StreamSeq), m.Data)
 }
 
 // Handle processes one event from the customer event stream. It returns
@@ -25,7 +28,16 @@ func (s *Service) handleMessage(ctx context.Context, m natsbus.Message) error {
 // redelivered later (Redis, Vault or NATS failed). Handling an event
 // twice, or events of one customer out of order, is harmless.
 func (s *Service) Handle(ctx context.Context, data []byte) error {
-	return s.handle(ctx, s.cfg.Logger, data)
+	return s.traced(ctx, s.cfg.Logger, data)
+}
+
+// traced handles an event in a span of its own, continuing the trace the
+// event carried (the provisioner's, and so the gateway request's); its
+// log lines carry the trace id.
+func (s *Service) traced(ctx context.Context, log *slog.Logger, data []byte) (err error) {
+	ctx, span := telemetry.Start(ctx, "retention handle", trace.SpanKindConsumer)
+	defer func() { telemetry.End(span, err) }()
+	return s.handle(ctx, log.With(telemetry.LogAttrs(ctx)...), data)
 }
 
 func (s *Service) handle(ctx context.Context, log *slog.Logger, data []byte) error {

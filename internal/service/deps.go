@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/telemetry"
 	"github.com/textkit/customers/internal/vault"
 )
 
@@ -36,6 +38,12 @@ type Common struct {
 	VaultAddr     *string
 	VaultToken    *string
 	LogLevel      *string
+	// Traces is where spans go: off, stdout or otlp (to
+	// OTLPEndpoint, OTEL_EXPORTER_OTLP_ENDPOINT).
+	Traces       *string
+	OTLPEndpoint string
+	// TraceOutput receives the spans in stdout mode; os.Stdout when nil.
+	TraceOutput io.Writer
 }
 
 // Common defines the shared flags of service name, listening on httpAddr
@@ -53,6 +61,8 @@ func (f *Flags) Common(name, httpAddr, httpUsage, vaultRole string) *Common {
 		VaultAddr:     f.String("vault-addr", "http://127.0.0.1:8200", "Vault address"),
 		VaultToken:    f.String("vault-token", "", "Vault token ("+vaultRole+")"),
 		LogLevel:      f.String("log-level", "info", "debug, info, warn or error"),
+		Traces:        f.String("traces", telemetry.ModeOff, "where traces go: off, stdout or otlp (OTEL_EXPORTER_OTLP_ENDPOINT, default "+telemetry.DefaultOTLPEndpoint+")"),
+		OTLPEndpoint:  f.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
 	}
 }
 
@@ -99,6 +109,9 @@ func Open(ctx context.Context, c *Common, stderr io.Writer, natsConns ...string)
 	fail := func(err error) (*Deps, error) {
 		d.Close()
 		return nil, err
+	}
+	if err := d.startTraces(ctx, c); err != nil {
+		return fail(err)
 	}
 	if *c.VaultToken == "" {
 		return fail(fmt.Errorf("TEXTKIT_VAULT_TOKEN is empty: use the %s token that `textkit vault-init` wrote", c.name))
@@ -169,6 +182,29 @@ func (d *Deps) listen(c *Common) error {
 	d.closers = append(d.closers, func() { _ = d.apiListener.Close() })
 	d.opsListener, err = Listen(*c.OpsAddr, "TEXTKIT_OPS_ADDR")
 	return err
+}
+
+// startTraces installs the tracer provider c asks for; Close flushes it.
+func (d *Deps) startTraces(ctx context.Context, c *Common) error {
+	out := c.TraceOutput
+	if out == nil {
+		out = os.Stdout
+	}
+	shutdown, err := telemetry.Setup(ctx, telemetry.Config{Service: c.name, Mode: *c.Traces, Endpoint: c.OTLPEndpoint, Stdout: out})
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			d.Log.Warn("traces not flushed", "error", err.Error())
+		}
+	})
+	if *c.Traces != telemetry.ModeOff {
+		d.Log.Info("traces on", "exporter", *c.Traces)
+	}
+	return nil
 }
 
 // Close closes every connection Open made.

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/textkit/customers/internal/telemetry"
 )
 
 // Flags is a flag set whose flags default to environment variables, so a
@@ -124,13 +126,16 @@ func (f *Flags) Parse(args []string, w io.Writer) error {
 	return nil
 }
 
-// NewLogger returns a JSON logger at level ("debug", "info", "warn", "error").
+// NewLogger returns a JSON logger at level ("debug", "info", "warn",
+// "error"); a line logged with a span in its context carries the
+// trace_id and span_id.
 func NewLogger(w io.Writer, level, service string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
+	h := telemetry.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(h).With("service", service), nil
 }
 
 // Check is one readiness check: nil means the dependency is usable.

@@ -33,6 +33,7 @@ import (
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 	"github.com/textkit/customers/internal/retention"
+	"github.com/textkit/customers/internal/telemetry"
 	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/twilio"
 	"github.com/textkit/customers/internal/twilio/emulator"
@@ -95,6 +96,7 @@ func Start(t testing.TB, opt Options) *Stack {
 	s := &Stack{T: t, Logs: &testenv.Buffer{}}
 	s.NATS = natstest.Start(t)
 	s.RDB, s.Redis = redistest.Start(t)
+	s.RDB.AddHook(telemetry.RedisHook{}) // as redisstore.Connect does
 	s.Store = redisstore.New(s.RDB)
 	if opt.TwilioState {
 		s.TwilioStateFile = filepath.Join(t.TempDir(), "twilio-state.json")
@@ -148,7 +150,7 @@ func (s *Stack) Logger() *slog.Logger {
 	if os.Getenv("TEXTKIT_TEST_LOG") != "" {
 		w = io.MultiWriter(w, os.Stderr)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
 // keepKeys plays retention's first duty: create each registered customer's key.

@@ -25,6 +25,8 @@ import (
 
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/textkit/customers/internal/telemetry"
 )
 
 // DefaultBaseURL is Twilio's REST API.
@@ -93,9 +95,7 @@ func New(cfg Config) (*Client, error) {
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
 	}
-	if c.transport == nil {
-		c.transport = http.DefaultTransport
-	}
+	c.transport = telemetry.Transport("twilio", c.transport)
 	if cfg.BaseURL != "" && strings.TrimRight(cfg.BaseURL, "/") != DefaultBaseURL {
 		c.base, _ = url.Parse(strings.TrimRight(cfg.BaseURL, "/")) // checked by Validate
 	}

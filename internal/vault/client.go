@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/textkit/customers/internal/telemetry"
 )
 
 // Defaults for Config fields left zero.
@@ -96,6 +98,7 @@ func newAPIClient(addr, token string, timeout time.Duration) (*api.Client, error
 	ac.Address = addr
 	ac.Timeout = timeout
 	ac.MaxRetries = 0
+	ac.HttpClient.Transport = telemetry.Transport("vault", ac.HttpClient.Transport)
 	c, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)

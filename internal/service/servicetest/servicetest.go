@@ -60,6 +60,8 @@ type Case struct {
 func Common() []Case {
 	return []Case{
 		{"bad log level", map[string]string{"TEXTKIT_LOG_LEVEL": "loud"}, nil, "use debug, info, warn or error"},
+		{"bad traces exporter", map[string]string{"TEXTKIT_TRACES": "jaeger"}, nil, `TEXTKIT_TRACES="jaeger": use off, stdout or otlp`},
+		{"otlp endpoint without scheme", map[string]string{"TEXTKIT_TRACES": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "127.0.0.1:4318"}, nil, "OTEL_EXPORTER_OTLP_ENDPOINT=\"127.0.0.1:4318\" must be an http(s) URL"},
 		{"malformed boolean", map[string]string{"TEXTKIT_REDIS_ALLOW_UNSAFE_PERSISTENCE": "maybe"}, nil, "is not a boolean"},
 		{"no vault token", map[string]string{"TEXTKIT_VAULT_TOKEN": ""}, nil, "TEXTKIT_VAULT_TOKEN is empty"},
 		{"wrong vault token", map[string]string{"TEXTKIT_VAULT_TOKEN": "hvs.wrong"}, nil, "refused TEXTKIT_VAULT_TOKEN"},
