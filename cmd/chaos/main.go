@@ -120,7 +120,7 @@ func (o *options) externalFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.external, "external", false, "run against a stack someone else runs (docker compose --profile chaos): start and kill nothing, "+
 		"run only the scenarios that need no process control; secrets from TEXTKIT_* variables")
 	fs.StringVar(&o.ep.GraphQL, "graphql-url", "http://gateway:8080/graphql", "with -external: the GraphQL endpoint")
-	fs.StringVar(&o.ep.Gateway, "gateway-url", "http://gateway:8080", "with -external: the gateway (serving /readyz)")
+	fs.StringVar(&o.ep.Gateway, "gateway-url", "http://gateway:9100", "with -external: the gateway's ops port (serving /readyz)")
 	fs.StringVar(&o.ep.Provisioner, "provisioner-url", "http://provisioner:9101", "with -external: the provisioner (serving /readyz)")
 	fs.StringVar(&o.ep.Retention, "retention-url", "http://retention:9102", "with -external: retention (serving /readyz)")
 	fs.StringVar(&o.ep.NATS, "nats-url", "nats://nats:4222", "with -external: NATS")

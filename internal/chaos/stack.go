@@ -39,6 +39,7 @@ const (
 	offGateway
 	offProvisioner
 	offRetention
+	offGatewayOps
 	offProxies = 20
 )
 
@@ -51,7 +52,7 @@ func (p Ports) upEnv() []string {
 		env("TEXTKIT_REDIS_PORT", p.port(offRedis)), env("TEXTKIT_VAULT_PORT", p.port(offVault)),
 		env("TEXTKIT_VAULT_CLUSTER_PORT", p.port(offVaultCluster)), env("TEXTKIT_TWILIO_EMULATOR_PORT", p.port(offEmulator)),
 		env("TEXTKIT_GATEWAY_PORT", p.port(offGateway)), env("TEXTKIT_PROVISIONER_PORT", p.port(offProvisioner)),
-		env("TEXTKIT_RETENTION_PORT", p.port(offRetention)),
+		env("TEXTKIT_RETENTION_PORT", p.port(offRetention)), env("TEXTKIT_GATEWAY_OPS_PORT", p.port(offGatewayOps)),
 	}
 }
 
@@ -59,7 +60,7 @@ func (p Ports) upEnv() []string {
 // and Redis's host:port.
 type Endpoints struct {
 	GraphQL, NATS, NATSMonitor, Redis, Vault, Emulator string
-	// Gateway, Provisioner and Retention serve /readyz.
+	// Gateway (its ops port), Provisioner and Retention serve /readyz.
 	Gateway, Provisioner, Retention string
 }
 
@@ -68,7 +69,7 @@ func (p Ports) Endpoints() Endpoints {
 	return Endpoints{
 		GraphQL: p.url(offGateway) + "/graphql", NATS: "nats://" + p.addr(offNATS), NATSMonitor: p.url(offNATSMonitor),
 		Redis: p.addr(offRedis), Vault: p.url(offVault), Emulator: p.url(offEmulator),
-		Gateway: p.url(offGateway), Provisioner: p.url(offProvisioner), Retention: p.url(offRetention),
+		Gateway: p.url(offGatewayOps), Provisioner: p.url(offProvisioner), Retention: p.url(offRetention),
 	}
 }
 
