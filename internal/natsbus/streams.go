@@ -217,9 +217,11 @@ const PartitionMaxAckPending = MaxPrefetch
 // reads a partition at a time (the pinned client of PriorityGroup) and
 // hands each customer's commands out one after the other (Run), which keeps
 // every customer's commands in order. The pin moves to another replica
-// when the pinned one has not pulled for PinnedTTL, twice ackWait: by
+// when the pinned one has not pulled for PinnedTTL, twice ackWait (by
 // then what the dead replica held has passed its AckWait, and JetStream
-// redelivers it before anything newer.
+// redelivers it before anything newer), or at once when a provisioner
+// starts (EnsurePartitionConsumers unpins; Run's stream check keeps the
+// order meanwhile).
 func PartitionConsumer(partition int, ackWait time.Duration) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
@@ -255,12 +257,27 @@ func PartitionConsumerName(partition int) string {
 	return fmt.Sprintf("provisioner-p%02d", partition)
 }
 
-// EnsurePartitionConsumers creates or updates the consumers of every partition.
+// EnsurePartitionConsumers creates or updates the consumers of every
+// partition, and unpins them: a provisioner that starts (typically in place
+// of one that died) takes the partitions over at once instead of waiting
+// PinnedTTL for the dead one's pin to lapse. A live replica that loses its
+// pin this way finishes what it holds; the new one keeps each customer's
+// order by Run's stream check (a command waits while an earlier one of its
+// customer is still in the stream). Unpinning is best effort: a consumer
+// nobody has pinned yet answers with an error, and a failure only means
+// waiting PinnedTTL.
 func EnsurePartitionConsumers(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) error {
 	for p := 0; p < Partitions; p++ {
 		if _, err := js.CreateOrUpdateConsumer(ctx, CommandStream, PartitionConsumer(p, ackWait)); err != nil {
 			return fmt.Errorf("create consumer %s: %w", PartitionConsumerName(p), err)
 		}
+	}
+	stream, err := js.Stream(ctx, CommandStream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", CommandStream, err)
+	}
+	for p := 0; p < Partitions; p++ {
+		_ = stream.UnpinConsumer(ctx, PartitionConsumerName(p), PriorityGroup) // best effort, see above
 	}
 	return nil
 }
