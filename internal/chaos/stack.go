@@ -127,11 +127,28 @@ type Stack struct {
 }
 
 // Up brings the stack up: scripts/up.sh, then our services restarted to
-// reach their dependencies through the proxies.
+// reach their dependencies through the proxies. When a step fails, what
+// was started is stopped again (scripts/down.sh), so a failed run leaves
+// no process behind.
 func Up(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	s, err := up(ctx, cfg)
+	if err != nil {
+		if s == nil {
+			s = &Stack{cfg: cfg, procs: map[string]*proc{}, proxies: map[string]*toxiproxy.Proxy{}}
+		}
+		if derr := s.Down(context.Background()); derr != nil {
+			err = fmt.Errorf("%w (and stopping what had started: %w)", err, derr)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// up is Up without the clean-up: it returns the stack as far as it got.
+func up(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if err := runUp(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -141,23 +158,23 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	}
 	for _, name := range append(append([]string(nil), dependencies...), ourServices...) {
 		if s.procs[name], err = captureProc(cfg.Dir, name); err != nil {
-			return nil, err
+			return s, err
 		}
 	}
 	if err := s.redisArgs(); err != nil {
-		return nil, err
+		return s, err
 	}
 	if err := s.startProxies(); err != nil {
-		return nil, err
+		return s, err
 	}
 	for _, name := range ourServices {
 		if err := s.procs[name].restart(); err != nil {
-			return nil, err
+			return s, err
 		}
 	}
 	for _, name := range ourServices {
 		if err := s.waitReady(ctx, name, time.Minute); err != nil {
-			return nil, err
+			return s, err
 		}
 	}
 	return s, nil
@@ -314,7 +331,9 @@ func (s *Stack) Down(ctx context.Context) error {
 		_ = s.rdb.Close() // closing a client: nothing to report
 	}
 	for _, p := range s.procs {
-		_ = p.signal(0x12) // SIGCONT: a stopped process must be able to stop
+		if p != nil {
+			_ = p.signal(0x12) // SIGCONT: a stopped process must be able to stop
+		}
 	}
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(s.cfg.Repo, "scripts", "down.sh"))
 	cmd.Env = append(os.Environ(), "TEXTKIT_DATA_DIR="+s.cfg.Dir)
