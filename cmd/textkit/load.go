@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -146,18 +145,11 @@ func secretFrom(getenv func(string) string, dataDir, name string) string {
 	if v := getenv(name); v != "" {
 		return v
 	}
-	fh, err := os.Open(filepath.Join(dataDir, "secrets.env"))
+	env, err := service.ReadEnvFile(filepath.Join(dataDir, "secrets.env"))
 	if err != nil {
 		return ""
 	}
-	defer func() { _ = fh.Close() }() // read only
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+"="); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	return env[name]
 }
 
 // readTrimmed returns a file's trimmed contents, "" when it cannot be read.

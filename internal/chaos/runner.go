@@ -24,6 +24,7 @@ import (
 	"github.com/textkit/customers/internal/natsbus"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/retention"
+	"github.com/textkit/customers/internal/service"
 	"github.com/textkit/customers/internal/vault"
 )
 
@@ -291,7 +292,7 @@ func (s *Stack) checkRecords(ctx context.Context, h ledger.Header, recs []ledger
 		return nil, err
 	}
 	defer closeJS()
-	tokens, err := readEnvFile(s.cfg.VaultEnv)
+	tokens, err := service.ReadEnvFile(s.cfg.VaultEnv)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/redisstore"
+	"github.com/textkit/customers/internal/service"
 )
 
 // Ports are the stack's loopback ports, all counted from Base.
@@ -188,7 +188,7 @@ func Attach(cfg StackConfig) (*Stack, error) {
 	if cfg.External != nil {
 		return s, s.attachExternal()
 	}
-	if s.secrets, err = readEnvFile(filepath.Join(cfg.Dir, "secrets.env")); err != nil {
+	if s.secrets, err = service.ReadEnvFile(filepath.Join(cfg.Dir, "secrets.env")); err != nil {
 		return nil, err
 	}
 	key, err := os.ReadFile(filepath.Join(cfg.Dir, "api-key"))
@@ -257,26 +257,6 @@ func runUp(ctx context.Context, cfg StackConfig) error {
 		return fmt.Errorf("scripts/up.sh failed (see %s): %w", logf.Name(), err)
 	}
 	return nil
-}
-
-// readEnvFile reads KEY=value lines.
-func readEnvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	defer func() { _ = f.Close() }() // read only
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out[strings.TrimPrefix(k, "export ")] = strings.Trim(v, `"'`)
-	}
-	return out, sc.Err()
 }
 
 // upstream is where a dependency really listens.
