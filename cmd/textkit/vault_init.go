@@ -37,7 +37,7 @@ func vaultInit(ctx context.Context, args []string, getenv func(string) string, s
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	root, err := vaultInitConnect(ctx, o.addr, o.rootToken)
+	root, err := vaultInitConnectAny(ctx, o.addr, o.rootToken)
 	if err != nil {
 		return err
 	}
@@ -98,6 +98,25 @@ func vaultInitParseFlags(args []string, getenv func(string) string, stdout io.Wr
 		return o, false, errors.New("vault-init: no root token: pass -root-token or set VAULT_TOKEN or TEXTKIT_VAULT_ROOT_TOKEN")
 	}
 	return o, false, nil
+}
+
+// vaultInitConnectAny is vaultInitConnect for TEXTKIT_VAULT_ADDR's list
+// of a Vault cluster's nodes: the first node that is initialized and
+// unsealed will do (a standby forwards to the active node).
+func vaultInitConnectAny(ctx context.Context, list, rootToken string) (*api.Client, error) {
+	addrs, err := vault.ParseAddrs(list)
+	if err != nil {
+		return nil, fmt.Errorf("vault-init: %w", err)
+	}
+	var errs []error
+	for _, addr := range addrs {
+		root, err := vaultInitConnect(ctx, addr, rootToken)
+		if err == nil {
+			return root, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // vaultInitConnect returns a client of the Vault at addr with the root

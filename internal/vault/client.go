@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -22,7 +21,11 @@ const (
 // Config says which Vault to talk to and how. The zero value of optional
 // fields means "use the default".
 type Config struct {
-	// Addr is Vault's base URL, e.g. "http://127.0.0.1:8200". Required.
+	// Addr is Vault's base URL, e.g. "http://127.0.0.1:8200", or a
+	// comma-separated list of the base URLs of a Vault cluster's nodes
+	// (TEXTKIT_VAULT_ADDR): calls go to one node and fail over to the next
+	// when it is unreachable, sealed or a standby without an active node.
+	// Required.
 	Addr string
 	// Token authenticates every call; each service uses the token that
 	// Bootstrap made for it. Required.
@@ -50,10 +53,8 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("vault addr is required"))
-	} else if u, err := url.Parse(c.Addr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("vault addr %q must be an http(s) URL like http://127.0.0.1:8200", c.Addr))
+	if _, err := ParseAddrs(c.Addr); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Token == "" {
 		errs = append(errs, errors.New("vault token is required"))
@@ -72,6 +73,9 @@ type Client struct {
 	api     *api.Client
 	mount   string
 	timeout time.Duration
+	// nodes holds a single-node Client per address when Addr lists
+	// several; Health asks them in turn. Nil for a single address.
+	nodes []*Client
 }
 
 // New returns a Client for cfg. It does not contact Vault; use Health for
@@ -81,16 +85,34 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vault config: %w", err)
 	}
-	ac, err := newAPIClient(cfg.Addr, cfg.Token, cfg.Timeout)
+	addrs, err := ParseAddrs(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("vault config: %w", err)
+	}
+	ac, err := newAPIClient(addrs, cfg.Token, cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{api: ac, mount: cfg.Mount, timeout: cfg.Timeout}, nil
+	c := &Client{api: ac, mount: cfg.Mount, timeout: cfg.Timeout}
+	if len(addrs) > 1 {
+		for _, a := range addrs {
+			one := cfg
+			one.Addr = a
+			n, err := New(one)
+			if err != nil {
+				return nil, err
+			}
+			c.nodes = append(c.nodes, n)
+		}
+	}
+	return c, nil
 }
 
 // newAPIClient builds a Vault API client with the client's own retries
-// switched off: our callers own retrying (see the package doc).
-func newAPIClient(addr, token string, timeout time.Duration) (*api.Client, error) {
+// switched off: our callers own retrying (see the package doc). With
+// several addresses its transport fails over between them (failover).
+func newAPIClient(addrs []string, token string, timeout time.Duration) (*api.Client, error) {
+	addr := addrs[0]
 	ac := api.DefaultConfig()
 	if ac.Error != nil {
 		return nil, fmt.Errorf("vault client config: %w", ac.Error)
@@ -98,7 +120,15 @@ func newAPIClient(addr, token string, timeout time.Duration) (*api.Client, error
 	ac.Address = addr
 	ac.Timeout = timeout
 	ac.MaxRetries = 0
-	ac.HttpClient.Transport = telemetry.Transport("vault", ac.HttpClient.Transport)
+	next := ac.HttpClient.Transport
+	if len(addrs) > 1 {
+		f, err := newFailover(next, addrs)
+		if err != nil {
+			return nil, err
+		}
+		next = f
+	}
+	ac.HttpClient.Transport = telemetry.Transport("vault", next)
 	c, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)

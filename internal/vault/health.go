@@ -8,7 +8,17 @@ import (
 // readiness probes. It needs no permissions (sys/health is public). A
 // standby node counts as healthy: it forwards requests to the active one.
 // Errors: ErrSealed, ErrUnavailable (unreachable, timeout, not initialized).
+// With several addresses, Vault is healthy when any node is (the others
+// are failed over), and the error is the first node's.
 func (c *Client) Health(ctx context.Context) error {
+	if c.nodes != nil {
+		return healthAny(ctx, c.nodes, (*Client).health)
+	}
+	return c.health(ctx)
+}
+
+// health checks the one node c talks to.
+func (c *Client) health(ctx context.Context) error {
 	const op = "health"
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()

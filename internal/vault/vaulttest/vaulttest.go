@@ -50,6 +50,7 @@ type Server struct {
 	bin        string
 	port       int
 	persistent bool
+	raft       *raftNode       // set for a node of a Cluster
 	out        *testenv.Buffer // the output of every process, across restarts
 
 	mu   sync.Mutex
@@ -150,24 +151,9 @@ func Main(m *testing.M) int {
 // persistent server, initializes and unseals it. On error the returned
 // server (if any) still needs close.
 func newServer(bin string, persistent bool, port int) (*Server, error) {
-	dir, err := os.MkdirTemp("", "vaulttest-")
+	s, err := prepare(bin, persistent, port)
 	if err != nil {
 		return nil, err
-	}
-	if port == 0 {
-		port, err = testenv.FreeLoopbackPort()
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-	s := &Server{
-		Addr:       "http://127.0.0.1:" + strconv.Itoa(port),
-		Dir:        dir,
-		bin:        bin,
-		port:       port,
-		persistent: persistent,
-		out:        &testenv.Buffer{},
 	}
 	if !persistent {
 		s.RootToken = "root-" + testenv.RandomHex(12)
@@ -188,11 +174,38 @@ func newServer(bin string, persistent bool, port int) (*Server, error) {
 	return s, nil
 }
 
+// prepare makes the server's directory and picks its port (a free one
+// when port is 0), without writing or starting anything.
+func prepare(bin string, persistent bool, port int) (*Server, error) {
+	dir, err := os.MkdirTemp("", "vaulttest-")
+	if err != nil {
+		return nil, err
+	}
+	if port == 0 {
+		port, err = testenv.FreeLoopbackPort()
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	return &Server{
+		Addr:       "http://127.0.0.1:" + strconv.Itoa(port),
+		Dir:        dir,
+		bin:        bin,
+		port:       port,
+		persistent: persistent,
+		out:        &testenv.Buffer{},
+	}, nil
+}
+
 // writeConfig writes the persistent server's config file.
 func (s *Server) writeConfig() error {
 	data := filepath.Join(s.Dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
+	}
+	if s.raft != nil {
+		return os.WriteFile(s.configPath(), []byte(s.raft.config(s, data)), 0o600)
 	}
 	cfg := fmt.Sprintf(`storage "file" {
   path = %q
