@@ -112,6 +112,9 @@ func Connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 		Password:      cfg.Password,
 		IsClusterMode: cluster,
 	})
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		FollowFailovers(cc)
+	}
 	rdb.AddHook(telemetry.RedisHook{})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		// the connection error is the one to report; the client is unusable either way
