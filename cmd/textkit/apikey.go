@@ -51,7 +51,7 @@ type apikeyOptions struct {
 // parseAPIKeyFlags parses the flags of `textkit apikey <verb>`.
 func parseAPIKeyFlags(verb string, args []string, getenv func(string) string, stdout io.Writer) (apikeyOptions, error) {
 	fs := service.NewFlags("apikey "+verb, getenv)
-	addr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port")
+	addr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port, or a Redis Cluster's seed addresses host:port,host:port,...")
 	password := fs.String("redis-password", "", "Redis password")
 	unsafe := fs.Bool("redis-allow-unsafe-persistence", false, "write even if Redis could lose acknowledged writes")
 	role := fs.FlagSet.String("role", "partner", "create: partner or operator")

@@ -70,7 +70,7 @@ func parseOps(name string, args []string, getenv func(string) string, stdout io.
 func parseOpsWith(name string, args []string, getenv func(string) string, stdout io.Writer, extra func(*opsFlags)) (*opsFlags, []string, error) {
 	fs := service.NewFlags(name, getenv)
 	o := &opsFlags{fs: fs, getenv: getenv}
-	addr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port")
+	addr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port, or a Redis Cluster's seed addresses host:port,host:port,...")
 	rpass := fs.String("redis-password", "", "Redis password (default: TEXTKIT_REDIS_PASSWORD of <data-dir>/secrets.env)")
 	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS URL (dlq)")
 	fs.StringVar(&o.natsUser, "nats-user", "provisioner", "NATS user reading the streams (dlq; needs their JetStream API)")

@@ -26,7 +26,7 @@ type seedFile struct {
 func seed(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := service.NewFlags("seed", getenv)
 	file := fs.FlagSet.String("file", "deploy/seed.json", "JSON file with partners and industries")
-	addr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port")
+	addr := fs.String("redis-addr", "127.0.0.1:6399", "Redis host:port, or a Redis Cluster's seed addresses host:port,host:port,...")
 	password := fs.String("redis-password", "", "Redis password")
 	unsafe := fs.Bool("redis-allow-unsafe-persistence", false, "write even if Redis could lose acknowledged writes")
 	if err := fs.Parse(args, stdout); err != nil {

@@ -14,8 +14,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,6 +27,11 @@ import (
 
 // Config says how to reach Redis.
 type Config struct {
+	// Addr is one host:port, or a comma-separated list of seed addresses
+	// (host:port each) of a Redis Cluster, e.g.
+	// "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003". Whether Redis is a
+	// cluster is asked of the first seed that answers (INFO cluster), so a
+	// single address may also be one node of a cluster.
 	Addr     string
 	Password string
 	// AllowUnsafePersistence lets a service run against a Redis that could
@@ -32,34 +40,86 @@ type Config struct {
 	AllowUnsafePersistence bool
 }
 
-// Validate reports a missing field.
+// Validate reports a missing or malformed address.
 func (c Config) Validate() error {
-	if c.Addr == "" {
-		return errors.New("redis address is empty (set TEXTKIT_REDIS_ADDR, e.g. 127.0.0.1:6399)")
+	_, err := c.Seeds()
+	return err
+}
+
+// Seeds returns the addresses of Addr, each checked to be host:port.
+func (c Config) Seeds() ([]string, error) {
+	if strings.TrimSpace(c.Addr) == "" {
+		return nil, errors.New("redis address is empty (set TEXTKIT_REDIS_ADDR, e.g. 127.0.0.1:6399)")
 	}
-	if strings.Contains(c.Addr, "://") {
-		return fmt.Errorf("redis address %q must be host:port, without a scheme", c.Addr)
+	parts := strings.Split(c.Addr, ",")
+	seeds := make([]string, 0, len(parts))
+	for i, a := range parts {
+		a = strings.TrimSpace(a)
+		if err := validateSeed(a); err != nil {
+			if len(parts) > 1 {
+				return nil, fmt.Errorf("redis address %d of %q: %w", i+1, c.Addr, err)
+			}
+			return nil, err
+		}
+		if slices.Contains(seeds, a) {
+			return nil, fmt.Errorf("redis address %q is listed twice in %q", a, c.Addr)
+		}
+		seeds = append(seeds, a)
+	}
+	return seeds, nil
+}
+
+func validateSeed(a string) error {
+	if a == "" {
+		return errors.New("redis address is empty (a list is host:port,host:port,... without empty entries)")
+	}
+	if strings.Contains(a, "://") {
+		return fmt.Errorf("redis address %q must be host:port, without a scheme", a)
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("redis address %q must be host:port: %w", a, err)
+	}
+	if host == "" {
+		return fmt.Errorf("redis address %q has no host", a)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("redis address %q: port %q is not a number from 1 to 65535", a, port)
 	}
 	return nil
 }
 
-// Connect opens a client, pings it and checks persistence.
+// Connect opens a client, pings it and checks persistence. With one
+// address that is not a cluster node it is a plain client; otherwise
+// (cluster_enabled:1 on the first seed that answers) a cluster client
+// that finds every node from the seeds. Either way it is a
+// redis.UniversalClient, and nothing else needs to know which.
 func Connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
-	if err := cfg.Validate(); err != nil {
+	seeds, err := cfg.Seeds()
+	if err != nil {
 		return nil, err
 	}
+	cluster, err := isCluster(ctx, seeds, cfg.Password)
+	if err != nil {
+		return nil, err
+	}
+	if !cluster && len(seeds) > 1 {
+		return nil, fmt.Errorf("redis at %s is not a cluster node (INFO cluster says cluster_enabled:0): "+
+			"TEXTKIT_REDIS_ADDR lists several addresses only for a Redis Cluster", seeds[0])
+	}
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:    []string{cfg.Addr},
-		Password: cfg.Password,
+		Addrs:         seeds,
+		Password:      cfg.Password,
+		IsClusterMode: cluster,
 	})
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		FollowFailovers(cc)
+	}
 	rdb.AddHook(telemetry.RedisHook{})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		// the connection error is the one to report; the client is unusable either way
 		_ = rdb.Close()
-		if strings.Contains(err.Error(), "NOAUTH") || strings.Contains(err.Error(), "WRONGPASS") {
-			return nil, fmt.Errorf("redis at %s refused the password: check TEXTKIT_REDIS_PASSWORD: %w", cfg.Addr, err)
-		}
-		return nil, fmt.Errorf("cannot reach redis at %s (is it running? scripts/up.sh starts it): %w", cfg.Addr, err)
+		return nil, connectError(strings.Join(seeds, ", "), err)
 	}
 	if err := CheckPersistence(ctx, rdb); err != nil && !cfg.AllowUnsafePersistence {
 		// the persistence error is the one to report
@@ -69,28 +129,96 @@ func Connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 	return rdb, nil
 }
 
+// isCluster asks the seeds in turn, until one answers, whether Redis is
+// a cluster (INFO cluster: cluster_enabled:1).
+func isCluster(ctx context.Context, seeds []string, password string) (bool, error) {
+	var lastErr error
+	for _, a := range seeds {
+		c := redis.NewClient(&redis.Options{Addr: a, Password: password, MaxRetries: -1})
+		info, err := c.Info(ctx, "cluster").Result()
+		// a probe: its close error changes nothing
+		_ = c.Close()
+		if err == nil {
+			return strings.Contains(info, "cluster_enabled:1"), nil
+		}
+		if isAuthError(err) || ctx.Err() != nil {
+			return false, connectError(a, err)
+		}
+		lastErr = err
+	}
+	return false, connectError(strings.Join(seeds, ", "), lastErr)
+}
+
+func isAuthError(err error) bool {
+	return strings.Contains(err.Error(), "NOAUTH") || strings.Contains(err.Error(), "WRONGPASS")
+}
+
+func connectError(addrs string, err error) error {
+	if isAuthError(err) {
+		return fmt.Errorf("redis at %s refused the password: check TEXTKIT_REDIS_PASSWORD: %w", addrs, err)
+	}
+	return fmt.Errorf("cannot reach redis at %s (is it running? scripts/up.sh starts it): %w", addrs, err)
+}
+
 // ErrUnsafePersistence means Redis is configured so that it can lose writes
 // it acknowledged.
 var ErrUnsafePersistence = errors.New("redis can lose acknowledged writes")
 
 // CheckPersistence returns ErrUnsafePersistence unless Redis has AOF on with
-// appendfsync always and evicts nothing.
+// appendfsync always and evicts nothing. On a Redis Cluster it checks every
+// node, masters and replicas: a replica is promoted when its master fails.
 func CheckPersistence(ctx context.Context, rdb redis.UniversalClient) error {
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		bad, err := unsafeSettings(ctx, rdb)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUnsafePersistence, err)
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("%w: %s", ErrUnsafePersistence, strings.Join(bad, ", "))
+		}
+		return nil
+	}
+	var mu sync.Mutex
+	var problems []string
+	err := cc.ForEachShard(ctx, func(ctx context.Context, node *redis.Client) error {
+		bad, err := unsafeSettings(ctx, node)
+		if err != nil {
+			bad = []string{err.Error()}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range bad {
+			problems = append(problems, "node "+node.Options().Addr+": "+b)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: cannot list the cluster's nodes: %w", ErrUnsafePersistence, err)
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return fmt.Errorf("%w: %s", ErrUnsafePersistence, strings.Join(problems, ", "))
+	}
+	return nil
+}
+
+// unsafeSettings lists the settings of one Redis server that could lose
+// acknowledged writes, sorted.
+func unsafeSettings(ctx context.Context, rdb redis.Cmdable) ([]string, error) {
 	want := map[string]string{"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"}
 	var bad []string
 	for k, v := range want {
 		got, err := rdb.ConfigGet(ctx, k).Result()
 		if err != nil {
-			return fmt.Errorf("%w: cannot read its %s setting: %v", ErrUnsafePersistence, k, err)
+			return nil, fmt.Errorf("cannot read its %s setting: %w", k, err)
 		}
 		if got[k] != v {
 			bad = append(bad, fmt.Sprintf("%s is %q, want %q", k, got[k], v))
 		}
 	}
-	if len(bad) > 0 {
-		return fmt.Errorf("%w: %s", ErrUnsafePersistence, strings.Join(slices.Sorted(slices.Values(bad)), ", "))
-	}
-	return nil
+	slices.Sort(bad)
+	return bad, nil
 }
 
 // Key names. The part in braces is Redis Cluster's hash tag.

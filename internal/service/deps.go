@@ -55,7 +55,7 @@ func (f *Flags) Common(name, httpAddr, httpUsage, vaultRole string) *Common {
 		NATSURL:       f.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL"),
 		NATSUser:      f.String("nats-user", name, "NATS user"),
 		NATSPassword:  f.String("nats-password", "", "NATS password"),
-		RedisAddr:     f.String("redis-addr", "127.0.0.1:6399", "Redis host:port"),
+		RedisAddr:     f.String("redis-addr", "127.0.0.1:6399", "Redis host:port, or a Redis Cluster's seed addresses host:port,host:port,..."),
 		RedisPassword: f.String("redis-password", "", "Redis password"),
 		RedisUnsafe:   f.Bool("redis-allow-unsafe-persistence", false, "run even if Redis could lose acknowledged writes"),
 		VaultAddr:     f.String("vault-addr", "http://127.0.0.1:8200", "Vault address"),
