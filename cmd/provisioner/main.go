@@ -26,8 +26,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	twilioSID := fs.String("twilio-account-sid", "", "Twilio main account SID (AC + 32 hex)")
 	twilioToken := fs.String("twilio-auth-token", "", "Twilio main account auth token")
 	keyWait := fs.Duration("key-wait", 30*time.Second, "how long an activation waits for the customer's key")
+	replicas := fs.Int("nats-replicas", 1, "replicas of the NATS streams and their consumers: 1 (one NATS server) or 3 (a three-node JetStream cluster)")
 	if err := fs.Parse(args, stdout); err != nil {
 		return err
+	}
+	if err := natsbus.CheckReplicas(*replicas); err != nil {
+		return fmt.Errorf("TEXTKIT_NATS_REPLICAS: %w", err)
 	}
 	if _, err := service.NewLogger(io.Discard, *c.LogLevel, "provisioner"); err != nil {
 		return err
@@ -55,10 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		d.Close()
 		return err
 	}
-	d.Log.Info("provisioner starting", "nats", *c.NATSURL, "redis", *c.RedisAddr, "vault", *c.VaultAddr, "twilio", *twilioURL)
+	d.Log.Info("provisioner starting", "nats", *c.NATSURL, "nats_replicas", *replicas, "redis", *c.RedisAddr, "vault", *c.VaultAddr, "twilio", *twilioURL)
 	return d.Run(ctx, func(ctx context.Context) error {
 		// The consumers' connection is drained when they stop, so it is
 		// not the publisher's.
-		return prov.Run(ctx, provisioner.RunConfig{Conn: d.NATS[1]})
+		return prov.Run(ctx, provisioner.RunConfig{Conn: d.NATS[1], Limits: natsbus.StreamLimits{Replicas: *replicas}})
 	})
 }

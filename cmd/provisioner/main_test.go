@@ -29,6 +29,8 @@ func env(t *testing.T) map[string]string {
 func TestBadConfigurationIsOneClearLine(t *testing.T) {
 	servicetest.ExpectErrors(t, run, env(t), append(servicetest.Common(),
 		servicetest.Case{Name: "malformed duration", Override: map[string]string{"TEXTKIT_KEY_WAIT": "soon"}, Want: `TEXTKIT_KEY_WAIT="soon" is not a duration`},
+		servicetest.Case{Name: "two replicas", Override: map[string]string{"TEXTKIT_NATS_REPLICAS": "2"}, Want: "TEXTKIT_NATS_REPLICAS: nats replicas 2: want 1 (one NATS server) or 3"},
+		servicetest.Case{Name: "replicas not a number", Override: map[string]string{"TEXTKIT_NATS_REPLICAS": "three"}, Want: `TEXTKIT_NATS_REPLICAS="three" is not an integer`},
 		servicetest.Case{Name: "no twilio url", Override: map[string]string{"TEXTKIT_TWILIO_API_URL": ""}, Want: "TEXTKIT_TWILIO_API_URL is empty"},
 		servicetest.Case{Name: "bad twilio sid", Override: map[string]string{"TEXTKIT_TWILIO_ACCOUNT_SID": "nope"}, Want: "TEXTKIT_TWILIO_ACCOUNT_SID"},
 		servicetest.Case{Name: "provisioner token names the provisioner", Override: map[string]string{"TEXTKIT_VAULT_TOKEN": "hvs.wrong"}, Want: "use the provisioner token"},

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +20,9 @@ import (
 
 // Config says how a service connects to NATS.
 type Config struct {
+	// URL is one server's URL or, for a cluster, a comma-separated list of
+	// seed URLs (nats://a:4222,nats://b:4222): the client connects to any
+	// of them and learns the rest of the cluster from the server.
 	URL      string
 	User     string
 	Password string
@@ -27,13 +32,55 @@ type Config struct {
 	ConnectTimeout time.Duration
 }
 
-// Validate reports a missing or malformed field.
+// Validate reports a missing or malformed field. Each URL of a seed list
+// is checked on its own.
 func (c Config) Validate() error {
-	if c.URL == "" {
-		return errors.New("nats url is empty (set TEXTKIT_NATS_URL, e.g. nats://127.0.0.1:4222)")
+	if strings.TrimSpace(c.URL) == "" {
+		return errors.New("nats url is empty (set TEXTKIT_NATS_URL, e.g. nats://127.0.0.1:4222, or a comma-separated list of a cluster's seed URLs)")
 	}
-	if !strings.HasPrefix(c.URL, "nats://") && !strings.HasPrefix(c.URL, "tls://") {
-		return fmt.Errorf("nats url %q must start with nats:// or tls://", c.URL)
+	for i, raw := range strings.Split(c.URL, ",") {
+		if err := validateURL(strings.TrimSpace(raw)); err != nil {
+			if strings.Contains(c.URL, ",") {
+				return fmt.Errorf("nats url list %q, entry %d: %w", c.URL, i+1, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// validateURL checks one server URL: a nats:// or tls:// scheme and a
+// host:port.
+func validateURL(raw string) error {
+	if raw == "" {
+		return errors.New("nats url is empty (a comma-separated list has an empty entry)")
+	}
+	if !strings.HasPrefix(raw, "nats://") && !strings.HasPrefix(raw, "tls://") {
+		return fmt.Errorf("nats url %q must start with nats:// or tls://", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("nats url %q: %w", raw, err)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("nats url %q has no host (want nats://host:port)", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("nats url %q: port %q is not a number from 1 to 65535", raw, p)
+		}
+	}
+	if u.Path != "" && u.Path != "/" {
+		return fmt.Errorf("nats url %q has a path %q (want nats://host:port)", raw, u.Path)
+	}
+	return nil
+}
+
+// CheckReplicas reports a replication factor the streams cannot have: 1
+// (one NATS server) or 3 (a three-node JetStream cluster).
+func CheckReplicas(n int) error {
+	if n != 1 && n != 3 {
+		return fmt.Errorf("nats replicas %d: want 1 (one NATS server) or 3 (a three-node JetStream cluster)", n)
 	}
 	return nil
 }

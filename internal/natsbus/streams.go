@@ -86,8 +86,9 @@ type StreamLimits struct {
 	// Outside it, the Redis idempotency record still stops a second apply.
 	// Default 10 minutes.
 	Duplicates time.Duration
-	// Replicas is the stream replication factor: 1 on one machine, 3 on a
-	// cluster.
+	// Replicas is the replication factor of the streams and of their
+	// consumers (which inherit it): 1 on one server, 3 on a three-node
+	// JetStream cluster (see CheckReplicas). Default 1.
 	Replicas int
 }
 
@@ -200,6 +201,10 @@ func StreamConfigs(l StreamLimits) []jetstream.StreamConfig {
 // EnsureStreams creates or updates every stream. It is idempotent; the
 // provisioner runs it at start.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, l StreamLimits) error {
+	l.setDefaults()
+	if err := CheckReplicas(l.Replicas); err != nil {
+		return err
+	}
 	for _, cfg := range StreamConfigs(l) {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("create stream %s: %w", cfg.Name, err)

@@ -116,6 +116,12 @@ func (s *Server) URL() string { return s.ClientURL() }
 // so JetStream publishes get their acknowledgement.
 func (s *Server) Connect(t testing.TB, user string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
+	return connect(t, s.URL(), user, opts...)
+}
+
+// connect connects to url (one URL or a seed list) as user.
+func connect(t testing.TB, url, user string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
 	pw, ok := Passwords[user]
 	if !ok {
 		t.Fatalf("natstest: unknown user %q", user)
@@ -124,7 +130,7 @@ func (s *Server) Connect(t testing.TB, user string, opts ...nats.Option) *nats.C
 	if strings.HasPrefix(user, "partner-") {
 		opts = append(opts, nats.CustomInboxPrefix("_INBOX_"+user))
 	}
-	nc, err := nats.Connect(s.URL(), opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
 	}

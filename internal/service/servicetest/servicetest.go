@@ -71,6 +71,8 @@ func Common() []Case {
 		{"nats unreachable", map[string]string{"TEXTKIT_NATS_URL": "nats://127.0.0.1:1"}, nil, "cannot connect to nats at nats://127.0.0.1:1"},
 		{"nats wrong password", map[string]string{"TEXTKIT_NATS_PASSWORD": "wrong"}, nil, "TEXTKIT_NATS_USER/TEXTKIT_NATS_PASSWORD"},
 		{"nats url without scheme", map[string]string{"TEXTKIT_NATS_URL": "127.0.0.1:4222"}, nil, "must start with nats://"},
+		{"nats seed list with a bad entry", map[string]string{"TEXTKIT_NATS_URL": "nats://127.0.0.1:4222,127.0.0.1:4223"}, nil, `entry 2: nats url "127.0.0.1:4223" must start with nats://`},
+		{"nats seed list with an empty entry", map[string]string{"TEXTKIT_NATS_URL": "nats://127.0.0.1:4222,,nats://127.0.0.1:4223"}, nil, "entry 2: nats url is empty"},
 		{"http addr malformed", map[string]string{"TEXTKIT_HTTP_ADDR": "8080"}, nil, "must be host:port"},
 		{"stray argument", nil, []string{"extra"}, `unexpected argument "extra"`},
 	}

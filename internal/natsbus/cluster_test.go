@@ -1,0 +1,321 @@
+package natsbus_test
+
+// The command path on a three-node JetStream cluster with R3 streams and
+// consumers: nodes are killed (SIGKILL) and restarted while commands are
+// published and consumed, and every acknowledged command must still be
+// handled, once, in its customer's order, within a bound.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/natsbus/natstest"
+	"github.com/textkit/customers/internal/testenv"
+)
+
+// clusterAckWait is the consumers' AckWait in the cluster tests: what a
+// dead replica held is redelivered after it.
+const clusterAckWait = 2 * time.Second
+
+// clusterRig is a three-node cluster with the streams and the partition
+// consumers at R3, and a provisioner-like consumer (natsbus.Run over every
+// partition, lanes per customer, order checked against the stream).
+type clusterRig struct {
+	c   *natstest.Cluster
+	js  jetstream.JetStream // the provisioner's
+	pub jetstream.JetStream // the partner's
+
+	mu       sync.Mutex
+	applied  map[string][]int // customer -> command numbers, in the order applied
+	again    int              // handlings of a command already applied (idempotency absorbs them)
+	problems []string
+	progress chan struct{}
+}
+
+func newClusterRig(t *testing.T) *clusterRig {
+	t.Helper()
+	c := natstest.StartCluster(t)
+	js, err := jetstream.New(c.Connect(t, "provisioner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.EnsurePartitionConsumers(ctx, js, clusterAckWait); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := jetstream.New(c.Connect(t, natstest.SeedPartnerUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &clusterRig{c: c, js: js, pub: pub, applied: map[string][]int{}, progress: make(chan struct{}, 1)}
+	r.settle(t)
+	return r
+}
+
+// settle waits until the command stream and every partition consumer have
+// a leader and all their replicas on running nodes are current.
+func (r *clusterRig) settle(t *testing.T) {
+	t.Helper()
+	var consumers []string
+	for p := range natsbus.Partitions {
+		consumers = append(consumers, natsbus.PartitionConsumerName(p))
+	}
+	natstest.WaitSettled(t, r.js, r.c, 60*time.Second, natsbus.CommandStream, consumers...)
+}
+
+// run starts the consumer: natsbus.Run over every partition, as the
+// provisioner runs it, handling a command by recording it.
+func (r *clusterRig) run(t *testing.T) {
+	t.Helper()
+	handlers := make([]natsbus.Handler, natsbus.Partitions)
+	for p := range handlers {
+		handlers[p] = natsbus.Handler{
+			Stream: natsbus.CommandStream, Consumer: natsbus.PartitionConsumerName(p), Handle: r.handle,
+			LaneKey: natsbus.CustomerLane, LaneSubjects: natsbus.CustomerSubjects,
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	running, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- natsbus.Run(ctx, natsbus.RouterConfig{
+			Conn: r.c.Connect(t, "provisioner"), AckWait: clusterAckWait, CloseTimeout: 5 * time.Second,
+			Redelivery: natsbus.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+			Retry:      natsbus.Retry{MaxRetries: 1, InitialInterval: 10 * time.Millisecond, MaxInterval: 10 * time.Millisecond},
+			Running:    running,
+		}, handlers)
+	}()
+	select {
+	case <-running:
+	case err := <-done:
+		cancel()
+		t.Fatalf("Run stopped at start: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("Run did not signal Running")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("Run did not stop")
+		}
+	})
+}
+
+// handle records a command (body "<customer>/<n>") as applied, once: a
+// second handling of an applied command is what the provisioner's
+// idempotency record absorbs; it must still not come after a later command
+// of the customer.
+func (r *clusterRig) handle(_ context.Context, m natsbus.Message) error {
+	var customer string
+	var n int
+	if _, err := fmt.Sscanf(string(m.Data), "%36s/%d", &customer, &n); err != nil {
+		return fmt.Errorf("bad test command %q: %w", m.Data, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := r.applied[customer]
+	switch {
+	case n < len(got):
+		r.again++
+		if n != len(got)-1 {
+			r.problems = append(r.problems, fmt.Sprintf("customer %s: command %d handled again after command %d", customer, n, len(got)-1))
+		}
+	case n == len(got):
+		r.applied[customer] = append(got, n)
+	default:
+		r.problems = append(r.problems, fmt.Sprintf("customer %s: command %d handled before command %d", customer, n, len(got)))
+	}
+	select {
+	case r.progress <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// publish publishes each customer's commands 0..perCustomer-1 in order, as
+// a partner does: a publish not acknowledged (its stream leader died, no
+// quorum yet) is sent again with the same Nats-Msg-Id until it is, so it
+// is stored once. It returns the number of publishes that had to be
+// repeated.
+func (r *clusterRig) publish(ctx context.Context, customers []string, perCustomer int) (int, error) {
+	repeated := 0
+	for n := range perCustomer {
+		for _, id := range customers {
+			msgID := uuid.NewString()
+			body := []byte(id + "/" + strconv.Itoa(n))
+			for attempt := 1; ; attempt++ {
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := r.pub.Publish(pctx, command.CommandSubject(partnerA, id), body, jetstream.WithMsgID(msgID))
+				cancel()
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					return repeated, fmt.Errorf("publish %s: %w (last: %v)", body, ctx.Err(), err)
+				}
+				repeated++
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	return repeated, nil
+}
+
+// waitApplied waits until every customer's perCustomer commands are
+// applied, failing if nothing is applied for stall.
+func (r *clusterRig) waitApplied(t *testing.T, customers []string, perCustomer int, stall time.Duration) {
+	t.Helper()
+	count := func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		total := 0
+		for _, id := range customers {
+			total += len(r.applied[id])
+		}
+		return total
+	}
+	want := len(customers) * perCustomer
+	for {
+		got := count()
+		if got == want {
+			return
+		}
+		select {
+		case <-r.progress:
+		case <-time.After(stall):
+			t.Fatalf("stalled: %d of %d commands applied, none in the last %v", count(), want, stall)
+		}
+	}
+}
+
+// check fails on any order problem recorded.
+func (r *clusterRig) check(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.problems) > 0 {
+		t.Fatalf("%d order problems, first: %s", len(r.problems), r.problems[0])
+	}
+}
+
+// customersOnPartitions returns n fresh customers, spread over distinct
+// partitions while there are enough.
+func customersOnPartitions(n int) []string {
+	seen := map[int]bool{}
+	var ids []string
+	for len(ids) < n {
+		id := uuid.NewString()
+		if p := natsbus.PartitionOf(id); !seen[p] || len(seen) == natsbus.Partitions {
+			seen[p] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// victim picks the node to kill: the leader of the consumer of customer's
+// partition, or a node that leads neither it nor the command stream.
+func (r *clusterRig) victim(t *testing.T, customer string, leader bool) *natstest.Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cons, err := natstest.ConsumerLeader(ctx, r.js, r.c, natsbus.CommandStream, natsbus.PartitionConsumerName(natsbus.PartitionOf(customer)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leader {
+		return cons
+	}
+	stream, err := natstest.StreamLeader(ctx, r.js, r.c, natsbus.CommandStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range r.c.Nodes {
+		if n != cons && n != stream {
+			return n
+		}
+	}
+	// The stream and the consumer have the same leader: any other node.
+	for _, n := range r.c.Nodes {
+		if n != cons {
+			return n
+		}
+	}
+	t.Fatal("no node to kill")
+	return nil
+}
+
+// nodeLoss publishes commands of customers on several partitions while
+// killing a node (the leader of the first customer's partition consumer,
+// or a non-leader), checks that every one is applied once, in order, and
+// restarts the node.
+func (r *clusterRig) nodeLoss(t *testing.T, leader bool, customers, perCustomer int) {
+	t.Helper()
+	ids := customersOnPartitions(customers)
+	node := r.victim(t, ids[0], leader)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	published := make(chan error, 1)
+	go func() {
+		_, err := r.publish(ctx, ids, perCustomer)
+		published <- err
+	}()
+	// Kill mid-flight: once some commands are applied.
+	select {
+	case <-r.progress:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no command applied before the kill")
+	}
+	node.Kill(t)
+	if err := <-published; err != nil {
+		t.Fatalf("with %s killed: %v", node.Name, err)
+	}
+	r.waitApplied(t, ids, perCustomer, 20*time.Second)
+	r.check(t)
+	node.Restart(t)
+	r.settle(t)
+}
+
+// Nodes die and come back, alternately a non-leader and the leader of a
+// partition consumer, while commands flow: every command is applied once,
+// in its customer's order, and nothing stalls.
+func TestClusterNodeLossLosesNothingAndDoesNotStall(t *testing.T) {
+	r := newClusterRig(t)
+	r.run(t)
+	rounds := 20
+	if s := os.Getenv("TEXTKIT_CLUSTER_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("TEXTKIT_CLUSTER_ROUNDS=%q: want a positive integer", s)
+		}
+		rounds = n
+	}
+	for i := range rounds {
+		leader := i%2 == 1
+		start := time.Now()
+		r.nodeLoss(t, leader, 8, 5)
+		t.Logf("round %d (kill leader: %v): %v, %d handled again", i+1, leader, time.Since(start).Round(time.Millisecond), r.again)
+	}
+}
+
+var _ = errors.Is
+var _ = nats.ErrTimeout
+var _ = testenv.Eventually
