@@ -4,7 +4,16 @@
 # directory ($TEXTKIT_DATA_DIR, default .data/): JetStream store, Redis AOF,
 # Vault storage (every transit key), Twilio emulator state, secrets (with
 # Vault's unseal key), logs.
+#
+# `--cluster` (or TEXTKIT_CLUSTER=1) stops the clustered stack of
+# `scripts/up.sh --cluster` instead (its data directory is
+# $TEXTKIT_DATA_DIR/cluster).
 set -euo pipefail
+for arg in "$@"; do
+	if [[ "$arg" == --cluster ]]; then
+		export TEXTKIT_CLUSTER=1
+	fi
+done
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -12,11 +21,12 @@ purge=0
 for arg in "$@"; do
 	case "$arg" in
 	--purge) purge=1 ;;
+	--cluster) ;;
 	-h | --help)
-		sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
-	*) die "unknown argument $arg (usage: scripts/down.sh [--purge])" ;;
+	*) die "unknown argument $arg (usage: scripts/down.sh [--cluster] [--purge])" ;;
 	esac
 done
 

@@ -32,6 +32,38 @@ DATA_DIR="${TEXTKIT_DATA_DIR:-$REPO_ROOT/.data}"
 : "${TEXTKIT_PROVISIONER_PORT:=9101}"
 : "${TEXTKIT_RETENTION_PORT:=9102}"
 
+# The clustered stack (scripts/up.sh --cluster, docs/scaling.md): one port
+# per node or replica, comma-separated, none shared with the single stack
+# above, so both can run at once. Its data lives in $DATA_DIR/cluster.
+: "${TEXTKIT_CLUSTER_NATS_PORTS:=4231,4232,4233}"
+: "${TEXTKIT_CLUSTER_NATS_MONITOR_PORTS:=8231,8232,8233}"
+: "${TEXTKIT_CLUSTER_NATS_ROUTE_PORTS:=6231,6232,6233}"
+: "${TEXTKIT_CLUSTER_REDIS_PORTS:=7001,7002,7003,7004,7005,7006}"
+: "${TEXTKIT_CLUSTER_VAULT_PORTS:=8211,8212,8213}"
+: "${TEXTKIT_CLUSTER_VAULT_CLUSTER_PORTS:=8221,8222,8223}"
+: "${TEXTKIT_CLUSTER_TWILIO_EMULATOR_PORTS:=8791}"
+: "${TEXTKIT_CLUSTER_GATEWAY_PORTS:=8081,8082}"
+: "${TEXTKIT_CLUSTER_GATEWAY_OPS_PORTS:=9111,9112}"
+: "${TEXTKIT_CLUSTER_PROVISIONER_PORTS:=9121,9122,9123}"
+: "${TEXTKIT_CLUSTER_RETENTION_PORTS:=9131,9132}"
+
+# TEXTKIT_CLUSTER=1 (what `up.sh --cluster` and `down.sh --cluster` set)
+# selects the clustered stack: its own data directory and service names.
+: "${TEXTKIT_CLUSTER:=0}"
+[[ "$TEXTKIT_CLUSTER" == 0 || "$TEXTKIT_CLUSTER" == 1 ]] ||
+	{ printf 'error: TEXTKIT_CLUSTER=%s: want 0 or 1\n' "$TEXTKIT_CLUSTER" >&2; exit 1; }
+
+# cluster_ports VAR prints the ports of list variable VAR, one a line,
+# failing on anything but a comma-separated list of port numbers.
+cluster_ports() {
+	local v="$1" p
+	[[ "${!v}" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "$v=${!v}: want comma-separated port numbers"
+	for p in ${!v//,/ }; do
+		((p > 0 && p < 65536)) || die "$v: port $p is out of range"
+		printf '%s\n' "$p"
+	done
+}
+
 # How long to wait for one service to become healthy.
 : "${TEXTKIT_WAIT_SECONDS:=60}"
 
@@ -41,6 +73,14 @@ OUR_SERVICES=(twilio-emulator provisioner retention gateway)
 # shellcheck disable=SC2034
 # Dependencies, in start order.
 DEP_SERVICES=(nats redis vault)
+
+if [[ "$TEXTKIT_CLUSTER" == 1 ]]; then
+	DATA_DIR="$DATA_DIR/cluster"
+	# shellcheck disable=SC2034
+	OUR_SERVICES=(twilio-emulator provisioner-1 provisioner-2 provisioner-3 retention-1 retention-2 gateway-1 gateway-2)
+	# shellcheck disable=SC2034
+	DEP_SERVICES=(nats-1 nats-2 nats-3 redis-1 redis-2 redis-3 redis-4 redis-5 redis-6 vault-1 vault-2 vault-3)
+fi
 
 log() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -23,7 +23,18 @@
 # $TEXTKIT_<NAME>_BIN, the cache or PATH). TEXTKIT_SKIP_MISSING_BINARIES=1 is
 # for development only: a cmd/<name> without a main package (or that does not
 # build) is skipped with a warning instead of failing.
+#
+# `scripts/up.sh --cluster` (or TEXTKIT_CLUSTER=1) starts the clustered stack
+# instead: scripts/cluster.sh, docs/scaling.md.
 set -euo pipefail
+case "${1:-}" in
+--cluster) exec "$(dirname "${BASH_SOURCE[0]}")/cluster.sh" "${@:2}" ;;
+"") ;;
+*) printf 'error: unknown argument %s (usage: scripts/up.sh [--cluster])\n' "$1" >&2 && exit 2 ;;
+esac
+if [[ "${TEXTKIT_CLUSTER:-0}" == 1 ]]; then
+	exec "$(dirname "${BASH_SOURCE[0]}")/cluster.sh" "$@"
+fi
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -33,11 +44,6 @@ SKIP_MISSING="${TEXTKIT_SKIP_MISSING_BINARIES:-0}"
 VAULT_DEV="${TEXTKIT_VAULT_DEV:-0}"
 [[ "$VAULT_DEV" == 0 || "$VAULT_DEV" == 1 ]] || die "TEXTKIT_VAULT_DEV=$VAULT_DEV: want 0 (persistent Vault) or 1 (dev mode, in memory)"
 OUR_BINARIES=(textkit twilio-emulator provisioner retention gateway)
-# The ids the customer-facing docs use in their examples (deploy/seed.json
-# holds the partner and the industry; the customer is registered below).
-DOCS_PARTNER_ID=25521a6f-b8d1-414b-8575-545430f076fd
-DOCS_INDUSTRY_ID=e4c81004-1a4c-477f-97e3-b67022e9a351
-DOCS_CUSTOMER_ID=e4c81004-1a4c-477f-97e3-b67022e9a351
 declare TEXTKIT_API_KEY="" TEXTKIT_OPERATOR_KEY=""
 
 if [[ "${TEXTKIT_SKIP_DEPS:-0}" != 1 ]]; then
@@ -61,111 +67,14 @@ mkdir -p "$DATA_DIR"/{logs,pids,nats,redis,vault,twilio,bin}
 LOGS="$DATA_DIR/logs"
 BIN="$DATA_DIR/bin"
 
-# rel PATH prints PATH relative to the repo when it is inside it.
-rel() { local p="$1"; printf '%s\n' "${p#"$REPO_ROOT"/}"; }
-
-# show_log NAME prints the tail of NAME's log to stderr.
-show_log() {
-	local f="$LOGS/$1.log"
-	if [[ -s "$f" ]]; then
-		log "---- last lines of $(rel "$f") ----"
-		tail -n 25 "$f" >&2
-		log "----"
-	fi
-}
-
-fail() { # fail NAME MESSAGE
-	show_log "$1"
-	die "$2; see $(rel "$LOGS/$1.log")"
-}
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# require_free_port NAME PORT VAR fails when something else listens on PORT.
-require_free_port() {
-	if port_busy "$2"; then
-		die "$1: port $2 on 127.0.0.1 is already in use by another program; stop it, or set $3 to another port"
-	fi
-}
-
-# start_bg NAME PROGRAM ARGS... starts PROGRAM detached (own session, no
-# stdin, output appended to logs/NAME.log) with the environment in the
-# global array SVC_ENV, and records its pid.
-start_bg() {
-	local name="$1" prog="$2"
-	shift 2
-	local logf="$LOGS/$name.log"
-	printf '=== %s up.sh: starting %s\n' "$(date -Is)" "$name" >>"$logf"
-	# 9>&-: the daemon must not inherit (and so hold) up.sh's lock.
-	setsid nohup env "${SVC_ENV[@]}" "$prog" "$@" >>"$logf" 2>&1 </dev/null 9>&- &
-	printf '%s\n' "$!" >"$DATA_DIR/pids/$name.pid"
-	readlink -f "$prog" >"$DATA_DIR/pids/$name.exe"
-}
-
-# wait_for NAME CHECK... runs CHECK until it succeeds, failing with the log
-# when NAME's process exits or TEXTKIT_WAIT_SECONDS pass.
-wait_for() {
-	local name="$1" t0 deadline
-	shift
-	t0=$(now_ms)
-	deadline=$((t0 + TEXTKIT_WAIT_SECONDS * 1000))
-	until "$@" >/dev/null 2>&1; do
-		if ! pid_alive "$name" >/dev/null; then
-			fail "$name" "$name exited during startup"
-		fi
-		if (($(now_ms) > deadline)); then
-			fail "$name" "$name did not become healthy within ${TEXTKIT_WAIT_SECONDS}s (check: $*)"
-		fi
-		sleep 0.2
-	done
-	log "  $name healthy after $(elapsed "$t0")"
-}
-
-http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
-
-# redis_ping PORT PASSWORD answers PING over RESP (no redis-cli needed). A
-# subshell, so a failed connect cannot disturb this shell's descriptors.
-redis_ping() (
-	local l1="" l2=""
-	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-	# shellcheck disable=SC2016 # $4 is RESP, not a shell variable
-	printf '*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n' "${#2}" "$2" >&3
-	read -r -t 2 l1 <&3 || true
-	read -r -t 2 l2 <&3 || true
-	exec 3>&-
-	[[ "$l1" == +OK* && "$l2" == +PONG* ]]
-)
+# The helpers below (start_bg, wait_for, ensure_dep, one_shot, …) are shared
+# with the clustered stack (scripts/cluster.sh).
+# shellcheck source=scripts/lib-up.sh
+source "$REPO_ROOT/scripts/lib-up.sh"
 
 # ---- dependencies ------------------------------------------------------------
 log "up: dependencies (data in $(rel "$DATA_DIR"))"
 T_DEPS=$(now_ms)
-
-# ensure_dep NAME PROGRAM ARGS... keeps NAME running if up.sh started it
-# with exactly this environment (SVC_ENV), program and arguments, and the
-# files among the arguments (config files) had the same contents; otherwise
-# (not running, or secrets, ports or config changed) it restarts it. Data
-# directories are kept either way.
-ensure_dep() {
-	local name="$1" fp pid arg
-	shift
-	fp="$({
-		printf '%s\n' "${SVC_ENV[@]}" "$@"
-		for arg in "${@:2}"; do
-			if [[ -f "$arg" ]]; then cat "$arg"; fi
-		done
-	} | sha256sum | cut -c1-64)"
-	if pid="$(pid_alive "$name")"; then
-		if [[ "$(cat "$DATA_DIR/pids/$name.config" 2>/dev/null)" == "$fp" ]]; then
-			log "  $name already running (pid $pid): kept"
-			return
-		fi
-		log "  $name runs with another configuration (secrets, ports or config file changed): restarting it"
-	fi
-	stop_service "$name"
-	start_bg "$name" "$@"
-	printf '%s\n' "$fp" >"$DATA_DIR/pids/$name.config"
-	log "  $name started (pid $(<"$DATA_DIR/pids/$name.pid"))"
-}
 
 if ! pid_alive nats >/dev/null; then
 	require_free_port nats "$TEXTKIT_NATS_PORT" TEXTKIT_NATS_PORT
@@ -235,14 +144,6 @@ else
 fi
 
 # ---- our binaries (built while the dependencies start) -------------------------
-has_main() {
-	local f
-	for f in "$1"/*.go; do
-		[[ -f "$f" && "$f" != *_test.go ]] || continue
-		grep -q '^package main\b' "$f" && return 0
-	done
-	return 1
-}
 
 T_BUILD=$(now_ms)
 declare -A BUILT=()
@@ -297,17 +198,6 @@ for ((i = ${#OUR_SERVICES[@]} - 1; i >= 0; i--)); do
 done
 
 # ---- vault-init and seed ---------------------------------------------------------
-# one_shot NAME ARGS... runs $BIN/textkit with ARGS, logging to logs/NAME.log.
-one_shot() {
-	local name="$1" t0
-	shift
-	t0=$(now_ms)
-	printf '=== %s up.sh: textkit %s\n' "$(date -Is)" "$1" >>"$LOGS/$name.log"
-	env "${SVC_ENV[@]}" "$BIN/textkit" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null ||
-		fail "$name" "textkit $1 failed"
-	log "  textkit $1 done in $(elapsed "$t0")"
-}
-
 # Set by vault.env below (the tokens vault-init issued).
 declare TEXTKIT_VAULT_TOKEN_GATEWAY="" TEXTKIT_VAULT_TOKEN_PROVISIONER="" TEXTKIT_VAULT_TOKEN_RETENTION=""
 if built textkit; then
@@ -340,15 +230,6 @@ if built textkit; then
 		one_shot seed seed -file "$REPO_ROOT/deploy/seed.json"
 		# API keys, made once and kept beside the data they live in: a
 		# partner key for the docs' example partner, and an operator key.
-		make_key() {
-			local file="$1"
-			shift
-			[[ -s "$file" ]] && return
-			env "${SVC_ENV[@]}" "$BIN/textkit" apikey create -quiet "$@" >"$file.tmp" 2>>"$LOGS/seed.log" </dev/null ||
-				fail seed "textkit apikey create failed"
-			chmod 0600 "$file.tmp"
-			mv "$file.tmp" "$file"
-		}
 		make_key "$DATA_DIR/api-key" -role partner -partner "$DOCS_PARTNER_ID" -name dev-partner
 		make_key "$DATA_DIR/operator-key" -role operator -name dev-operator
 		TEXTKIT_API_KEY=$(<"$DATA_DIR/api-key")
@@ -449,21 +330,8 @@ log "up: services ready in $(elapsed "$T_SVC"); total $(elapsed "$T_START")"
 
 # ---- the docs' example customer ------------------------------------------------------
 GRAPHQL_URL="http://127.0.0.1:$TEXTKIT_GATEWAY_PORT/graphql"
-# The customer-facing docs act on customer $DOCS_CUSTOMER_ID; register it
-# (through the API, like any customer) so their examples work as written.
-graphql() {
-	curl -sS --max-time 30 "$GRAPHQL_URL" -H 'Content-Type: application/json' \
-		-H "Authorization: Bearer $TEXTKIT_API_KEY" -d "$1"
-}
 if [[ " ${started[*]} " == *" gateway "* ]]; then
-	found=$(graphql '{"query":"{ customer(id: \"'"$DOCS_CUSTOMER_ID"'\") { id status } }"}')
-	if [[ "$found" == *'"customer":null'* ]]; then
-		reg=$(graphql '{"query":"mutation { registerCustomer(input: {id: \"'"$DOCS_CUSTOMER_ID"'\", space: \"docs-example\", partnerId: \"'"$DOCS_PARTNER_ID"'\", industryId: \"'"$DOCS_INDUSTRY_ID"'\", label: \"Docs example customer\"}) { response userErrors { field message } } }"}')
-		[[ "$reg" == *'"response":true'* ]] || fail gateway "could not register the docs' example customer: $reg"
-		log "  registered the docs' example customer $DOCS_CUSTOMER_ID (space docs-example)"
-	elif [[ "$found" != *'"customer":{'* ]]; then
-		fail gateway "could not look up the docs' example customer: $found"
-	fi
+	register_docs_customer "$GRAPHQL_URL" gateway
 fi
 
 # ---- what to do next -----------------------------------------------------------

@@ -15,6 +15,12 @@
 #       does not (a new Vault, or the variable changed), a root token is
 #       generated with the unseal key, used to create it under that id, and
 #       revoked. Safe to re-run at any point.
+#   vault.sh unseal-cluster KEYS_FILE ADDR1 ADDR2 ADDR3
+#       The same for a raft cluster (deploy/vault/cluster.hcl): initialises
+#       node ADDR1 if it is new, unseals every node (a new node 2 or 3
+#       joins node 1 through retry_join once unsealed), waits until one node
+#       is active and every node a raft voter, and makes sure the root
+#       token exists. VAULT_ADDR is not used.
 #   vault.sh revoke ENV_FILE
 #       Revokes the service tokens (TEXTKIT_VAULT_TOKEN_…=…) listed in
 #       ENV_FILE (textkit vault-init's output) with the root token.
@@ -23,7 +29,12 @@
 #       `vault server` (as user vault when run as root), unseal KEYS_FILE,
 #       create READY_FILE (the healthcheck looks for it) and wait for the
 #       server, passing SIGTERM and SIGINT on. VAULT_ADDR defaults to
-#       http://127.0.0.1:<port of TEXTKIT_VAULT_LISTEN>.
+#       http://127.0.0.1:<port of TEXTKIT_VAULT_LISTEN>. With
+#       TEXTKIT_VAULT_NODES (the cluster's node addresses, comma-separated,
+#       as the nodes reach each other) it runs one node of a cluster: the
+#       first node initialises it if new; every node waits for the unseal
+#       key in KEYS_FILE (a volume the nodes share), unseals itself and is
+#       ready once some node is active.
 #
 # Environment: VAULT_ADDR, TEXTKIT_VAULT_ROOT_TOKEN (unseal, revoke, run),
 # the template's variables (config, run), TEXTKIT_VAULT_BIN (default: vault
@@ -46,7 +57,7 @@ die() {
 }
 
 usage() {
-	die "usage: vault.sh config TEMPLATE OUT | unseal KEYS_FILE | revoke ENV_FILE | run TEMPLATE CONFIG KEYS_FILE READY_FILE"
+	die "usage: vault.sh config TEMPLATE OUT | unseal KEYS_FILE | unseal-cluster KEYS_FILE ADDR... | revoke ENV_FILE | run TEMPLATE CONFIG KEYS_FILE READY_FILE"
 }
 
 # anon ARGS... runs the vault CLI without a token.
@@ -238,6 +249,74 @@ cmd_unseal() {
 	ensure_root "$INIT_ROOT" "$_key"
 }
 
+# ---- unseal-cluster ------------------------------------------------------------
+
+# unsealed: $VAULT_ADDR answers and is unsealed.
+unsealed() { answers && [ "$(printf '%s' "$STATUS" | json_bool sealed)" = false ]; }
+
+# led: $VAULT_ADDR is unsealed and knows an active node (itself or another).
+led() {
+	unsealed && {
+		[ "$(printf '%s' "$STATUS" | json_bool is_self)" = true ] ||
+			[ -n "$(printf '%s' "$STATUS" | json_str leader_address)" ]
+	}
+}
+
+# unseal_member KEYS_FILE unseals the node at $VAULT_ADDR with the key in
+# KEYS_FILE, never initialising it: a new node completes its retry_join
+# when unsealed, which takes a few tries while it finds the leader.
+unseal_member() {
+	_keys="$1"
+	wait_until "the unseal key in $_keys" key_in "$_keys"
+	wait_until "Vault at $VAULT_ADDR to answer" answers
+	wait_until "Vault at $VAULT_ADDR to be unsealed" try_unseal
+	log "unsealed Vault node $VAULT_ADDR"
+}
+
+# key_in KEYS_FILE succeeds once KEYS_FILE holds an unseal key, left in KEY.
+key_in() {
+	KEY="$(sed -n 's/^TEXTKIT_VAULT_UNSEAL_KEY=//p' "$1" 2>/dev/null | tail -n 1)"
+	[ -n "$KEY" ]
+}
+
+# try_unseal gives $VAULT_ADDR the key once unless it is unsealed already.
+try_unseal() {
+	unsealed && return 0
+	printf '{"key":"%s"}\n' "$KEY" | anon write -format=json sys/unseal - >/dev/null 2>&1 || true
+	return 1
+}
+
+# voters ADDR_COUNT succeeds when the raft configuration has that many voters
+# (a joined node is a non-voter until autopilot has seen it stable).
+voters() {
+	_n="$(as "$TEXTKIT_VAULT_ROOT_TOKEN" operator raft list-peers -format=json 2>/dev/null | tr -d ' \t\r\n' | grep -o '"voter":true' | wc -l)"
+	[ "$_n" -ge "$1" ]
+}
+
+cmd_unseal_cluster() {
+	[ $# -ge 2 ] || usage
+	_keys="$1"
+	shift
+	need_env TEXTKIT_VAULT_ROOT_TOKEN
+	check_root_token_id
+	INIT_ROOT=""
+	VAULT_ADDR="$1"
+	export VAULT_ADDR
+	wait_until "Vault at $VAULT_ADDR to answer" answers
+	if [ "$(printf '%s' "$STATUS" | json_bool initialized)" = false ]; then
+		initialise "$_keys"
+	fi
+	for _a in "$@"; do
+		VAULT_ADDR="$_a"
+		unseal_member "$_keys"
+	done
+	VAULT_ADDR="$1"
+	wait_until "an active node (asking $VAULT_ADDR)" led
+	ensure_root "$INIT_ROOT" "$KEY"
+	wait_until "all $# nodes to be raft voters" voters "$#"
+	log "Vault cluster ready: $# nodes, every one a voter"
+}
+
 # ---- revoke --------------------------------------------------------------------
 
 cmd_revoke() {
@@ -254,6 +333,25 @@ cmd_revoke() {
 }
 
 # ---- run (docker compose) ---------------------------------------------------------
+
+# run_cluster_node KEYS_FILE brings this node of TEXTKIT_VAULT_NODES up:
+# the first node initialises a new cluster; every node unseals itself and
+# waits until some node is active; the first makes sure of the root token.
+run_cluster_node() {
+	_keys="$1"
+	_first="${TEXTKIT_VAULT_NODES%%,*}"
+	_self="${TEXTKIT_VAULT_API_ADDR-}"
+	INIT_ROOT=""
+	wait_until "Vault at $VAULT_ADDR to answer" answers
+	if [ "$_self" = "$_first" ] && [ "$(printf '%s' "$STATUS" | json_bool initialized)" = false ]; then
+		initialise "$_keys"
+	fi
+	unseal_member "$_keys"
+	wait_until "an active node" led
+	if [ "$_self" = "$_first" ]; then
+		ensure_root "$INIT_ROOT" "$KEY"
+	fi
+}
 
 cmd_run() {
 	[ $# -eq 4 ] || usage
@@ -274,7 +372,11 @@ cmd_run() {
 	trap 'rm -f "$_ready"; if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; fi' EXIT
 	"$@" server -config="$_cfg" &
 	SERVER_PID=$!
-	cmd_unseal "$_keys"
+	if [ -n "${TEXTKIT_VAULT_NODES-}" ]; then
+		run_cluster_node "$_keys"
+	else
+		cmd_unseal "$_keys"
+	fi
 	: >"$_ready"
 	log "Vault is unsealed and ready"
 	_rc=0
@@ -292,6 +394,7 @@ shift
 case "$cmd" in
 config) cmd_config "$@" ;;
 unseal) cmd_unseal "$@" ;;
+unseal-cluster) cmd_unseal_cluster "$@" ;;
 revoke) cmd_revoke "$@" ;;
 run) cmd_run "$@" ;;
 *) usage ;;
