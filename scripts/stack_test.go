@@ -76,7 +76,7 @@ func TestUpThenDown(t *testing.T) {
 	}
 	if !skipMissing {
 		checkCurl(t, out)
-		checkDocsExamples(t, graphQL, apiKey)
+		checkDocsExamples(t, apiKey, graphQL)
 		checkOperating(t, dir, port("TEXTKIT_REDIS_PORT"), port("TEXTKIT_NATS_PORT"))
 	}
 	checkNATSHealthy(t, port("TEXTKIT_NATS_MONITOR_PORT"))
@@ -289,11 +289,14 @@ func checkCurl(t *testing.T, out string) {
 
 // checkDocsExamples sends the customer-facing docs' four valid examples,
 // verbatim, to the stack up.sh started, as a partner pasting them would.
-func checkDocsExamples(t *testing.T, url, key string) {
+// With several GraphQL URLs (gateway replicas), example i goes to
+// urls[i % len(urls)].
+func checkDocsExamples(t *testing.T, key string, urls ...string) {
 	t.Helper()
 	examples := testenv.DocsExamples(t)
 	wants := []string{`"userErrors":[]`, `"activateCustomer":true,"updateCustomerContactInfo":true`, `"updateCustomerContactInfo":true`, `"deactivateCustomer":true`, `GRAPHQL_PARSE_FAILED`}
 	for i, ex := range examples {
+		url := urls[i%len(urls)]
 		body, _ := json.Marshal(map[string]string{"query": ex})
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
 		req.Header.Set("Content-Type", "application/json")

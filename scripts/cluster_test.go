@@ -1,0 +1,162 @@
+package scripts_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/textkit/customers/internal/testenv"
+)
+
+// clusterPortLists are the TEXTKIT_CLUSTER_*_PORTS lists of scripts/lib.sh
+// with the number of ports each needs.
+var clusterPortLists = []struct {
+	name string
+	n    int
+}{
+	{"TEXTKIT_CLUSTER_NATS_PORTS", 3}, {"TEXTKIT_CLUSTER_NATS_MONITOR_PORTS", 3}, {"TEXTKIT_CLUSTER_NATS_ROUTE_PORTS", 3},
+	{"TEXTKIT_CLUSTER_REDIS_PORTS", 6}, {"TEXTKIT_CLUSTER_VAULT_PORTS", 3}, {"TEXTKIT_CLUSTER_VAULT_CLUSTER_PORTS", 3},
+	{"TEXTKIT_CLUSTER_TWILIO_EMULATOR_PORTS", 1}, {"TEXTKIT_CLUSTER_GATEWAY_PORTS", 2}, {"TEXTKIT_CLUSTER_GATEWAY_OPS_PORTS", 2},
+	{"TEXTKIT_CLUSTER_PROVISIONER_PORTS", 3}, {"TEXTKIT_CLUSTER_RETENTION_PORTS", 2},
+}
+
+// clusterPorts picks free loopback ports for every list. Redis Cluster
+// listens on port+10000 too (the cluster bus), so every port comes from
+// 20000-39999, where both fit, with both free.
+func clusterPorts(t *testing.T) map[string][]int {
+	t.Helper()
+	free := func(p int) bool {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return false
+		}
+		_ = l.Close()
+		return true
+	}
+	seen := map[int]bool{}
+	out := map[string][]int{}
+	for _, l := range clusterPortLists {
+		for len(out[l.name]) < l.n {
+			p := 20000 + rand.IntN(20000)
+			if seen[p] || seen[p+10000] || !free(p) || !free(p+10000) {
+				continue
+			}
+			seen[p], seen[p+10000] = true, true
+			out[l.name] = append(out[l.name], p)
+		}
+	}
+	return out
+}
+
+// TestClusterUpDownUp runs `scripts/up.sh --cluster` (3 NATS nodes, a
+// 6-node Redis Cluster, 3 Vault nodes, 2 gateways, 3 provisioners, 2
+// retention workers) on free ports, sends the docs' examples alternately
+// through both gateways, terminates the docs' customer through one and
+// reads it from the other, then `scripts/down.sh --cluster` and `up.sh
+// --cluster` again: the customers and their encrypted contact info are
+// still there.
+func TestClusterUpDownUp(t *testing.T) {
+	st := newStack(t)
+	if st.skipMissing {
+		t.Skip("needs every binary of cmd/ (see the log above)")
+	}
+	ports := clusterPorts(t)
+	for _, l := range clusterPortLists {
+		var s []string
+		for _, p := range ports[l.name] {
+			s = append(s, fmt.Sprint(p))
+		}
+		st.env = append(st.env, l.name+"="+strings.Join(s, ","))
+	}
+	dir := filepath.Join(st.dir, "cluster")
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, filepath.Join(dir, "logs"))
+		}
+		if out, err := runScript(t, st.root, "down.sh", st.env, "--cluster"); err != nil {
+			t.Errorf("cleanup: down.sh --cluster: %v\n%s", err, out)
+		}
+	})
+
+	out := st.run(t, "up.sh", "--cluster")
+	key := strings.TrimSpace(readFile(t, filepath.Join(dir, "api-key")))
+	var gws []*graphQLClient
+	for _, p := range ports["TEXTKIT_CLUSTER_GATEWAY_PORTS"] {
+		url := fmt.Sprintf("http://127.0.0.1:%d/graphql", p)
+		if !strings.Contains(out, url) {
+			t.Errorf("up.sh --cluster did not print the gateway URL %s:\n%s", url, out)
+		}
+		gws = append(gws, &graphQLClient{url: url, key: key})
+	}
+	for _, name := range []string{"nats-1", "nats-2", "nats-3", "redis-1", "redis-6", "vault-1", "vault-3",
+		"provisioner-1", "provisioner-2", "provisioner-3", "retention-1", "retention-2", "gateway-1", "gateway-2"} {
+		alivePid(t, dir, name)
+	}
+
+	// The docs' lifecycle, example by example, alternating gateways.
+	checkDocsExamples(t, key, gws[0].url, gws[1].url)
+	const docsCustomer = "e4c81004-1a4c-477f-97e3-b67022e9a351"
+	term := gws[1].do(t, fmt.Sprintf(`mutation { terminateCustomer(input: {id: %q, retention: {strategy: INDEFINITE}}) { response } }`, docsCustomer))
+	if !strings.Contains(term, `"response":true`) {
+		t.Fatalf("terminateCustomer through gateway 2 answered %s", term)
+	}
+	waitStatus(t, gws[0], docsCustomer, "TERMINATED")
+
+	// A customer with contact info, encrypted with its key in the Vault cluster.
+	id := uuid.NewString()
+	const business = "Clustered Widgets Ltd."
+	reg := gws[0].do(t, fmt.Sprintf(`mutation { registerCustomer(input: {id: %q, space: %q, partnerId: %q, industryId: %q, label: "Cluster"}) { response userErrors { field message } } }`,
+		id, "cl-"+id[:8], docsPartnerID, docsIndustryID))
+	if !strings.Contains(reg, `"response":true`) {
+		t.Fatalf("registerCustomer answered %s", reg)
+	}
+	upd := gws[1].do(t, fmt.Sprintf(`mutation { activateCustomer(input: {id: %q}) updateCustomerContactInfo(input: {id: %q, businessName: %q, phoneNumber: "+14165551212", addressLine1: "1 Yonge St", postalCode: "M5E 1E5", province: "ON", country: "CA"}) }`,
+		id, id, business))
+	if !strings.Contains(upd, `"updateCustomerContactInfo":true`) {
+		t.Fatalf("activate and update answered %s", upd)
+	}
+	for _, g := range gws {
+		checkContactInfo(t, g, id, business, "through each gateway")
+	}
+
+	st.run(t, "down.sh", "--cluster")
+	for _, name := range []string{"gateway-1", "vault-1", "redis-1", "nats-1"} {
+		if pid, ok := readPid(dir, name); ok && processAlive(pid) {
+			t.Errorf("%s (pid %d) still runs after down.sh --cluster", name, pid)
+		}
+	}
+	st.run(t, "up.sh", "--cluster")
+	waitStatus(t, gws[1], docsCustomer, "TERMINATED")
+	for _, g := range gws {
+		checkContactInfo(t, g, id, business, "after down.sh --cluster and up.sh --cluster")
+	}
+}
+
+// waitStatus waits (bounded) until gql reads customer id with status.
+func waitStatus(t *testing.T, gql *graphQLClient, id, status string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, func() error {
+		got := gql.do(t, fmt.Sprintf(`{ customer(id: %q) { status } }`, id))
+		var resp struct {
+			Data struct {
+				Customer *struct {
+					Status string `json:"status"`
+				} `json:"customer"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(got), &resp); err != nil {
+			return err
+		}
+		if resp.Data.Customer == nil || resp.Data.Customer.Status != status {
+			return fmt.Errorf("customer %s through %s: %s, want status %s", id, gql.url, got, status)
+		}
+		return nil
+	})
+}
