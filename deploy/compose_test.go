@@ -275,8 +275,9 @@ func TestComposeHasEveryService(t *testing.T) {
 	for name := range c.Services {
 		_, profiled := profileServices[name]
 		_, obs := observability[name]
-		if _, ours := ourServices[name]; !ours && !profiled && !obs && !slices.Contains(dependencies, name) {
-			t.Errorf("docker-compose.yml service %q is unknown to this test: add it to ourServices, dependencies, observability or profileServices", name)
+		_, cl := clusterServices[name]
+		if _, ours := ourServices[name]; !ours && !profiled && !obs && !cl && !slices.Contains(dependencies, name) {
+			t.Errorf("docker-compose.yml service %q is unknown to this test: add it to ourServices, dependencies, observability, profileServices or clusterServices", name)
 		}
 	}
 }
@@ -602,6 +603,9 @@ func TestComposePortsMatchTheREADME(t *testing.T) {
 	for _, name := range sortedKeys(c.Services) {
 		if _, obs := observability[name]; obs {
 			continue // not part of the stack's ports (TestComposeObservabilityProfile)
+		}
+		if _, cl := clusterServices[name]; cl {
+			continue // the clustered stack's ports (TestComposeClusterProfile)
 		}
 		s := c.Services[name]
 		var got []int
