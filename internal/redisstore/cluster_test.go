@@ -58,6 +58,7 @@ func TestOnRedisCluster(t *testing.T) {
 		{"RepositoryContract", TestRepositoryContract},
 		{"UpdateWritesHistoryAndOutbox", TestUpdateWritesHistoryAndOutbox},
 		{"StoreOperations", TestStoreOperations},
+		{"TakeRateTokenIsATokenBucket", TestTakeRateTokenIsATokenBucket},
 		{"SettleAndClaimFirstWins", TestSettleAndClaimFirstWins},
 		{"KeyStatusOfUnknownCustomerIsPending", TestKeyStatusOfUnknownCustomerIsPending},
 		{"KeyStatusOnlyMovesForward", TestKeyStatusOnlyMovesForward},
