@@ -266,7 +266,13 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		if ok, wait := g.limiter.allow(p, g.cfg.Now()); !ok {
+		ok, wait, err := g.allow(ctx, p, g.cfg.Now())
+		if err != nil {
+			g.cfg.Logger.ErrorContext(ctx, "rate limit unavailable", "error", err.Error(), "request_id", rid)
+			writeErrors(w, http.StatusServiceUnavailable, "rate limiting is unavailable right now; try again (request "+rid+")", codeUnavailable)
+			return
+		}
+		if !ok {
 			refuseRate(w, wait, g.rateOf(p))
 			return
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -29,17 +30,23 @@ const (
 // more keys do not buy more requests) gets PartnerRate requests per
 // second with bursts of PartnerBurst; each operator key gets its own,
 // larger bucket. A request over the limit is answered 429 with
-// Retry-After and the code RATE_LIMITED. The buckets live in each gateway
-// replica's memory: with N replicas behind a load balancer a partner can
-// make up to N times the rate. Zero fields take the defaults.
+// Retry-After and the code RATE_LIMITED. These buckets live in Redis
+// (RateBuckets, one key per partner or operator key, gone once the
+// bucket is full again), so every gateway replica takes from the same
+// one: N replicas behind a load balancer still give a partner its rate,
+// not N times it. When Redis cannot be reached the request is answered
+// 503 UNAVAILABLE, as a failed API-key lookup is. Zero fields take the
+// defaults.
 //
 // Requests with a missing, unknown or revoked key are limited per client
 // address (an IPv6 address by its /64): after UnauthenticatedBurst of them,
 // at UnauthenticatedRate per second, every request from that address is
 // refused the same way before its key is looked up, so a flood of bad
-// keys cannot load Redis. Requests with a valid key take nothing from
-// that bucket. The address is the connection's peer: behind a proxy that
-// is the proxy.
+// keys cannot load Redis. That bucket stays in each replica's memory on
+// purpose: its job is to keep such floods away from Redis, so it must not
+// cost a Redis call itself (with N replicas an address gets up to N times
+// its failures). Requests with a valid key take nothing from that bucket.
+// The address is the connection's peer: behind a proxy that is the proxy.
 type RateLimits struct {
 	PartnerRate          float64 // requests per second; default 20
 	PartnerBurst         int     // default 40
@@ -76,8 +83,27 @@ func (r *RateLimits) validate() error {
 	return nil
 }
 
-// limiter holds one token bucket per partner, per operator key and per
-// client address that failed to authenticate.
+// RateBuckets keeps the partner and operator token buckets where every
+// gateway replica shares them (redisstore.Store: in Redis).
+type RateBuckets interface {
+	// TakeRateToken takes one request from the bucket named bucket (rate
+	// per second, up to burst) at now; when there is none it reports how
+	// long to wait.
+	TakeRateToken(ctx context.Context, bucket string, rate float64, burst int, now time.Time) (ok bool, retryAfter time.Duration, err error)
+}
+
+// allow takes one token from p's shared bucket at now; when there is none
+// it reports how long to wait.
+func (g *Gateway) allow(ctx context.Context, p access.Principal, now time.Time) (ok bool, retryAfter time.Duration, err error) {
+	rl := g.cfg.RateLimits
+	if p.Operator() || p.PartnerID == "" {
+		return g.cfg.Store.TakeRateToken(ctx, "key:"+p.KeyID, rl.OperatorRate, rl.OperatorBurst, now)
+	}
+	return g.cfg.Store.TakeRateToken(ctx, "partner:"+p.PartnerID, rl.PartnerRate, rl.PartnerBurst, now)
+}
+
+// limiter holds one token bucket per client address that failed to
+// authenticate, in this replica's memory.
 type limiter struct {
 	cfg RateLimits
 
@@ -86,25 +112,12 @@ type limiter struct {
 }
 
 // sweepAt is the number of buckets above which full (idle) buckets are
-// forgotten: a full bucket is the same as a new one. Authenticated
-// callers' buckets are bounded by the keys issued; an address's bucket
+// forgotten: a full bucket is the same as a new one. An address's bucket
 // empties only at the rate of its failures, so it is soon full again.
 const sweepAt = 10000
 
 func newLimiter(cfg RateLimits) *limiter {
 	return &limiter{cfg: cfg, buckets: map[string]*rate.Limiter{}}
-}
-
-// allow takes one token from p's bucket at now; when there is none it
-// reports how long to wait.
-func (l *limiter) allow(p access.Principal, now time.Time) (ok bool, retryAfter time.Duration) {
-	key, r, burst := "partner:"+p.PartnerID, l.cfg.PartnerRate, l.cfg.PartnerBurst
-	if p.Operator() || p.PartnerID == "" {
-		key, r, burst = "key:"+p.KeyID, l.cfg.OperatorRate, l.cfg.OperatorBurst
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return take(l.bucket(key, r, burst, now), now)
 }
 
 // allowUnauthenticated reports whether a request from addr may have its
@@ -146,20 +159,6 @@ func (l *limiter) bucket(key string, r float64, burst int, now time.Time) *rate.
 		l.buckets[key] = b
 	}
 	return b
-}
-
-// take takes one token from b at now; when there is none it reports how
-// long to wait.
-func take(b *rate.Limiter, now time.Time) (ok bool, retryAfter time.Duration) {
-	res := b.ReserveN(now, 1)
-	if !res.OK() {
-		return false, time.Hour
-	}
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
 }
 
 // retryAfterSeconds is the Retry-After header value: whole seconds,

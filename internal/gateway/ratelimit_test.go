@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/textkit/customers/internal/access"
 	"github.com/textkit/customers/internal/gateway"
+	"github.com/textkit/customers/internal/redisstore"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -167,5 +170,93 @@ func TestUnauthenticatedRequestsLimitedPerAddress(t *testing.T) {
 	}
 	if r := send("[2001:db8:1:3::1]:4000", badKey); r.Status != http.StatusUnauthorized {
 		t.Fatalf("another /64: %d, want 401", r.Status)
+	}
+}
+
+// A partner's bucket is shared by every gateway replica: two gateways (two
+// HTTP servers) over one Redis, 3×burst concurrent requests spread over
+// both and over the partner's two keys, a rate so low that no token comes
+// back during the test: exactly burst are accepted, the rest refused 429
+// RATE_LIMITED. An operator's bucket is shared the same way.
+func TestRateLimitIsSharedByGatewayReplicas(t *testing.T) {
+	const burst = 5
+	limits := func(c *gateway.Config) {
+		c.RateLimits = gateway.RateLimits{PartnerRate: 0.001, PartnerBurst: burst, OperatorRate: 0.001, OperatorBurst: burst}
+	}
+	h := newHarness(t, limits)
+	servers := []*httptest.Server{httptest.NewServer(h.newHandler(limits)), httptest.NewServer(h.newHandler(limits))}
+	for _, s := range servers {
+		t.Cleanup(s.Close)
+	}
+	fire := func(keys ...string) (accepted, limited int) {
+		t.Helper()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range 3 * burst {
+			wg.Go(func() {
+				req, err := http.NewRequest(http.MethodPost, servers[i%2].URL+"/graphql", strings.NewReader(`{"query":"{ viewer { role } }"}`))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+keys[i%len(keys)])
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_ = resp.Body.Close()
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case resp.StatusCode == http.StatusOK:
+					accepted++
+				case resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "":
+					limited++
+				default:
+					t.Errorf("request %d: status %d, want 200 or 429 with Retry-After", i, resp.StatusCode)
+				}
+			})
+		}
+		wg.Wait()
+		return accepted, limited
+	}
+	if a, l := fire(h.PartnerKey, h.PartnerKey2); a != burst || l != 2*burst {
+		t.Errorf("partner over two replicas: %d accepted, %d limited; want %d and %d", a, l, burst, 2*burst)
+	}
+	if a, l := fire(h.OperatorKey); a != burst || l != 2*burst {
+		t.Errorf("operator over two replicas: %d accepted, %d limited; want %d and %d", a, l, burst, 2*burst)
+	}
+	if r := h.do(h.OtherPartnerKey, `{ viewer { role } }`, nil); r.Status != http.StatusOK {
+		t.Errorf("another partner: %d %s, want its own bucket", r.Status, r.Raw)
+	}
+}
+
+// brokenRates is the gateway's store with its rate limits in a Redis that
+// cannot be reached.
+type brokenRates struct {
+	gateway.Store
+	rates *redisstore.Store
+}
+
+func (b brokenRates) TakeRateToken(ctx context.Context, bucket string, rate float64, burst int, now time.Time) (bool, time.Duration, error) {
+	return b.rates.TakeRateToken(ctx, bucket, rate, burst, now)
+}
+
+// When the rate limits cannot be read the request is refused like any
+// other Redis outage: 503 UNAVAILABLE with the request id, nothing run.
+func TestRateLimitUnreachableIsUnavailable(t *testing.T) {
+	h := newHarness(t, nil)
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { _ = down.Close() })
+	handler := h.newHandler(func(c *gateway.Config) { c.Store = brokenRates{Store: h.Store, rates: redisstore.New(down)} })
+	r := h.doWith(handler, h.PartnerKey, registerQuery("unavailable", `{ response }`), nil)
+	if r.Status != http.StatusServiceUnavailable || r.Code() != "UNAVAILABLE" || r.HasData ||
+		!strings.Contains(r.Message(), "rate limiting is unavailable right now; try again (request ") {
+		t.Fatalf("rate limit store down: %d %s, want 503 UNAVAILABLE", r.Status, r.Raw)
+	}
+	if n := h.Pub.calls.Load(); n != 0 {
+		t.Fatalf("the refused request published %d commands", n)
 	}
 }

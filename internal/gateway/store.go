@@ -35,6 +35,9 @@ type Store interface {
 	// KeyReader (APIKey) looks up the record of a presented API key, which
 	// access.Authenticate checks.
 	access.KeyReader
+	// RateBuckets (TakeRateToken) keeps the partner and operator rate
+	// limits, shared by every replica.
+	RateBuckets
 	// BindIdempotencyKey binds principal's Idempotency-Key to fingerprint
 	// for ttl unless it is bound already, and returns the fingerprint it
 	// is bound to (another one for a different request with the same key).

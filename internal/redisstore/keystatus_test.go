@@ -11,15 +11,13 @@ import (
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/redisstore"
-	"github.com/textkit/customers/internal/redisstore/redistest"
 )
 
 const custA = "0b8f6c0e-1111-4a1a-9a1a-000000000001"
 
 func newStore(t *testing.T) *redisstore.Store {
 	t.Helper()
-	rdb, _ := redistest.Start(t)
-	return redisstore.New(rdb)
+	return redisstore.New(newClient(t))
 }
 
 func TestKeyStatusOfUnknownCustomerIsPending(t *testing.T) {
@@ -143,7 +141,7 @@ func TestPublishedKeyEventsAreRemembered(t *testing.T) {
 // "due long ago".
 func TestUnreadableKeyRecordIsReportedNotDefaulted(t *testing.T) {
 	ctx := context.Background()
-	rdb, _ := redistest.Start(t)
+	rdb := newClient(t)
 	s := redisstore.New(rdb)
 	const garbage = "next-tuesday-ish"
 	for _, c := range []struct {

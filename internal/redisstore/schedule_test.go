@@ -240,7 +240,7 @@ func TestOverdueCountsEveryDestructionNotDoneSinceItsDueDate(t *testing.T) {
 // dates whose entry left the schedule are dropped.
 func TestOverdueCoversEntriesFromBeforeDueDates(t *testing.T) {
 	ctx := context.Background()
-	rdb, _ := redistest.Start(t)
+	rdb := newClient(t)
 	s := redisstore.New(rdb)
 	t0 := time.Date(2025, 2, 28, 10, 0, 0, 0, time.UTC)
 	for i := 0; i < 1500; i++ { // more than one backfill batch

@@ -51,15 +51,19 @@ const (
 
 // Stack is a running system.
 type Stack struct {
-	T       testing.TB
-	NATS    *natstest.Server
-	Redis   *testenv.Redis
-	RDB     *redis.Client
-	Store   *redisstore.Store
-	Twilio  *twiliotest.Server
-	Vault   *vaulttest.Server
-	Tokens  vault.ServiceTokens
-	Gateway *httptest.Server
+	T    testing.TB
+	NATS *natstest.Server
+	// Redis and RDB are the single redis-server and a client of it; nil
+	// with Options.RedisCluster.
+	Redis *testenv.Redis
+	RDB   *redis.Client
+	// RedisCluster is the Redis Cluster with Options.RedisCluster, else nil.
+	RedisCluster *redistest.Cluster
+	Store        *redisstore.Store
+	Twilio       *twiliotest.Server
+	Vault        *vaulttest.Server
+	Tokens       vault.ServiceTokens
+	Gateway      *httptest.Server
 	// PartnerKey, OtherPartnerKey and OperatorKey are API keys.
 	PartnerKey, OtherPartnerKey, OperatorKey string
 	// Logs collects every service's JSON log lines.
@@ -87,6 +91,9 @@ type Options struct {
 	// file, as in the dev stack (off by default: the emulator rewrites the
 	// whole file on every change, which would weigh on benchmarks).
 	TwilioState bool
+	// RedisCluster runs a Redis Cluster of three masters with a replica
+	// each (redistest.StartCluster) instead of a single redis-server.
+	RedisCluster bool
 }
 
 // Start runs a stack for t. A package using it must run its tests through
@@ -95,9 +102,16 @@ func Start(t testing.TB, opt Options) *Stack {
 	t.Helper()
 	s := &Stack{T: t, Logs: &testenv.Buffer{}}
 	s.NATS = natstest.Start(t)
-	s.RDB, s.Redis = redistest.Start(t)
-	s.RDB.AddHook(telemetry.RedisHook{}) // as redisstore.Connect does
-	s.Store = redisstore.New(s.RDB)
+	if opt.RedisCluster {
+		var rdb *redis.ClusterClient
+		rdb, s.RedisCluster = redistest.StartCluster(t)
+		rdb.AddHook(telemetry.RedisHook{}) // as redisstore.Connect does
+		s.Store = redisstore.New(rdb)
+	} else {
+		s.RDB, s.Redis = redistest.Start(t)
+		s.RDB.AddHook(telemetry.RedisHook{}) // as redisstore.Connect does
+		s.Store = redisstore.New(s.RDB)
+	}
 	if opt.TwilioState {
 		s.TwilioStateFile = filepath.Join(t.TempDir(), "twilio-state.json")
 	}

@@ -328,3 +328,12 @@ func (c *Cluster) Rejoin(t testing.TB, n *testenv.Redis) {
 	n.Start(t)
 	c.WaitHealthy(t)
 }
+
+// Do sends one command to the node at addr (see testenv.Redis.Do).
+func (c *Cluster) Do(addr string, args ...string) (any, error) {
+	n := c.byAddr(addr)
+	if n == nil {
+		return nil, fmt.Errorf("no node of the cluster listens on %s", addr)
+	}
+	return n.Do(args...)
+}
