@@ -282,7 +282,15 @@ func (cl *consumerLanes) finish(h *held) bool {
 		case closed:
 			return false
 		case acked:
-			if err := msg.DoubleAck(context.WithoutCancel(cl.ctx)); err != nil {
+			// Bounded: on a cluster the consumer's leader can die with the
+			// acknowledgement unanswered, and the lane must not wait for
+			// the API's default timeout. Unconfirmed, the message is still
+			// in the stream: the lane's next one waits for it (waitTurn)
+			// and JetStream redelivers it if the acknowledgement was lost.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(cl.ctx), apiTimeout)
+			err := msg.DoubleAck(actx)
+			cancel()
+			if err != nil {
 				// Unacknowledged: JetStream redelivers it, and the
 				// handler's idempotency makes that safe.
 				cl.s.log.Warn("could not acknowledge a message", "subject", msg.Subject(), "error", err.Error())
@@ -348,12 +356,21 @@ const (
 	orderCheckMax  = time.Second
 )
 
+// apiTimeout bounds one JetStream API request of a lane (an order check,
+// an acknowledgement's confirmation): answered in milliseconds by a live
+// leader, never by a dead one, and both are tried again (the check) or
+// made good by a redelivery (the acknowledgement), so a lane waits this
+// long, not the API's default 5 s, when a leader dies.
+const apiTimeout = time.Second
+
 // earliest returns the lowest sequence the stream holds on any of
 // subjects, 0 if none.
 func (cl *consumerLanes) earliest(subjects []string) (uint64, error) {
 	var first uint64
 	for _, subj := range subjects {
-		m, err := cl.stream.GetMsg(cl.ctx, 1, jetstream.WithGetMsgSubject(subj))
+		ctx, cancel := context.WithTimeout(cl.ctx, apiTimeout)
+		m, err := cl.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
+		cancel()
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
