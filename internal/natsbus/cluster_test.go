@@ -345,4 +345,3 @@ func TestClusterNodeLossLosesNothingAndDoesNotStall(t *testing.T) {
 		t.Logf("round %d (killed %v; consumer on %s): %v, %d handled again", i+1, kind, r.consumerConn.ConnectedServerName(), time.Since(start).Round(time.Millisecond), r.again)
 	}
 }
-
