@@ -33,15 +33,17 @@ func NewCommandPublisher(nc *nats.Conn) (*CommandPublisher, error) {
 
 // PublishCommand stores c in the command stream, on the gateway's subject, with its id as the
 // Nats-Msg-Id, and returns once JetStream acknowledged it (on disk:
-// sync_interval always).
+// sync_interval always). An attempt that gets no answer (on a cluster: the
+// stream's leader died or is being elected) is sent again with the same
+// id until ctx ends (see publishOnce), so the command is stored once.
 func (p *CommandPublisher) PublishCommand(ctx context.Context, c *command.Command) error {
 	b, err := command.Encode(c)
 	if err != nil {
 		return err
 	}
-	_, err = p.js.PublishMsg(ctx, withTrace(ctx, command.GatewaySubject(c.PartnerID, c.CustomerID), b), jetstream.WithMsgID(c.ID))
+	_, err = publishOnce(ctx, p.js, withTrace(ctx, command.GatewaySubject(c.PartnerID, c.CustomerID), b), c.ID)
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("publish command %s: the command stream does not exist yet (is the provisioner running?): %w", c.ID, err)
+		return fmt.Errorf("publish command %s: the command stream does not answer: it does not exist yet (is the provisioner running?) or, on a cluster, has no leader: %w", c.ID, err)
 	}
 	if full, ok := streamFull(err); ok {
 		return fmt.Errorf("publish command %s: %w (%s); try again once the provisioner has caught up: %w", c.ID, ErrCommandStreamFull, full, err)

@@ -87,11 +87,15 @@ type consumerLanes struct {
 	s      *laneSubscriber
 	h      Handler
 	stream jetstream.Stream // set when h.LaneSubjects is
+	cons   jetstream.Consumer
 	ctx    context.Context
 	out    chan *message.Message
 	mu     sync.Mutex
 	lanes  map[string]*lane
 	holds  map[*held]struct{}
+	// acked are the stream sequences this subscription's acknowledgements
+	// were confirmed for, recently (leftoverMemory): see leftover.
+	acked map[uint64]time.Time
 }
 
 // Subscribe consumes topic's durable consumer (which must exist) into
@@ -110,7 +114,7 @@ func (s *laneSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	if s.closed {
 		return nil, errors.New("natsbus: subscriber closed")
 	}
-	cl := &consumerLanes{s: s, h: h, ctx: ctx, out: make(chan *message.Message), lanes: map[string]*lane{}, holds: map[*held]struct{}{}}
+	cl := &consumerLanes{s: s, h: h, cons: c, ctx: ctx, out: make(chan *message.Message), lanes: map[string]*lane{}, holds: map[*held]struct{}{}, acked: map[uint64]time.Time{}}
 	if h.LaneSubjects != nil {
 		if cl.stream, err = s.js.Stream(ctx, h.Stream); err != nil {
 			return nil, fmt.Errorf("natsbus: stream %s: %w", h.Stream, err)
@@ -282,10 +286,20 @@ func (cl *consumerLanes) finish(h *held) bool {
 		case closed:
 			return false
 		case acked:
-			if err := msg.DoubleAck(context.WithoutCancel(cl.ctx)); err != nil {
+			// Bounded: on a cluster the consumer's leader can die with the
+			// acknowledgement unanswered, and the lane must not wait for
+			// the API's default timeout. Unconfirmed, the message is still
+			// in the stream: the lane's next one waits for it (waitTurn)
+			// and JetStream redelivers it if the acknowledgement was lost.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(cl.ctx), apiTimeout)
+			err := msg.DoubleAck(actx)
+			cancel()
+			if err != nil {
 				// Unacknowledged: JetStream redelivers it, and the
 				// handler's idempotency makes that safe.
 				cl.s.log.Warn("could not acknowledge a message", "subject", msg.Subject(), "error", err.Error())
+			} else {
+				cl.rememberAcked(h.seq)
 			}
 			return true
 		case redelivered:
@@ -318,7 +332,9 @@ func (cl *consumerLanes) waitTurn(l *lane, h *held) bool {
 		if err == nil && (first == 0 || first >= h.seq) {
 			return true
 		}
-		if err != nil {
+		if err == nil && cl.leftover(first, attempt) {
+			cl.removeLeftover(h.msg.Subject(), first)
+		} else if err != nil {
 			cl.s.log.Warn("could not check a message's order in its stream; checking again", "subject", h.msg.Subject(), "error", err.Error())
 		} else {
 			cl.s.log.Debug("an earlier message of this lane is still in the stream; waiting for it", "subject", h.msg.Subject(), "sequence", h.seq, "earlier", first)
@@ -341,6 +357,81 @@ func (cl *consumerLanes) waitTurn(l *lane, h *held) bool {
 	}
 }
 
+// leftoverMemory is how long a subscription remembers the messages whose
+// acknowledgement it saw confirmed: longer than JetStream takes to remove
+// a message left behind by itself (its interest check runs every 2 to
+// 2.5 minutes).
+const leftoverMemory = 5 * time.Minute
+
+// leftoverFloorAttempt is the order check from which an earlier message
+// still in the stream is compared with the consumer's acknowledgement
+// floor (an API request, so not at once: see leftover).
+const leftoverFloorAttempt = 3
+
+// rememberAcked records that seq's acknowledgement was confirmed, and
+// forgets those older than leftoverMemory.
+func (cl *consumerLanes) rememberAcked(seq uint64) {
+	if cl.h.LaneSubjects == nil || seq == 0 {
+		return
+	}
+	now := time.Now()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	cl.acked[seq] = now
+	if len(cl.acked)%1024 == 0 {
+		for s, at := range cl.acked {
+			if now.Sub(at) > leftoverMemory {
+				delete(cl.acked, s)
+			}
+		}
+	}
+}
+
+// leftover reports whether the stream's message seq, earlier than one a
+// lane waits to hand out, is already acknowledged: its acknowledgement was
+// confirmed to this subscription, or (from leftoverFloorAttempt on) it is
+// at or below the consumer's acknowledgement floor, whoever acknowledged
+// it; never at the first check, when it is most likely on its way out (an
+// acknowledged message takes a moment to leave a replicated stream). Such
+// a message stays in a work-queue stream when its removal is lost: on a
+// cluster, the consumer's leader forwards the removal to the stream's
+// leader without waiting for an answer (raft ForwardProposal), and one
+// forwarded while that leader is dying or being elected is dropped;
+// JetStream only notices at its next interest check, minutes later.
+// Nothing will deliver the message again, so waiting for it stalls its
+// customer's commands (docs/scaling.md, NATS cluster).
+func (cl *consumerLanes) leftover(seq uint64, attempt uint64) bool {
+	cl.mu.Lock()
+	_, mine := cl.acked[seq]
+	cl.mu.Unlock()
+	switch {
+	case attempt < 2:
+		return false // most likely on its way out: look again first
+	case mine:
+		return true
+	case attempt < leftoverFloorAttempt:
+		return false
+	}
+	ctx, cancel := context.WithTimeout(cl.ctx, apiTimeout)
+	defer cancel()
+	info, err := cl.cons.Info(ctx)
+	return err == nil && seq <= info.AckFloor.Stream
+}
+
+// removeLeftover deletes the acknowledged message seq that JetStream left
+// in the stream (see leftover), as the work queue would have; the order
+// check then looks again.
+func (cl *consumerLanes) removeLeftover(subject string, seq uint64) {
+	ctx, cancel := context.WithTimeout(cl.ctx, apiTimeout)
+	defer cancel()
+	err := cl.stream.DeleteMsg(ctx, seq)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		cl.s.log.Warn("could not remove an acknowledged message left in the stream; checking again", "subject", subject, "sequence", seq, "error", err.Error())
+		return
+	}
+	cl.s.log.Warn("removed an acknowledged message the stream still held (a removal lost in a leader change)", "subject", subject, "sequence", seq)
+}
+
 // orderCheckBase and orderCheckMax bound the wait before the stream is
 // checked again for an earlier message of a lane.
 const (
@@ -348,12 +439,21 @@ const (
 	orderCheckMax  = time.Second
 )
 
+// apiTimeout bounds one JetStream API request of a lane (an order check,
+// an acknowledgement's confirmation): answered in milliseconds by a live
+// leader, never by a dead one, and both are tried again (the check) or
+// made good by a redelivery (the acknowledgement), so a lane waits this
+// long, not the API's default 5 s, when a leader dies.
+const apiTimeout = time.Second
+
 // earliest returns the lowest sequence the stream holds on any of
 // subjects, 0 if none.
 func (cl *consumerLanes) earliest(subjects []string) (uint64, error) {
 	var first uint64
 	for _, subj := range subjects {
-		m, err := cl.stream.GetMsg(cl.ctx, 1, jetstream.WithGetMsgSubject(subj))
+		ctx, cancel := context.WithTimeout(cl.ctx, apiTimeout)
+		m, err := cl.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
+		cancel()
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}

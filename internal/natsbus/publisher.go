@@ -25,7 +25,7 @@ const (
 
 // Publisher publishes what the provisioner produces: outcomes (core NATS,
 // since they are also stored in Redis), events and dead letters (JetStream,
-// de-duplicated by id).
+// de-duplicated by id, sent again while unanswered: see publishOnce).
 type Publisher struct {
 	nc *nats.Conn
 	js jetstream.JetStream
@@ -66,7 +66,7 @@ func (p *Publisher) PublishEvent(ctx context.Context, e *command.Event) error {
 	if isKeyEvent(e.Type) {
 		subj = command.KeyEventSubject(e.PartnerID, e.CustomerID)
 	}
-	if _, err := p.js.PublishMsg(ctx, withTrace(ctx, subj, b), jetstream.WithMsgID(e.ID)); err != nil {
+	if _, err := publishOnce(ctx, p.js, withTrace(ctx, subj, b), e.ID); err != nil {
 		return fmt.Errorf("publish event %s: %w", e.ID, err)
 	}
 	return nil
@@ -102,7 +102,7 @@ func (p *Publisher) DeadLetter(ctx context.Context, dl *command.DeadLetter) erro
 	msg.Header.Set(HeaderOriginalSubject, dl.Subject)
 	msg.Header.Set(HeaderOriginalMsgID, dl.CommandID)
 	msg.Header.Set(HeaderOriginalStreamSeq, seq)
-	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+seq+"-"+dl.CommandID)); err != nil {
+	if _, err := publishOnce(ctx, p.js, msg, "dlq-"+seq+"-"+dl.CommandID); err != nil {
 		return fmt.Errorf("dead-letter message %s: %w", dl.CommandID, err)
 	}
 	return nil

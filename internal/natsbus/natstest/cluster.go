@@ -180,6 +180,13 @@ func (n *Node) Kill(t testing.TB) {
 	n.proc.Kill(t)
 }
 
+// Stop shuts the node down gracefully (SIGTERM): its leaders step down
+// first.
+func (n *Node) Stop(t testing.TB) {
+	t.Helper()
+	n.proc.Stop(t)
+}
+
 // Restart starts a killed (or stopped) node again, on the same ports with
 // the same store, and waits until it accepts clients.
 func (n *Node) Restart(t testing.TB) {
