@@ -3,10 +3,15 @@ package scripts_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,6 +131,21 @@ func TestClusterUpDownUp(t *testing.T) {
 		checkContactInfo(t, g, id, business, "through each gateway")
 	}
 
+	// The Vault leader dies (SIGKILL): a standby takes over, and the
+	// services, given every node, go on encrypting and decrypting.
+	killVaultLeader(t, dir, ports["TEXTKIT_CLUSTER_VAULT_PORTS"])
+	const business2 = "Clustered Widgets After Failover Ltd."
+	testenv.Eventually(t, 90*time.Second, func() error {
+		got, err := gws[0].try(fmt.Sprintf(`mutation { updateCustomerContactInfo(input: {id: %q, businessName: %q, phoneNumber: "+14165551212", addressLine1: "1 Yonge St", postalCode: "M5E 1E5", province: "ON", country: "CA"}) }`, id, business2))
+		if err != nil || !strings.Contains(got, `"updateCustomerContactInfo":true`) {
+			return fmt.Errorf("update after the Vault leader died: %s %v", got, err)
+		}
+		return nil
+	})
+	for _, g := range gws {
+		checkContactInfo(t, g, id, business2, "after the Vault leader died")
+	}
+
 	st.run(t, "down.sh", "--cluster")
 	for _, name := range []string{"gateway-1", "vault-1", "redis-1", "nats-1"} {
 		if pid, ok := readPid(dir, name); ok && processAlive(pid) {
@@ -135,8 +155,88 @@ func TestClusterUpDownUp(t *testing.T) {
 	st.run(t, "up.sh", "--cluster")
 	waitStatus(t, gws[1], docsCustomer, "TERMINATED")
 	for _, g := range gws {
-		checkContactInfo(t, g, id, business, "after down.sh --cluster and up.sh --cluster")
+		checkContactInfo(t, g, id, business2, "after down.sh --cluster and up.sh --cluster")
 	}
+	checkSharedRateLimit(t, gws)
+}
+
+// killVaultLeader kills the active node of the stack's Vault cluster with
+// SIGKILL (sys/health answers 200 on the active node, 429 on standbys).
+func killVaultLeader(t *testing.T, dir string, ports []int) {
+	t.Helper()
+	for i, p := range ports {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/sys/health", p))
+		if err != nil {
+			continue
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			pid := alivePid(t, dir, fmt.Sprintf("vault-%d", i+1))
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill vault-%d: %v", i+1, err)
+			}
+			waitClosed(t, p)
+			t.Logf("killed the Vault leader vault-%d (pid %d)", i+1, pid)
+			return
+		}
+	}
+	t.Fatal("no Vault node answered sys/health as the active node")
+}
+
+// checkSharedRateLimit: the partner's rate limit is one bucket for both
+// gateways. Requests alternate between them, in concurrent rounds, until
+// each gateway has refused one (429); by then no more requests may have
+// passed than one bucket allows in that time (the README's default
+// TEXTKIT_RATE_LIMIT and TEXTKIT_RATE_BURST), where a bucket per gateway
+// would have let twice the burst through.
+func checkSharedRateLimit(t *testing.T, gws []*graphQLClient) {
+	t.Helper()
+	const rate, burst, round, maxRequests = 20.0, 40, 20, 1000
+	var ok, sent int
+	refused := map[string]int{}
+	start := time.Now()
+	client := &http.Client{Timeout: 30 * time.Second}
+	for sent < maxRequests && (refused[gws[0].url] == 0 || refused[gws[1].url] == 0) {
+		codes := make([]int, round)
+		var wg sync.WaitGroup
+		for i := 0; i < round; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g := gws[i%len(gws)]
+				req, _ := http.NewRequest(http.MethodPost, g.url, strings.NewReader(`{"query":"{ viewer { role } }"}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+g.key)
+				resp, err := client.Do(req)
+				if err != nil {
+					return
+				}
+				_ = resp.Body.Close()
+				codes[i] = resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		for i, c := range codes {
+			switch c {
+			case http.StatusOK:
+				ok++
+			case http.StatusTooManyRequests:
+				refused[gws[i%len(gws)].url]++
+			default:
+				t.Fatalf("a request through %s answered status %d", gws[i%len(gws)].url, c)
+			}
+		}
+		sent += round
+	}
+	elapsed := time.Since(start)
+	if refused[gws[0].url] == 0 || refused[gws[1].url] == 0 {
+		t.Fatalf("after %d requests in %v, refused per gateway: %v; want each gateway to refuse some", sent, elapsed, refused)
+	}
+	allowed := burst + int(math.Ceil(rate*elapsed.Seconds())) + 1
+	if ok > allowed {
+		t.Errorf("%d of %d requests passed in %v through two gateways; one shared bucket (rate %v/s, burst %d) allows at most %d", ok, sent, elapsed, rate, burst, allowed)
+	}
+	t.Logf("rate limit: %d passed, refused %v, in %v (one bucket allows %d)", ok, refused, elapsed.Round(time.Millisecond), allowed)
 }
 
 // waitStatus waits (bounded) until gql reads customer id with status.
@@ -159,4 +259,23 @@ func waitStatus(t *testing.T, gql *graphQLClient, id, status string) {
 		}
 		return nil
 	})
+}
+
+// try posts query like do, but returns what went wrong instead of failing
+// t, for use inside testenv.Eventually.
+func (c *graphQLClient) try(query string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, err := http.NewRequest(http.MethodPost, c.url, strings.NewReader(string(body)))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	got, err := io.ReadAll(resp.Body)
+	return string(got), err
 }
