@@ -58,7 +58,7 @@ func (f *Flags) Common(name, httpAddr, httpUsage, vaultRole string) *Common {
 		RedisAddr:     f.String("redis-addr", "127.0.0.1:6399", "Redis host:port, or a Redis Cluster's seed addresses host:port,host:port,..."),
 		RedisPassword: f.String("redis-password", "", "Redis password"),
 		RedisUnsafe:   f.Bool("redis-allow-unsafe-persistence", false, "run even if Redis could lose acknowledged writes"),
-		VaultAddr:     f.String("vault-addr", "http://127.0.0.1:8200", "Vault address"),
+		VaultAddr:     f.String("vault-addr", "http://127.0.0.1:8200", "Vault address, or a cluster's node addresses, comma-separated"),
 		VaultToken:    f.String("vault-token", "", "Vault token ("+vaultRole+")"),
 		LogLevel:      f.String("log-level", "info", "debug, info, warn or error"),
 		Traces:        f.String("traces", telemetry.ModeOff, "where traces go: off, stdout or otlp (OTEL_EXPORTER_OTLP_ENDPOINT, default "+telemetry.DefaultOTLPEndpoint+")"),

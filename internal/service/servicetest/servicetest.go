@@ -66,6 +66,8 @@ func Common() []Case {
 		{"no vault token", map[string]string{"TEXTKIT_VAULT_TOKEN": ""}, nil, "TEXTKIT_VAULT_TOKEN is empty"},
 		{"wrong vault token", map[string]string{"TEXTKIT_VAULT_TOKEN": "hvs.wrong"}, nil, "refused TEXTKIT_VAULT_TOKEN"},
 		{"vault unreachable", map[string]string{"TEXTKIT_VAULT_ADDR": "http://127.0.0.1:1"}, nil, "vault at http://127.0.0.1:1 is not usable (is it running?"},
+		{"vault list with a bad entry", map[string]string{"TEXTKIT_VAULT_ADDR": "http://127.0.0.1:8200,127.0.0.1:8201"}, nil, `vault addr "127.0.0.1:8201" must be an http(s) URL`},
+		{"vault list with every node unreachable", map[string]string{"TEXTKIT_VAULT_ADDR": "http://127.0.0.1:1,http://127.0.0.1:2"}, nil, "vault at http://127.0.0.1:1,http://127.0.0.1:2 is not usable"},
 		{"redis unreachable", map[string]string{"TEXTKIT_REDIS_ADDR": "127.0.0.1:1"}, nil, "cannot reach redis at 127.0.0.1:1"},
 		{"redis wrong password", map[string]string{"TEXTKIT_REDIS_PASSWORD": "wrong"}, nil, "TEXTKIT_REDIS_PASSWORD"},
 		{"nats unreachable", map[string]string{"TEXTKIT_NATS_URL": "nats://127.0.0.1:1"}, nil, "cannot connect to nats at nats://127.0.0.1:1"},
