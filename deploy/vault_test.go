@@ -28,6 +28,8 @@ type vaultScript struct {
 	dir, addr string
 	env       []string
 	proc      *testenv.Process
+	tmpl      string // the config template, relative to the repo; "" is deploy/vault/vault.hcl
+	keys      string // the unseal key's file; "" is keys/unseal.env in dir
 }
 
 func newVaultScript(t *testing.T) *vaultScript {
@@ -56,28 +58,47 @@ func newVaultScript(t *testing.T) *vaultScript {
 	}}
 }
 
-func (v *vaultScript) keysFile() string  { return filepath.Join(v.dir, "keys", "unseal.env") }
+func (v *vaultScript) keysFile() string {
+	if v.keys != "" {
+		return v.keys
+	}
+	return filepath.Join(v.dir, "keys", "unseal.env")
+}
 func (v *vaultScript) readyFile() string { return filepath.Join(v.dir, "ready") }
 
-// start runs the script and waits until it reports ready; with wantFail it
-// waits for the script to fail instead and returns its output.
+// start runs vault.sh run (vault.hcl, or the template set in tmpl) and
+// waits until it is ready or, with wantFail, has failed; it returns the
+// script's output.
 func (v *vaultScript) start(t *testing.T, wantFail bool, extraEnv ...string) string {
 	t.Helper()
-	// The process outlives a subtest: it belongs to v.t. This cleanup runs
-	// after the process's own (SIGTERM to the script, which passes it on)
-	// and kills whatever is left of its process group.
+	v.launch(extraEnv...)
+	return v.waitReady(t, wantFail)
+}
+
+// launch starts vault.sh run without waiting.
+func (v *vaultScript) launch(extraEnv ...string) {
 	var proc *testenv.Process
 	v.t.Cleanup(func() {
 		if proc != nil {
 			_ = syscall.Kill(-proc.Pid(), syscall.SIGKILL)
 		}
 	})
+	tmpl := v.tmpl
+	if tmpl == "" {
+		tmpl = "deploy/vault/vault.hcl"
+	}
 	proc = testenv.StartProcess(v.t, "sh", []string{
 		filepath.Join(root, "deploy/vault/vault.sh"), "run",
-		filepath.Join(root, "deploy/vault/vault.hcl"), filepath.Join(v.dir, "config", "textkit.hcl"),
+		filepath.Join(root, tmpl), filepath.Join(v.dir, "config", "textkit.hcl"),
 		v.keysFile(), v.readyFile(),
 	}, append(slices.Clone(v.env), extraEnv...))
 	v.proc = proc
+}
+
+// waitReady waits until the launched vault.sh run is ready or, with
+// wantFail, has failed, and returns its output.
+func (v *vaultScript) waitReady(t *testing.T, wantFail bool) string {
+	t.Helper()
 	testenv.Eventually(t, 90*time.Second, func() error {
 		if exited, err := v.proc.Exited(); exited {
 			if wantFail && err != nil {
@@ -96,7 +117,6 @@ func (v *vaultScript) start(t *testing.T, wantFail bool, extraEnv ...string) str
 	return v.proc.Output()
 }
 
-// stop sends SIGTERM to the script, which must stop Vault and exit.
 func (v *vaultScript) stop(t *testing.T) {
 	t.Helper()
 	v.proc.Stop(t)
