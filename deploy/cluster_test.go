@@ -244,6 +244,9 @@ func checkClusterOurSettings(t *testing.T, c composeFile) {
 				t.Errorf("%s must wait for %s to be healthy", name, dep)
 			}
 		}
+		if name != "provisioner-1" && s.DependsOn["provisioner-1"].Condition != "service_healthy" {
+			t.Errorf("%s must wait for provisioner-1, which creates the streams at three replicas", name)
+		}
 		for _, dep := range []string{"redis-cluster-create", "cluster-vault-init"} {
 			if s.DependsOn[dep].Condition != "service_completed_successfully" {
 				t.Errorf("%s must wait for %s to complete", name, dep)
