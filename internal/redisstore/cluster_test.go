@@ -173,6 +173,13 @@ func TestStoreOperations(t *testing.T) {
 	if p, err := s.PendingCommand(ctx, cmd); err != nil || p == nil || p.CustomerID != cust {
 		t.Fatalf("PendingCommand = %+v, %v", p, err)
 	}
+	// Spread over the slots (and so over every master of a cluster).
+	for range 9 {
+		must(s.RecordPending(ctx, redisstore.Pending{CommandID: uuid.NewString(), CustomerID: cust, PartnerID: partner, At: at}))
+	}
+	if all, err := s.PendingCommands(ctx); err != nil || len(all) != 10 {
+		t.Fatalf("PendingCommands = %d records, %v; want all 10", len(all), err)
+	}
 	rej := command.Outcome{Version: command.WireVersion, CommandID: cmd, CustomerID: cust, PartnerID: partner, Status: command.Rejected, ProcessedAt: at}
 	_, err = s.Reject(ctx, rej)
 	must(err)
