@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,6 +108,7 @@ func testConnectToCluster(t *testing.T, cl *redistest.Cluster) {
 		_ = c.Close()
 	}
 	// One replica with a weaker fsync is enough to refuse the cluster.
+	var mu sync.Mutex
 	var replica *redis.Client
 	c, err := redisstore.Connect(ctx, redisstore.Config{Addr: cl.Seeds(), Password: cl.Password})
 	if err != nil {
@@ -114,6 +116,8 @@ func testConnectToCluster(t *testing.T, cl *redistest.Cluster) {
 	}
 	defer func() { _ = c.Close() }()
 	_ = c.(*redis.ClusterClient).ForEachSlave(ctx, func(_ context.Context, r *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
 		replica = r
 		return nil
 	})
