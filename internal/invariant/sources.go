@@ -98,24 +98,10 @@ func (l *Live) Outcome(ctx context.Context, partnerID, customerID, commandID str
 	return l.Store.Outcome(ctx, partnerID, customerID, commandID)
 }
 
-// Pending implements Sources: it scans the gateway's pending records.
+// Pending implements Sources: it scans the gateway's pending records
+// (every master of a Redis Cluster).
 func (l *Live) Pending(ctx context.Context) ([]redisstore.Pending, error) {
-	var out []redisstore.Pending
-	iter := l.Store.Client().Scan(ctx, 0, "cmdpending:{*}", 500).Iterator()
-	for iter.Next(ctx) {
-		id := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), "cmdpending:{"), "}")
-		p, err := l.Store.PendingCommand(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if p != nil {
-			out = append(out, *p)
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("scan pending commands: %w", err)
-	}
-	return out, nil
+	return l.Store.PendingCommands(ctx)
 }
 
 // KeyRecord implements Sources.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,6 +108,7 @@ func testConnectToCluster(t *testing.T, cl *redistest.Cluster) {
 		_ = c.Close()
 	}
 	// One replica with a weaker fsync is enough to refuse the cluster.
+	var mu sync.Mutex
 	var replica *redis.Client
 	c, err := redisstore.Connect(ctx, redisstore.Config{Addr: cl.Seeds(), Password: cl.Password})
 	if err != nil {
@@ -114,6 +116,8 @@ func testConnectToCluster(t *testing.T, cl *redistest.Cluster) {
 	}
 	defer func() { _ = c.Close() }()
 	_ = c.(*redis.ClusterClient).ForEachSlave(ctx, func(_ context.Context, r *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
 		replica = r
 		return nil
 	})
@@ -172,6 +176,13 @@ func TestStoreOperations(t *testing.T) {
 	must(s.RecordPending(ctx, redisstore.Pending{CommandID: cmd, CustomerID: cust, PartnerID: partner, At: at}))
 	if p, err := s.PendingCommand(ctx, cmd); err != nil || p == nil || p.CustomerID != cust {
 		t.Fatalf("PendingCommand = %+v, %v", p, err)
+	}
+	// Spread over the slots (and so over every master of a cluster).
+	for range 9 {
+		must(s.RecordPending(ctx, redisstore.Pending{CommandID: uuid.NewString(), CustomerID: cust, PartnerID: partner, At: at}))
+	}
+	if all, err := s.PendingCommands(ctx); err != nil || len(all) != 10 {
+		t.Fatalf("PendingCommands = %d records, %v; want all 10", len(all), err)
 	}
 	rej := command.Outcome{Version: command.WireVersion, CommandID: cmd, CustomerID: cust, PartnerID: partner, Status: command.Rejected, ProcessedAt: at}
 	_, err = s.Reject(ctx, rej)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -285,4 +286,41 @@ func (s *Store) BindIdempotencyKey(ctx context.Context, principal, key, fingerpr
 		bound = old.Fingerprint
 	}
 	return bound, nil
+}
+
+// PendingCommands returns every pending record the gateway keeps (a scan:
+// for checkers and operators, not for the request path). On a Redis
+// Cluster every master is scanned, since each holds its own slots' keys.
+func (s *Store) PendingCommands(ctx context.Context) ([]Pending, error) {
+	var mu sync.Mutex
+	var ids []string
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, "cmdpending:{*}", 500).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(iter.Val(), "cmdpending:{"), "}"))
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return scan(ctx, m) })
+	} else {
+		err = scan(ctx, s.rdb)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan pending commands: %w", err)
+	}
+	out := make([]Pending, 0, len(ids))
+	for _, id := range ids {
+		p, err := s.PendingCommand(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out, nil
 }

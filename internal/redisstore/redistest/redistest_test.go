@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -36,13 +37,13 @@ func TestStartClusterFailsOverAKilledMaster(t *testing.T) {
 	ctx := context.Background()
 	c, cl := redistest.StartCluster(t)
 
-	masters := 0
+	var masters atomic.Int64
 	err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-		masters++
+		masters.Add(1)
 		return nil
 	})
-	if err != nil || masters != 3 {
-		t.Fatalf("masters = %d, %v; want 3", masters, err)
+	if err != nil || masters.Load() != 3 {
+		t.Fatalf("masters = %d, %v; want 3", masters.Load(), err)
 	}
 	keys := []string{"{a}:1", "{b}:1", "{c}:1", "{d}:1"}
 	for _, k := range keys {
