@@ -27,6 +27,9 @@ import (
 // dead replica held is redelivered after it.
 const clusterAckWait = 2 * time.Second
 
+// handleTime is how long the cluster tests' handler takes per command.
+const handleTime = 20 * time.Millisecond
+
 // clusterRig is a three-node cluster with the streams and the partition
 // consumers at R3, and a provisioner-like consumer (natsbus.Run over every
 // partition, lanes per customer, order checked against the stream).
@@ -135,6 +138,9 @@ func (r *clusterRig) handle(_ context.Context, m natsbus.Message) error {
 	if _, err := fmt.Sscanf(string(m.Data), "%36s/%d", &customer, &n); err != nil {
 		return fmt.Errorf("bad test command %q: %w", m.Data, err)
 	}
+	// A handler takes a moment, as the provisioner's do (Redis, Twilio):
+	// commands are in flight, and acknowledged, across a node's death.
+	time.Sleep(handleTime)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	got := r.applied[customer]
@@ -306,11 +312,7 @@ func (r *clusterRig) nodeLoss(t *testing.T, kind victimKind, customers, perCusto
 		t.Fatal("no command applied before the kill")
 	}
 	start := time.Now()
-	if os.Getenv("TEXTKIT_CLUSTER_GRACEFUL") != "" {
-		node.Stop(t)
-	} else {
-		node.Kill(t)
-	}
+	node.Kill(t)
 	if err := <-published; err != nil {
 		t.Fatalf("with %s killed: %v", node.Name, err)
 	}
@@ -339,9 +341,112 @@ func TestClusterNodeLossLosesNothingAndDoesNotStall(t *testing.T) {
 		rounds = n
 	}
 	for i := range rounds {
-		kind := victimKind(i % 3)
+		// Alternately a non-leader and a leader: of the consumer, then of
+		// the stream.
+		kind := nonLeader
+		if i%2 == 1 {
+			kind = consumerLeader + victimKind(i/2%2)
+		}
 		start := time.Now()
-		r.nodeLoss(t, kind, 8, 5)
+		r.nodeLoss(t, kind, 12, 5)
 		t.Logf("round %d (killed %v; consumer on %s): %v, %d handled again", i+1, kind, r.consumerConn.ConnectedServerName(), time.Since(start).Round(time.Millisecond), r.again)
+	}
+}
+
+// provisionerJS returns the provisioner's JetStream context on c.
+func provisionerJS(t *testing.T, c *natstest.Cluster) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(c.Connect(t, "provisioner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// The order check holds on the cluster too: three unpinned replicas share
+// a partition, one dies, and the node leading the partition's consumer is
+// killed mid-flight.
+func TestClusterThreeUnpinnedReplicasKeepEachCustomersOrder(t *testing.T) {
+	c := natstest.StartCluster(t)
+	js := provisionerJS(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.EnsurePartitionConsumers(ctx, js, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := newConsumerRigOn(t, c, js)
+	natstest.WaitSettled(t, js, c, 60*time.Second, natsbus.CommandStream, natsbus.PartitionConsumerName(r.part))
+	threeUnpinnedReplicas(t, r, func() {
+		lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer lcancel()
+		leader, err := natstest.ConsumerLeader(lctx, js, c, natsbus.CommandStream, natsbus.PartitionConsumerName(r.part))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leader.Kill(t)
+	})
+}
+
+// On a cluster just started, before its nodes have elected a JetStream
+// meta leader, the streams and consumers are still created, at R3: the
+// provisioner waits for the cluster instead of failing.
+func TestClusterStreamsAreCreatedOnAFreshCluster(t *testing.T) {
+	c := natstest.LaunchCluster(t)
+	js := provisionerJS(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*natsbus.ClusterWait)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.EnsurePartitionConsumers(ctx, js, clusterAckWait); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{natsbus.CommandStream, natsbus.EventStream, natsbus.DeadLetterStream} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.Replicas; got != 3 {
+			t.Errorf("stream %s has %d replicas, want 3", name, got)
+		}
+	}
+}
+
+// Streams created with one replica are moved to three when the provisioner
+// starts with TEXTKIT_NATS_REPLICAS=3, their partition consumers with them,
+// and the commands waiting in them are kept.
+func TestClusterStreamsScaleFromOneReplicaToThree(t *testing.T) {
+	c := natstest.StartCluster(t)
+	js := provisionerJS(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.EnsurePartitionConsumers(ctx, js, clusterAckWait); err != nil {
+		t.Fatal(err)
+	}
+	r := newConsumerRigOn(t, c, js) // a command waiting in its partition
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	consumer := natsbus.PartitionConsumerName(r.part)
+	natstest.WaitSettled(t, js, c, 60*time.Second, natsbus.CommandStream, consumer)
+	s, err := js.Stream(ctx, natsbus.CommandStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := s.CachedInfo(); info.Config.Replicas != 3 || len(info.Cluster.Replicas) != 2 || info.State.Msgs != 1 {
+		t.Fatalf("command stream after the update: %d replicas configured, %d followers, %d messages; want 3, 2, 1", info.Config.Replicas, len(info.Cluster.Replicas), info.State.Msgs)
+	}
+	cons, err := js.Consumer(ctx, natsbus.CommandStream, consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := cons.CachedInfo(); info.Cluster == nil || len(info.Cluster.Replicas) != 2 || info.NumPending != 1 {
+		t.Fatalf("consumer %s after the update: cluster %+v, %d pending; want 2 followers and the command pending", consumer, info.Cluster, info.NumPending)
 	}
 }

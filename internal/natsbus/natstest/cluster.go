@@ -54,10 +54,21 @@ type Node struct {
 	proc *testenv.Process
 }
 
-// StartCluster starts a three-node cluster, stops it when the test ends
-// (logging the nodes' output if the test failed), and waits until it has
-// a meta leader and every node is ready for JetStream.
+// StartCluster starts a three-node cluster (LaunchCluster) and waits until
+// it has a meta leader and every node is ready for JetStream.
 func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c := LaunchCluster(t)
+	c.WaitReady(t, 30*time.Second)
+	return c
+}
+
+// LaunchCluster starts a three-node cluster and returns once every node
+// accepts clients, maybe before the nodes have elected a JetStream meta
+// leader: a fresh cluster, as a service starting with it sees it. The
+// cluster is stopped when the test ends (the nodes' output logged if the
+// test failed).
+func LaunchCluster(t testing.TB) *Cluster {
 	t.Helper()
 	setEnv()
 	bin := testenv.Binary(t, "nats-server")
@@ -100,9 +111,6 @@ cluster {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range c.Nodes {
-		n.start(t)
-	}
 	t.Cleanup(func() {
 		for _, n := range c.Nodes {
 			if n.proc != nil {
@@ -113,7 +121,9 @@ cluster {
 			}
 		}
 	})
-	c.WaitReady(t, 30*time.Second)
+	for _, n := range c.Nodes {
+		n.start(t)
+	}
 	return c
 }
 
