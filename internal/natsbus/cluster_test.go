@@ -121,7 +121,10 @@ func (r *clusterRig) run(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
 		case <-time.After(20 * time.Second):
 			t.Error("Run did not stop")
 		}

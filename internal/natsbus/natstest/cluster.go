@@ -258,7 +258,7 @@ func (c *Cluster) WaitReady(t testing.TB, timeout time.Duration) {
 // MetaLeader returns the name of the JetStream meta leader, as a running
 // node reports it, or an error while there is none.
 func (c *Cluster) MetaLeader() (string, error) {
-	var last error = errors.New("no node is running")
+	last := errors.New("no node is running")
 	for _, n := range c.Nodes {
 		if !n.Running() {
 			continue
@@ -298,36 +298,45 @@ func getJSON(u string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// StreamLeader returns the node leading stream, once every one of its
-// replicas on a running node is current; an error while it has no leader
-// or a replica is still catching up.
+// StreamLeader returns the node leading stream, or an error while it has
+// no running leader.
 func StreamLeader(ctx context.Context, js jetstream.JetStream, c *Cluster, stream string) (*Node, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, err
 	}
-	return c.settled(s.CachedInfo().Cluster, "stream "+stream)
+	return c.leader(s.CachedInfo().Cluster, "stream "+stream)
 }
 
-// ConsumerLeader returns the node leading stream's consumer, once every
-// one of its replicas on a running node is current (see StreamLeader).
+// ConsumerLeader returns the node leading stream's consumer, or an error
+// while it has no running leader.
 func ConsumerLeader(ctx context.Context, js jetstream.JetStream, c *Cluster, stream, consumer string) (*Node, error) {
 	cons, err := js.Consumer(ctx, stream, consumer)
 	if err != nil {
 		return nil, err
 	}
-	return c.settled(cons.CachedInfo().Cluster, "consumer "+consumer)
+	return c.leader(cons.CachedInfo().Cluster, "consumer "+consumer)
 }
 
-// settled checks a stream's or consumer's cluster info: a running leader,
-// and every replica on a running node current.
-func (c *Cluster) settled(ci *jetstream.ClusterInfo, what string) (*Node, error) {
+// leader returns the running node a stream's or consumer's cluster info
+// names as its leader.
+func (c *Cluster) leader(ci *jetstream.ClusterInfo, what string) (*Node, error) {
 	if ci == nil || ci.Leader == "" {
 		return nil, fmt.Errorf("%s has no leader", what)
 	}
 	leader := c.Node(ci.Leader)
 	if leader == nil || !leader.Running() {
 		return nil, fmt.Errorf("%s: leader %q is not a running node", what, ci.Leader)
+	}
+	return leader, nil
+}
+
+// settled checks a stream's or consumer's cluster info: a running leader,
+// and every replica on a running node current.
+func (c *Cluster) settled(ci *jetstream.ClusterInfo, what string) (*Node, error) {
+	leader, err := c.leader(ci, what)
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range ci.Replicas {
 		if n := c.Node(r.Name); n != nil && n.Running() && (!r.Current || r.Offline) {
@@ -346,12 +355,20 @@ func WaitSettled(t testing.TB, js jetstream.JetStream, c *Cluster, timeout time.
 	testenv.Eventually(t, timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		l, err := StreamLeader(ctx, js, c, stream)
+		s, err := js.Stream(ctx, stream)
 		if err != nil {
 			return err
 		}
-		for _, cons := range consumers {
-			if _, err := ConsumerLeader(ctx, js, c, stream, cons); err != nil {
+		l, err := c.settled(s.CachedInfo().Cluster, "stream "+stream)
+		if err != nil {
+			return err
+		}
+		for _, name := range consumers {
+			cons, err := js.Consumer(ctx, stream, name)
+			if err != nil {
+				return err
+			}
+			if _, err := c.settled(cons.CachedInfo().Cluster, "consumer "+name); err != nil {
 				return err
 			}
 		}
