@@ -27,6 +27,9 @@ import (
 // dead replica held is redelivered after it.
 const clusterAckWait = 2 * time.Second
 
+// handleTime is how long the cluster tests' handler takes per command.
+const handleTime = 20 * time.Millisecond
+
 // clusterRig is a three-node cluster with the streams and the partition
 // consumers at R3, and a provisioner-like consumer (natsbus.Run over every
 // partition, lanes per customer, order checked against the stream).
@@ -47,18 +50,8 @@ type clusterRig struct {
 func newClusterRig(t *testing.T) *clusterRig {
 	t.Helper()
 	c := natstest.StartCluster(t)
-	js, err := jetstream.New(c.Connect(t, "provisioner"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{Replicas: 3}); err != nil {
-		t.Fatal(err)
-	}
-	if err := natsbus.EnsurePartitionConsumers(ctx, js, clusterAckWait); err != nil {
-		t.Fatal(err)
-	}
+	js := provisionerJS(t, c)
+	ensureOn(t, js, 3, clusterAckWait)
 	pub, err := jetstream.New(c.Connect(t, natstest.SeedPartnerUser))
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +111,10 @@ func (r *clusterRig) run(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
 		case <-time.After(20 * time.Second):
 			t.Error("Run did not stop")
 		}
@@ -135,6 +131,9 @@ func (r *clusterRig) handle(_ context.Context, m natsbus.Message) error {
 	if _, err := fmt.Sscanf(string(m.Data), "%36s/%d", &customer, &n); err != nil {
 		return fmt.Errorf("bad test command %q: %w", m.Data, err)
 	}
+	// A handler takes a moment, as the provisioner's do (Redis, Twilio):
+	// commands are in flight, and acknowledged, across a node's death.
+	time.Sleep(handleTime)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	got := r.applied[customer]
@@ -222,14 +221,18 @@ func (r *clusterRig) check(t *testing.T) {
 	}
 }
 
-// customersOnPartitions returns n fresh customers, spread over distinct
-// partitions while there are enough.
-func customersOnPartitions(n int) []string {
+// customersOn returns n fresh customers on the partitions allowed,
+// spread over as many of them as there are customers.
+func customersOn(n int, allowed []int) []string {
+	ok := map[int]bool{}
+	for _, p := range allowed {
+		ok[p] = true
+	}
 	seen := map[int]bool{}
 	var ids []string
 	for len(ids) < n {
 		id := uuid.NewString()
-		if p := natsbus.PartitionOf(id); !seen[p] || len(seen) == natsbus.Partitions {
+		if p := natsbus.PartitionOf(id); ok[p] && (!seen[p] || len(seen) == len(ok)) {
 			seen[p] = true
 			ids = append(ids, id)
 		}
@@ -241,57 +244,67 @@ func customersOnPartitions(n int) []string {
 type victimKind int
 
 const (
-	nonLeader      victimKind = iota // leads neither the command stream nor the first customer's consumer
-	consumerLeader                   // leads the first customer's partition consumer
-	streamLeader                     // leads the command stream (and maybe that consumer too)
+	nonLeader      victimKind = iota // leads neither the command stream nor a consumer of the round's partitions
+	consumerLeader                   // leads the consumer of the first customer's partition (not the stream)
+	streamLeader                     // leads the command stream
 )
 
 func (k victimKind) String() string {
 	return [...]string{"a non-leader", "a consumer leader", "the stream leader"}[k]
 }
 
-// victim picks the node to kill (see victimKind).
-func (r *clusterRig) victim(t *testing.T, customer string, kind victimKind) *natstest.Node {
+// plan picks the node a round kills (see victimKind) and the round's
+// customers, on partitions chosen accordingly.
+func (r *clusterRig) plan(t *testing.T, kind victimKind, customers int) (*natstest.Node, []string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cons, err := natstest.ConsumerLeader(ctx, r.js, r.c, natsbus.CommandStream, natsbus.PartitionConsumerName(natsbus.PartitionOf(customer)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	stream, err := natstest.StreamLeader(ctx, r.js, r.c, natsbus.CommandStream)
 	if err != nil {
 		t.Fatal(err)
 	}
+	leaders := make([]*natstest.Node, natsbus.Partitions)
+	for p := range leaders {
+		if leaders[p], err = natstest.ConsumerLeader(ctx, r.js, r.c, natsbus.CommandStream, natsbus.PartitionConsumerName(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := make([]int, natsbus.Partitions)
+	for p := range all {
+		all[p] = p
+	}
 	switch kind {
-	case consumerLeader:
-		return cons
 	case streamLeader:
-		return stream
+		return stream, customersOn(customers, all)
+	case consumerLeader:
+		for p, l := range leaders {
+			if l != stream {
+				return l, append(customersOn(1, []int{p}), customersOn(customers-1, all)...)
+			}
+		}
+		return leaders[0], append(customersOn(1, []int{0}), customersOn(customers-1, all)...)
 	}
 	for _, n := range r.c.Nodes {
-		if n != cons && n != stream {
-			return n
+		var spared []int
+		for p, l := range leaders {
+			if l != n {
+				spared = append(spared, p)
+			}
+		}
+		if n != stream && len(spared) > 0 {
+			return n, customersOn(customers, spared)
 		}
 	}
-	// The stream and the consumer have the same leader: any other node.
-	for _, n := range r.c.Nodes {
-		if n != cons {
-			return n
-		}
-	}
-	t.Fatal("no node to kill")
-	return nil
+	t.Fatal("every node leads the stream or every consumer")
+	return nil, nil
 }
 
 // nodeLoss publishes commands of customers on several partitions while
-// killing a node (the leader of the first customer's partition consumer,
-// or a non-leader), checks that every one is applied once, in order, and
+// killing a node (see victimKind and plan), checks that every one is applied once, in order, and
 // restarts the node.
 func (r *clusterRig) nodeLoss(t *testing.T, kind victimKind, customers, perCustomer int) {
 	t.Helper()
-	ids := customersOnPartitions(customers)
-	node := r.victim(t, ids[0], kind)
+	node, ids := r.plan(t, kind, customers)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	published := make(chan error, 1)
@@ -306,11 +319,7 @@ func (r *clusterRig) nodeLoss(t *testing.T, kind victimKind, customers, perCusto
 		t.Fatal("no command applied before the kill")
 	}
 	start := time.Now()
-	if os.Getenv("TEXTKIT_CLUSTER_GRACEFUL") != "" {
-		node.Stop(t)
-	} else {
-		node.Kill(t)
-	}
+	node.Kill(t)
 	if err := <-published; err != nil {
 		t.Fatalf("with %s killed: %v", node.Name, err)
 	}
@@ -339,9 +348,107 @@ func TestClusterNodeLossLosesNothingAndDoesNotStall(t *testing.T) {
 		rounds = n
 	}
 	for i := range rounds {
-		kind := victimKind(i % 3)
+		// Alternately a non-leader and a leader: of the consumer, then of
+		// the stream.
+		kind := nonLeader
+		if i%2 == 1 {
+			kind = consumerLeader + victimKind(i/2%2)
+		}
 		start := time.Now()
-		r.nodeLoss(t, kind, 8, 5)
+		r.nodeLoss(t, kind, 12, 5)
 		t.Logf("round %d (killed %v; consumer on %s): %v, %d handled again", i+1, kind, r.consumerConn.ConnectedServerName(), time.Since(start).Round(time.Millisecond), r.again)
+	}
+}
+
+// ensureOn creates (or updates) the streams at replicas and the partition
+// consumers with ackWait through js, as the provisioner does at start.
+func ensureOn(t *testing.T, js jetstream.JetStream, replicas int, ackWait time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*natsbus.ClusterWait)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamLimits{Replicas: replicas}); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.EnsurePartitionConsumers(ctx, js, ackWait); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// provisionerJS returns the provisioner's JetStream context on c.
+func provisionerJS(t *testing.T, c *natstest.Cluster) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(c.Connect(t, "provisioner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// The order check holds on the cluster too: three unpinned replicas share
+// a partition, one dies, and the node leading the partition's consumer is
+// killed mid-flight.
+func TestClusterThreeUnpinnedReplicasKeepEachCustomersOrder(t *testing.T) {
+	c := natstest.StartCluster(t)
+	js := provisionerJS(t, c)
+	ensureOn(t, js, 3, 30*time.Second)
+	r := newConsumerRigOn(t, c, js)
+	natstest.WaitSettled(t, js, c, 60*time.Second, natsbus.CommandStream, natsbus.PartitionConsumerName(r.part))
+	threeUnpinnedReplicas(t, r, func() {
+		lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer lcancel()
+		leader, err := natstest.ConsumerLeader(lctx, js, c, natsbus.CommandStream, natsbus.PartitionConsumerName(r.part))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leader.Kill(t)
+	})
+}
+
+// On a cluster just started, before its nodes have elected a JetStream
+// meta leader, the streams and consumers are still created, at R3: the
+// provisioner waits for the cluster instead of failing.
+func TestClusterStreamsAreCreatedOnAFreshCluster(t *testing.T) {
+	c := natstest.LaunchCluster(t)
+	js := provisionerJS(t, c)
+	ensureOn(t, js, 3, clusterAckWait)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, name := range []string{natsbus.CommandStream, natsbus.EventStream, natsbus.DeadLetterStream} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.Replicas; got != 3 {
+			t.Errorf("stream %s has %d replicas, want 3", name, got)
+		}
+	}
+}
+
+// Streams created with one replica are moved to three when the provisioner
+// starts with TEXTKIT_NATS_REPLICAS=3, their partition consumers with them,
+// and the commands waiting in them are kept.
+func TestClusterStreamsScaleFromOneReplicaToThree(t *testing.T) {
+	c := natstest.StartCluster(t)
+	js := provisionerJS(t, c)
+	ensureOn(t, js, 1, clusterAckWait)
+	r := newConsumerRigOn(t, c, js) // a command waiting in its partition
+	ensureOn(t, js, 3, clusterAckWait)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	consumer := natsbus.PartitionConsumerName(r.part)
+	natstest.WaitSettled(t, js, c, 60*time.Second, natsbus.CommandStream, consumer)
+	s, err := js.Stream(ctx, natsbus.CommandStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := s.CachedInfo(); info.Config.Replicas != 3 || len(info.Cluster.Replicas) != 2 || info.State.Msgs != 1 {
+		t.Fatalf("command stream after the update: %d replicas configured, %d followers, %d messages; want 3, 2, 1", info.Config.Replicas, len(info.Cluster.Replicas), info.State.Msgs)
+	}
+	cons, err := js.Consumer(ctx, natsbus.CommandStream, consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := cons.CachedInfo(); info.Cluster == nil || len(info.Cluster.Replicas) != 2 || info.NumPending != 1 {
+		t.Fatalf("consumer %s after the update: cluster %+v, %d pending; want 2 followers and the command pending", consumer, info.Cluster, info.NumPending)
 	}
 }

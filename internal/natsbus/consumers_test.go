@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/textkit/customers/internal/command"
@@ -21,7 +22,7 @@ import (
 // consumerRig is a server with the streams and partition consumers, and a
 // command of a fresh customer waiting in its partition.
 type consumerRig struct {
-	srv      *natstest.Server
+	srv      connector
 	js       jetstream.JetStream
 	part     int
 	subject  string
@@ -30,9 +31,22 @@ type consumerRig struct {
 	sequence uint64
 }
 
+// connector is a single server (natstest.Server) or a cluster
+// (natstest.Cluster): what connects as one of the users.
+type connector interface {
+	Connect(t testing.TB, user string, opts ...nats.Option) *nats.Conn
+}
+
 func newConsumerRig(t *testing.T) *consumerRig {
 	t.Helper()
 	srv, js := setup(t)
+	return newConsumerRigOn(t, srv, js)
+}
+
+// newConsumerRigOn is newConsumerRig on srv, whose streams and partition
+// consumers js has created.
+func newConsumerRigOn(t *testing.T, srv connector, js jetstream.JetStream) *consumerRig {
+	t.Helper()
 	pjs, err := jetstream.New(srv.Connect(t, natstest.SeedPartnerUser))
 	if err != nil {
 		t.Fatal(err)

@@ -424,12 +424,13 @@ func (cl *consumerLanes) leftover(seq uint64, attempt uint64) bool {
 func (cl *consumerLanes) removeLeftover(subject string, seq uint64) {
 	ctx, cancel := context.WithTimeout(cl.ctx, apiTimeout)
 	defer cancel()
-	err := cl.stream.DeleteMsg(ctx, seq)
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+	switch err := cl.stream.DeleteMsg(ctx, seq); {
+	case err == nil:
+		cl.s.log.Warn("removed an acknowledged message the stream still held (a removal lost in a leader change)", "subject", subject, "sequence", seq)
+	case msgGone(err): // its removal came through meanwhile
+	default:
 		cl.s.log.Warn("could not remove an acknowledged message left in the stream; checking again", "subject", subject, "sequence", seq, "error", err.Error())
-		return
 	}
-	cl.s.log.Warn("removed an acknowledged message the stream still held (a removal lost in a leader change)", "subject", subject, "sequence", seq)
 }
 
 // orderCheckBase and orderCheckMax bound the wait before the stream is

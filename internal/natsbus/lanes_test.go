@@ -115,7 +115,13 @@ func TestEachCustomersCommandsRunOneAtATimeInOrder(t *testing.T) {
 // and a replica dies mid-flight; each customer's commands still apply in
 // order.
 func TestThreeUnpinnedReplicasKeepEachCustomersOrder(t *testing.T) {
-	r := newConsumerRig(t)
+	threeUnpinnedReplicas(t, newConsumerRig(t), nil)
+}
+
+// threeUnpinnedReplicas runs TestThreeUnpinnedReplicasKeepEachCustomersOrder
+// on r; midFlight, if set, also runs once a third of the commands are handled.
+func threeUnpinnedReplicas(t *testing.T, r *consumerRig, midFlight func()) {
+	t.Helper()
 	cfg := natsbus.PartitionConsumer(r.part, time.Second)
 	cfg.PriorityPolicy, cfg.PriorityGroups, cfg.PinnedTTL = jetstream.PriorityPolicyNone, nil, 0
 	cfg.MaxAckPending = 6
@@ -136,6 +142,9 @@ func TestThreeUnpinnedReplicasKeepEachCustomersOrder(t *testing.T) {
 	}
 	o.waitHandled(t, o.total/3)
 	victim.Conn.Close() // no ack, no heartbeat: what it held is redelivered
+	if midFlight != nil {
+		midFlight()
+	}
 	o.check(t)
 }
 

@@ -53,7 +53,12 @@ func TestAnAcknowledgedMessageLeftInTheStreamDoesNotHoldItsLane(t *testing.T) {
 			LaneSubjects: func(s string) []string { return []string{s} },
 		}})
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 	for i := range n {
 		select {
 		case got := <-handled:

@@ -86,11 +86,13 @@ func CheckReplicas(n int) error {
 }
 
 // Connect dials NATS once (so a wrong address or password fails fast with
-// a clear error) and then reconnects forever in the background. While it
-// is disconnected, a publish fails at once instead of being buffered and
-// sent after the reconnect: a caller told that a publish failed (a
-// gateway client answered UNAVAILABLE) must be able to trust that nothing
-// went out later.
+// a clear error) and then reconnects forever in the background, to any
+// server of a seed list. While it is disconnected, a publish is refused
+// instead of being buffered and sent after the reconnect: a caller told
+// that a publish failed (a gateway client answered UNAVAILABLE) must be
+// able to trust that nothing went out later. Our publishers send a refused
+// or unanswered message again themselves, with the same Nats-Msg-Id, until
+// their context ends (publishOnce).
 func Connect(ctx context.Context, cfg Config) (*nats.Conn, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

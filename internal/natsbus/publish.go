@@ -53,10 +53,14 @@ func publishOnce(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, id 
 }
 
 // unanswered reports whether a publish got no answer from a stream: no
-// acknowledgement in time, or no stream leader listening (none elected
-// yet, or no stream at all).
+// acknowledgement in time, no stream leader listening (none elected yet,
+// or no stream at all), or the connection was reconnecting (to another
+// node of the cluster).
 func unanswered(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected)
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) ||
+		// Connect's connections do not buffer while reconnecting: the
+		// message was not sent, and is sent once reconnected.
+		errors.Is(err, nats.ErrReconnectBufExceeded)
 }

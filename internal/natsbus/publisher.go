@@ -118,9 +118,28 @@ func (p *Publisher) EraseCommand(ctx context.Context, streamSeq uint64) error {
 	if err != nil {
 		return fmt.Errorf("erase command %d: %w", streamSeq, err)
 	}
-	err = s.SecureDeleteMsg(ctx, streamSeq)
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !strings.Contains(err.Error(), "no message found") {
+	if err := s.SecureDeleteMsg(ctx, streamSeq); err != nil && !msgGone(err) {
 		return fmt.Errorf("erase command %d: %w", streamSeq, err)
 	}
 	return nil
+}
+
+// JetStream error codes of a deletion whose message is not there.
+const (
+	jsErrSequenceNotFound jetstream.ErrorCode = 10043 // "sequence N not found"
+	jsErrNoMessageFound   jetstream.ErrorCode = 10057 // "no message found"
+)
+
+// msgGone reports whether a message deletion failed because the message
+// is not in the stream (any more). nats.go flattens the API error of a
+// deletion into its message (ErrMsgDeleteUnsuccessful), so its code is
+// looked for there too.
+func msgGone(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jsErrSequenceNotFound || apiErr.ErrorCode == jsErrNoMessageFound) {
+		return true
+	}
+	msg := err.Error()
+	return errors.Is(err, jetstream.ErrMsgNotFound) || strings.Contains(msg, "no message found") ||
+		strings.Contains(msg, fmt.Sprintf("err_code=%d ", jsErrSequenceNotFound)) || strings.Contains(msg, fmt.Sprintf("err_code=%d ", jsErrNoMessageFound))
 }

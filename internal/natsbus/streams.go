@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/textkit/customers/internal/command"
@@ -199,18 +200,81 @@ func StreamConfigs(l StreamLimits) []jetstream.StreamConfig {
 }
 
 // EnsureStreams creates or updates every stream. It is idempotent; the
-// provisioner runs it at start.
+// provisioner runs it at start. A change of Replicas is applied to the
+// existing streams (JetStream moves them to 1 or 3 servers, and their
+// consumers, which have no replica count of their own, with them). On a
+// cluster still forming (no JetStream meta leader elected yet, too few
+// servers up for the replicas) it tries again for up to ClusterWait.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, l StreamLimits) error {
 	l.setDefaults()
 	if err := CheckReplicas(l.Replicas); err != nil {
 		return err
 	}
 	for _, cfg := range StreamConfigs(l) {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		err := whileClusterForms(ctx, "create stream "+cfg.Name, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, cfg)
+			return err
+		})
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrReplicasNotSupported {
+			return fmt.Errorf("create stream %s with %d replicas: this NATS server is not in a cluster (TEXTKIT_NATS_REPLICAS=3 needs a three-node JetStream cluster; use 1): %w", cfg.Name, cfg.Replicas, err)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// ClusterWait bounds how long EnsureStreams and EnsurePartitionConsumers
+// wait for a forming cluster.
+const ClusterWait = 30 * time.Second
+
+// JetStream error codes (nats-server's jetstream_errors_generated.go) of a
+// cluster that is not ready yet, or of replicas a lone server cannot have.
+const (
+	jsErrNoPeers              jetstream.ErrorCode = 10005 // too few servers up for the replicas
+	jsErrClusterNotAvailable  jetstream.ErrorCode = 10008 // no meta leader (yet)
+	jsErrReplicasNotSupported jetstream.ErrorCode = 10074 // replicas > 1 on a server outside a cluster
+)
+
+// whileClusterForms runs op (one JetStream API request, each attempt
+// bounded) until it succeeds, fails for another reason than a cluster not
+// ready yet, or ClusterWait (or ctx) ends; the error then says so.
+func whileClusterForms(ctx context.Context, what string, op func(context.Context) error) error {
+	deadline := time.Now().Add(ClusterWait)
+	for attempt := uint64(1); ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := op(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !clusterForming(err) || ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: the NATS cluster is not ready after %v (no JetStream meta leader, or fewer servers up than the streams' replicas; is every node running and routed to the others?): %w", what, ClusterWait, err)
+		}
+		wait := time.NewTimer(Backoff{Base: 200 * time.Millisecond, Max: 2 * time.Second}.WaitTime(attempt))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return fmt.Errorf("%s: %w (last: %w)", what, ctx.Err(), err)
+		case <-wait.C:
+		}
+	}
+}
+
+// clusterForming reports whether err is a JetStream API request failing
+// because the cluster is not ready yet: unanswered, or answered that no
+// meta leader or too few servers are there.
+func clusterForming(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jsErrNoPeers || apiErr.ErrorCode == jsErrClusterNotAvailable
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // PartitionMaxAckPending is how many commands of one partition may be in
@@ -273,8 +337,12 @@ func PartitionConsumerName(partition int) string {
 // waiting PinnedTTL.
 func EnsurePartitionConsumers(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) error {
 	for p := 0; p < Partitions; p++ {
-		if _, err := js.CreateOrUpdateConsumer(ctx, CommandStream, PartitionConsumer(p, ackWait)); err != nil {
-			return fmt.Errorf("create consumer %s: %w", PartitionConsumerName(p), err)
+		err := whileClusterForms(ctx, "create consumer "+PartitionConsumerName(p), func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateConsumer(ctx, CommandStream, PartitionConsumer(p, ackWait))
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	}
 	stream, err := js.Stream(ctx, CommandStream)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +154,22 @@ func TestPartitionOfAgreesWithTheServer(t *testing.T) {
 		if msg.Subject != want {
 			t.Fatalf("server stored the command on %s, PartitionOf predicts %s", msg.Subject, want)
 		}
+	}
+}
+
+// Three replicas on a server outside a cluster are refused with an error
+// that says what to do.
+func TestThreeReplicasOnALoneServerAreRefusedClearly(t *testing.T) {
+	srv := natstest.Start(t)
+	js, err := jetstream.New(srv.Connect(t, "provisioner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = natsbus.EnsureStreams(context.Background(), js, natsbus.StreamLimits{Replicas: 3})
+	if err == nil || !strings.Contains(err.Error(), "not in a cluster (TEXTKIT_NATS_REPLICAS=3 needs a three-node JetStream cluster; use 1)") {
+		t.Fatalf("EnsureStreams with 3 replicas on one server: %v", err)
+	}
+	if err := natsbus.EnsureStreams(context.Background(), js, natsbus.StreamLimits{Replicas: 2}); err == nil || !strings.Contains(err.Error(), "want 1") {
+		t.Fatalf("EnsureStreams with 2 replicas: %v", err)
 	}
 }

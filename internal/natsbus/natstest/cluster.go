@@ -54,10 +54,21 @@ type Node struct {
 	proc *testenv.Process
 }
 
-// StartCluster starts a three-node cluster, stops it when the test ends
-// (logging the nodes' output if the test failed), and waits until it has
-// a meta leader and every node is ready for JetStream.
+// StartCluster starts a three-node cluster (LaunchCluster) and waits until
+// it has a meta leader and every node is ready for JetStream.
 func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c := LaunchCluster(t)
+	c.WaitReady(t, 30*time.Second)
+	return c
+}
+
+// LaunchCluster starts a three-node cluster and returns once every node
+// accepts clients, maybe before the nodes have elected a JetStream meta
+// leader: a fresh cluster, as a service starting with it sees it. The
+// cluster is stopped when the test ends (the nodes' output logged if the
+// test failed).
+func LaunchCluster(t testing.TB) *Cluster {
 	t.Helper()
 	setEnv()
 	bin := testenv.Binary(t, "nats-server")
@@ -100,9 +111,6 @@ cluster {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range c.Nodes {
-		n.start(t)
-	}
 	t.Cleanup(func() {
 		for _, n := range c.Nodes {
 			if n.proc != nil {
@@ -113,7 +121,9 @@ cluster {
 			}
 		}
 	})
-	c.WaitReady(t, 30*time.Second)
+	for _, n := range c.Nodes {
+		n.start(t)
+	}
 	return c
 }
 
@@ -248,7 +258,7 @@ func (c *Cluster) WaitReady(t testing.TB, timeout time.Duration) {
 // MetaLeader returns the name of the JetStream meta leader, as a running
 // node reports it, or an error while there is none.
 func (c *Cluster) MetaLeader() (string, error) {
-	var last error = errors.New("no node is running")
+	last := errors.New("no node is running")
 	for _, n := range c.Nodes {
 		if !n.Running() {
 			continue
@@ -288,36 +298,45 @@ func getJSON(u string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// StreamLeader returns the node leading stream, once every one of its
-// replicas on a running node is current; an error while it has no leader
-// or a replica is still catching up.
+// StreamLeader returns the node leading stream, or an error while it has
+// no running leader.
 func StreamLeader(ctx context.Context, js jetstream.JetStream, c *Cluster, stream string) (*Node, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, err
 	}
-	return c.settled(s.CachedInfo().Cluster, "stream "+stream)
+	return c.leader(s.CachedInfo().Cluster, "stream "+stream)
 }
 
-// ConsumerLeader returns the node leading stream's consumer, once every
-// one of its replicas on a running node is current (see StreamLeader).
+// ConsumerLeader returns the node leading stream's consumer, or an error
+// while it has no running leader.
 func ConsumerLeader(ctx context.Context, js jetstream.JetStream, c *Cluster, stream, consumer string) (*Node, error) {
 	cons, err := js.Consumer(ctx, stream, consumer)
 	if err != nil {
 		return nil, err
 	}
-	return c.settled(cons.CachedInfo().Cluster, "consumer "+consumer)
+	return c.leader(cons.CachedInfo().Cluster, "consumer "+consumer)
 }
 
-// settled checks a stream's or consumer's cluster info: a running leader,
-// and every replica on a running node current.
-func (c *Cluster) settled(ci *jetstream.ClusterInfo, what string) (*Node, error) {
+// leader returns the running node a stream's or consumer's cluster info
+// names as its leader.
+func (c *Cluster) leader(ci *jetstream.ClusterInfo, what string) (*Node, error) {
 	if ci == nil || ci.Leader == "" {
 		return nil, fmt.Errorf("%s has no leader", what)
 	}
 	leader := c.Node(ci.Leader)
 	if leader == nil || !leader.Running() {
 		return nil, fmt.Errorf("%s: leader %q is not a running node", what, ci.Leader)
+	}
+	return leader, nil
+}
+
+// settled checks a stream's or consumer's cluster info: a running leader,
+// and every replica on a running node current.
+func (c *Cluster) settled(ci *jetstream.ClusterInfo, what string) (*Node, error) {
+	leader, err := c.leader(ci, what)
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range ci.Replicas {
 		if n := c.Node(r.Name); n != nil && n.Running() && (!r.Current || r.Offline) {
@@ -336,12 +355,20 @@ func WaitSettled(t testing.TB, js jetstream.JetStream, c *Cluster, timeout time.
 	testenv.Eventually(t, timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		l, err := StreamLeader(ctx, js, c, stream)
+		s, err := js.Stream(ctx, stream)
 		if err != nil {
 			return err
 		}
-		for _, cons := range consumers {
-			if _, err := ConsumerLeader(ctx, js, c, stream, cons); err != nil {
+		l, err := c.settled(s.CachedInfo().Cluster, "stream "+stream)
+		if err != nil {
+			return err
+		}
+		for _, name := range consumers {
+			cons, err := js.Consumer(ctx, stream, name)
+			if err != nil {
+				return err
+			}
+			if _, err := c.settled(cons.CachedInfo().Cluster, "consumer "+name); err != nil {
 				return err
 			}
 		}
