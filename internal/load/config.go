@@ -99,6 +99,19 @@ type Config struct {
 	Ceiling CeilingConfig
 	// Seed seeds the mixes' random choices (0: from the clock).
 	Seed int64
+	// PidsDir, when set, is the stack's pid directory (scripts/up.sh's
+	// <data dir>/pids): the CPU and memory of the processes found there
+	// are measured over the measured phase (Report.Resources).
+	PidsDir string
+	// ProcDir is where /proc is ("" is /proc).
+	ProcDir string
+}
+
+func (c *Config) procDir() string {
+	if c.ProcDir == "" {
+		return "/proc"
+	}
+	return c.ProcDir
 }
 
 // concurrency is how many steps may be in flight at once.
