@@ -79,7 +79,7 @@ func TestReportCounts(t *testing.T) {
 func TestReportFiles(t *testing.T) {
 	rep := recorded(t)
 	rep.Resources = &Resources{
-		Processes: []ProcessUsage{{Name: "provisioner", PID: 42, Ours: true, CPUSeconds: 3, MicrosPerCommand: 30000, RSSPeakBytes: 81_200_000, RSSFinalBytes: 80e6}},
+		Processes:      []ProcessUsage{{Name: "provisioner", PID: 42, Ours: true, CPUSeconds: 3, MicrosPerCommand: 30000, RSSPeakBytes: 81_200_000, RSSFinalBytes: 80e6}},
 		OursCPUSeconds: 3, OursMicrosPerCommand: 30000, StackCPUSeconds: 3, StackMicrosPerCommand: 30000, Cores: 2, MachineIdleShare: 0.37,
 	}
 	dir := t.TempDir()
