@@ -433,8 +433,8 @@ func (cl *consumerLanes) waitTurn(l *lane, h *held) bool {
 // leftoverMemory is how long a subscription remembers the messages whose
 // acknowledgement it saw confirmed: longer than JetStream takes to remove
 // a message left behind by itself (its interest check runs every 2 to
-// 2.5 minutes).
-const leftoverMemory = 5 * time.Minute
+// 2.5 minutes), short enough to keep the memory small at high rates.
+const leftoverMemory = 3 * time.Minute
 
 // leftoverFloorAttempt is the order check from which an earlier message
 // still in the stream is compared with the consumer's acknowledgement
