@@ -25,12 +25,11 @@ type Store interface {
 	// command), Reject, Outcome.
 	repository.Repository
 
-	// Claim returns the final outcome stored for partnerID's command
-	// commandID on customerID; if there is none (or only a retryable
-	// one), it claims the command for redisstore.ClaimTTL, so that the
-	// gateway can no longer settle it as failed, and returns nil.
-	Claim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error)
-	// IndexAndClaim is IndexCommand then Claim, in one round trip.
+	// IndexAndClaim records which customer partnerID's command belongs
+	// to (as IndexCommand) and returns the final outcome stored for it;
+	// if there is none (or only a retryable one), it claims the command
+	// for redisstore.ClaimTTL, so that the gateway can no longer settle
+	// it as failed, and returns nil. One round trip.
 	IndexAndClaim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error)
 	// IndexCommand records which customer partnerID's command id belongs
 	// to, so it can be looked up by id alone. Idempotent.

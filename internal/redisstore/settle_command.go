@@ -42,11 +42,20 @@ func claimKey(customerID, partnerID, commandID string) string {
 // ClaimTTL, so that the gateway can no longer settle it, and returns nil.
 // A retryable outcome is not final: the command is claimed to run again.
 func (s *Store) Claim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error) {
-	keys := []string{outcomeKey(customerID, partnerID, commandID), legacyOutcomeKey(customerID, commandID), claimKey(customerID, partnerID, commandID)}
-	res, err := settleCommandScript.Run(ctx, s.rdb, keys, "claim", ClaimTTL.Milliseconds()).Slice()
+	res, err := settleCommandScript.Run(ctx, s.rdb, claimKeys(partnerID, customerID, commandID), "claim", ClaimTTL.Milliseconds()).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("claim command %s: %w", commandID, err)
 	}
+	return claimed(res)
+}
+
+func claimKeys(partnerID, customerID, commandID string) []string {
+	return []string{outcomeKey(customerID, partnerID, commandID), legacyOutcomeKey(customerID, commandID), claimKey(customerID, partnerID, commandID)}
+}
+
+// claimed reads the claim script's answer: the final outcome stored, or
+// nil when the command is now claimed.
+func claimed(res []any) (*command.Outcome, error) {
 	if code, _ := res[0].(int64); code == 0 {
 		payload, _ := res[1].(string)
 		return decodeOutcome(payload)
@@ -59,7 +68,7 @@ func (s *Store) Claim(ctx context.Context, partnerID, customerID, commandID stri
 // the two writes share one fsync of the append-only file.
 func (s *Store) IndexAndClaim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error) {
 	idx := commandIndexKey(commandID)
-	keys := []string{outcomeKey(customerID, partnerID, commandID), legacyOutcomeKey(customerID, commandID), claimKey(customerID, partnerID, commandID)}
+	keys := claimKeys(partnerID, customerID, commandID)
 	run := func() (*redis.Cmd, error) {
 		pipe := s.rdb.TxPipeline()
 		pipe.SAdd(ctx, idx, partnerID+"/"+customerID)
@@ -84,11 +93,7 @@ func (s *Store) IndexAndClaim(ctx context.Context, partnerID, customerID, comman
 	if err != nil {
 		return nil, fmt.Errorf("claim command %s: %w", commandID, err)
 	}
-	if code, _ := res[0].(int64); code == 0 {
-		payload, _ := res[1].(string)
-		return decodeOutcome(payload)
-	}
-	return nil, nil
+	return claimed(res)
 }
 
 // Settle stores rejection as the outcome of its command unless a final

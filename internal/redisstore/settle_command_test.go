@@ -58,3 +58,35 @@ func TestSettleAndClaimFirstWins(t *testing.T) {
 		t.Fatalf("Settle over a retryable outcome: %+v fresh %v, %v", out, fresh, err)
 	}
 }
+
+// IndexAndClaim claims like Claim and indexes the command by id, in one
+// round trip; a Redis that lost its scripts (restarted, flushed) loads
+// the claim script again.
+func TestIndexAndClaim(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	cust, cmd := uuid.NewString(), uuid.NewString()
+	if prev, err := s.IndexAndClaim(ctx, claimPartner, cust, cmd); err != nil || prev != nil {
+		t.Fatalf("IndexAndClaim = %+v, %v; want a claim", prev, err)
+	}
+	if _, _, err := s.Settle(ctx, rejection(cust, cmd, false)); !errors.Is(err, redisstore.ErrClaimed) {
+		t.Fatalf("Settle of a claimed command: %v, want ErrClaimed", err)
+	}
+
+	// Settled first, and the scripts flushed: the settlement comes back,
+	// found by the command's id alone.
+	cust, cmd = uuid.NewString(), uuid.NewString()
+	if _, fresh, err := s.Settle(ctx, rejection(cust, cmd, false)); err != nil || !fresh {
+		t.Fatalf("Settle: fresh %v, %v", fresh, err)
+	}
+	if err := s.Client().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	prev, err := s.IndexAndClaim(ctx, claimPartner, cust, cmd)
+	if err != nil || prev == nil || prev.Status != command.Rejected {
+		t.Fatalf("IndexAndClaim of a settled command = %+v, %v; want the settlement", prev, err)
+	}
+	if o, err := s.CommandOutcome(ctx, claimPartner, cmd); err != nil || o == nil || o.CommandID != cmd {
+		t.Fatalf("CommandOutcome by id after IndexAndClaim = %+v, %v", o, err)
+	}
+}
