@@ -39,11 +39,11 @@ func newVaultClusterScripts(t *testing.T) ([]*vaultScript, string) {
 	var nodes []*vaultScript
 	for i := range ports {
 		nd := filepath.Join(dir, fmt.Sprintf("vault-%d", i+1))
-		nodes = append(nodes, &vaultScript{t: t, dir: nd, addr: addrs[i], tmpl: "deploy/vault/cluster.hcl", keys: keys, env: []string{
+		nodes = append(nodes, &vaultScript{t: t, dir: nd, addr: addrs[i], tmpl: "deploy/vault/cluster.hcl", keys: keys, wait: 4 * time.Minute, env: []string{
 			"HOME=" + nd,
 			"VAULT_ADDR=" + addrs[i],
 			"TEXTKIT_VAULT_BIN=" + bin,
-			"TEXTKIT_WAIT_SECONDS=90",
+			"TEXTKIT_WAIT_SECONDS=240",
 			"TEXTKIT_VAULT_STORAGE_DIR=" + filepath.Join(nd, "file", "raft"),
 			fmt.Sprintf("TEXTKIT_VAULT_NODE_ID=textkit-vault-%d", i+1),
 			"TEXTKIT_VAULT_JOIN_1=" + addrs[0],

@@ -30,6 +30,9 @@ type vaultScript struct {
 	proc      *testenv.Process
 	tmpl      string // the config template, relative to the repo; "" is deploy/vault/vault.hcl
 	keys      string // the unseal key's file; "" is keys/unseal.env in dir
+	// wait bounds waitReady; 0 is 90s. A restarted cluster's nodes wait for
+	// each other while they unseal, which on a loaded machine takes longer.
+	wait time.Duration
 }
 
 func newVaultScript(t *testing.T) *vaultScript {
@@ -99,7 +102,11 @@ func (v *vaultScript) launch(extraEnv ...string) {
 // wantFail, has failed, and returns its output.
 func (v *vaultScript) waitReady(t *testing.T, wantFail bool) string {
 	t.Helper()
-	testenv.Eventually(t, 90*time.Second, func() error {
+	wait := v.wait
+	if wait == 0 {
+		wait = 90 * time.Second
+	}
+	testenv.Eventually(t, wait, func() error {
 		if exited, err := v.proc.Exited(); exited {
 			if wantFail && err != nil {
 				return nil
