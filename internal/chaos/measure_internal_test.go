@@ -33,7 +33,10 @@ func TestPartitionRecoveryMeasuresFromWorkToFirstApplied(t *testing.T) {
 		{CustomerID: later, SentAt: at(3 * time.Second), AnsweredAt: at(3300 * time.Millisecond), Answer: ledger.Applied},
 		// Partition 3: a command 1 s after ready that timed out; the
 		// partition applied it only 7 s after.
-		{CustomerID: stalled, SentAt: at(time.Second), AnsweredAt: at(4 * time.Second), Answer: ledger.Timeout},
+		{CustomerID: stalled, CommandID: "c3", SentAt: at(time.Second), AnsweredAt: at(4 * time.Second), Answer: ledger.Timeout},
+		// Partition 7: a command that timed out and was never applied
+		// (perhaps never published): no work.
+		{CustomerID: customerOf(7), CommandID: "c7", SentAt: at(time.Second), AnsweredAt: at(4 * time.Second), Answer: ledger.Timeout},
 		// Partition 4: answered before ready, nothing after: not measured.
 		{CustomerID: idle, SentAt: at(-3 * time.Second), AnsweredAt: at(-2 * time.Second), Answer: ledger.Applied},
 		// Partition 6: applied before ready, answered after: no work.
@@ -44,7 +47,7 @@ func TestPartitionRecoveryMeasuresFromWorkToFirstApplied(t *testing.T) {
 	hist := map[string][]redisstore.HistoryEntry{
 		inFlight: {{At: at(-5 * time.Second)}, {At: at(800 * time.Millisecond)}},
 		later:    {{At: at(time.Second)}, {At: at(3200 * time.Millisecond)}}, // the first was before its work
-		stalled:  {{At: at(8 * time.Second)}},
+		stalled:  {{At: at(8 * time.Second), CommandID: "c3"}},
 		idle:     {{At: at(-2 * time.Second)}},
 		early:    {{At: at(-500 * time.Millisecond), CommandID: "c6"}},
 	}
@@ -64,8 +67,10 @@ func TestPartitionRecoveryMeasuresFromWorkToFirstApplied(t *testing.T) {
 	if w := worstPartition(got); w != "p3:7s" {
 		t.Errorf("worst partition %q, want p3:7s", w)
 	}
-	// A partition with work and nothing applied at all is stalled too.
-	never := partitionRecovery(ready, recs[2:3], nil)
+	// A partition with work (a command answered APPLIED, whose entry is
+	// missing) and nothing applied after ready is stalled too.
+	lost := []ledger.Record{{CustomerID: stalled, CommandID: "c3", SentAt: at(time.Second), AnsweredAt: at(4 * time.Second), Answer: ledger.Applied}}
+	never := partitionRecovery(ready, lost, nil)
 	if len(never) != 1 || never[0].Took >= 0 || !never[0].stalled() || worstPartition(never) != "p3:never" {
 		t.Errorf("a partition that never applied: %+v (%s)", never, worstPartition(never))
 	}
@@ -103,6 +108,10 @@ func TestUnaffectedCommandsBeforeAndDuringTheFault(t *testing.T) {
 	v, bad := u.violation()
 	if !bad || v.Kind != invariant.UnaffectedSlow || u.During.P99 != 3*time.Second {
 		t.Errorf("a 3 s unaffected answer at p99: violation %v %+v, during %+v", bad, v, u.During)
+	}
+	few := unaffected("vault", recs[:20], measured, faultStart, faultEnd, 10*time.Second)
+	if _, bad := few.violation(); bad || few.judged() {
+		t.Errorf("10 commands before and 10 during judged: %+v", few)
 	}
 	if UnaffectedBound(4*time.Second, 3*time.Second) != 3*time.Second {
 		t.Errorf("the bound exceeds the mutation timeout")

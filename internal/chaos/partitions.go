@@ -35,13 +35,16 @@ type Partition struct {
 func (p Partition) stalled() bool { return p.Took < 0 || p.Took > PartitionBound }
 
 // partitionRecovery measures, for each partition that had work after
-// ready, how long it took to apply a command again. A command answered
-// ERROR never reached a partition and gives it no work.
+// ready, how long it took to apply a command again. Work is a command
+// the partition had to process: one answered APPLIED or REJECTED, or one
+// that timed out and is in the history; a command answered ERROR never
+// reached a partition, and one that timed out and was never applied may
+// never have reached it either (the gateway could not publish it).
 func partitionRecovery(ready time.Time, recs []ledger.Record, history map[string][]redisstore.HistoryEntry) []Partition {
 	work := map[int]Partition{}
 	progress := map[int][]time.Time{}
 	for _, r := range recs {
-		if r.CustomerID == "" || r.Answer == ledger.Error {
+		if r.CustomerID == "" || !processed(r, history[r.CustomerID]) {
 			continue
 		}
 		p := natsbus.PartitionOf(r.CustomerID)
@@ -85,6 +88,23 @@ func partitionRecovery(ready time.Time, recs []ledger.Record, history map[string
 		out = append(out, pr)
 	}
 	return out
+}
+
+// processed reports whether r's command reached its partition: answered
+// APPLIED or REJECTED, or in the history.
+func processed(r ledger.Record, hist []redisstore.HistoryEntry) bool {
+	if r.Answer == ledger.Applied || r.Answer == ledger.Rejected {
+		return true
+	}
+	if r.Answer != ledger.Timeout || r.CommandID == "" {
+		return false
+	}
+	for _, h := range hist {
+		if h.CommandID == r.CommandID {
+			return true
+		}
+	}
+	return false
 }
 
 // appliedBefore reports whether the command of r, sent before ready, was

@@ -35,6 +35,12 @@ func UnaffectedBound(before, mutationTimeout time.Duration) time.Duration {
 	return min(max(time.Second, 2*before), mutationTimeout)
 }
 
+// MinUnaffected is how many unaffected commands there must be before and
+// during the fault for their p99 to be judged: fewer make the p99 the
+// slowest of a handful, the noise of a busy machine (the short
+// scenarios' 2 s faults rarely have that many; the long run's do).
+const MinUnaffected = 50
+
 // Unaffected is the latency of the commands that do not need the
 // dependency a scenario takes out, before and during its fault.
 type Unaffected struct {
@@ -104,7 +110,7 @@ func p99(ds []time.Duration) Percentile {
 
 // violation reports the unaffected commands too slow during the fault.
 func (u *Unaffected) violation() (invariant.Violation, bool) {
-	if u.During.N == 0 || u.During.P99 <= u.Bound {
+	if !u.judged() || u.During.P99 <= u.Bound {
 		return invariant.Violation{}, false
 	}
 	return invariant.Violation{Kind: invariant.UnaffectedSlow, Detail: fmt.Sprintf(
@@ -112,10 +118,17 @@ func (u *Unaffected) violation() (invariant.Violation, bool) {
 		u.Dependency, u.During.N, u.Types, u.During, u.Bound, u.Before, u.Before.N)}, true
 }
 
+// judged reports whether there are enough commands to judge the p99.
+func (u *Unaffected) judged() bool { return u.Before.N >= MinUnaffected && u.During.N >= MinUnaffected }
+
 // column is the report's "unaffected p99" column: before → during.
 func (u *Unaffected) column() string {
 	if u == nil {
 		return "-"
 	}
-	return u.Before.String() + "→" + u.During.String()
+	col := u.Before.String() + "→" + u.During.String()
+	if !u.judged() {
+		col += fmt.Sprintf(" (n=%d, not judged)", u.During.N)
+	}
+	return col
 }

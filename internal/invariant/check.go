@@ -194,37 +194,78 @@ func (c *customerCheck) unknownCommands() {
 	c.asMultiset(cmds, rest)
 }
 
+// inOrder aligns the commands told applied (each must have its entry)
+// and those of unknown outcome (each may have one) with the history
+// entries, both in order, so that the fewest commands are lost and the
+// fewest entries unexplained: a greedy match would give a TIMEOUT command
+// that was never applied the entry of a later command of its type, and
+// report a cascade of violations after it.
 func (c *customerCheck) inOrder(cmds []*cmd, rest []redisstore.HistoryEntry) {
-	i := 0
+	var cand []*cmd
 	for _, cm := range cmds {
-		switch cm.verdict() {
-		case toldApplied:
-			// The next entry of its type is its own; entries skipped on
-			// the way are explained by no command told applied before it.
-			j := i
-			for j < len(rest) && rest[j].Event != cm.event() {
-				j++
+		if v := cm.verdict(); v == toldApplied || v == unknown {
+			cand = append(cand, cm)
+		}
+	}
+	cost := alignCost(cand, rest)
+	i, j := 0, 0
+	for i < len(cand) || j < len(rest) {
+		switch {
+		case i < len(cand) && j < len(rest) && rest[j].Event == cand[i].event() && cost[i][j] == cost[i+1][j+1]:
+			if v := cand[i].version(); cand[i].verdict() == toldApplied && v != 0 && rest[j].Version != v {
+				c.report(HistoryMismatch, rest[j].CommandID, "%s (attempt %d) was answered APPLIED at version %d, history has it at version %d",
+					cand[i].typ, cand[i].first(), v, rest[j].Version)
 			}
-			if j == len(rest) {
-				c.report(Lost, "", "%s (attempt %d) was answered APPLIED but the history has %s in its place", cm.typ, cm.first(), describe(rest, i))
-				continue
-			}
-			for ; i < j; i++ {
-				c.unexplained(cmds, rest[i])
-			}
-			if v := cm.version(); v != 0 && rest[i].Version != v {
-				c.report(HistoryMismatch, rest[i].CommandID, "%s (attempt %d) was answered APPLIED at version %d, history has it at version %d", cm.typ, cm.first(), v, rest[i].Version)
+			i, j = i+1, j+1
+		case i < len(cand) && cost[i][j] == cost[i+1][j]+lostCost(cand[i]):
+			if cand[i].verdict() == toldApplied {
+				c.report(Lost, "", "%s (attempt %d) was answered APPLIED but the history has %s in its place", cand[i].typ, cand[i].first(), describe(rest, j))
 			}
 			i++
-		case unknown:
-			if i < len(rest) && rest[i].Event == cm.event() {
-				i++
+		default:
+			c.unexplained(cmds, rest[j])
+			j++
+		}
+	}
+}
+
+// lostCost is what leaving cm without a history entry costs: a command
+// told applied is lost, one of unknown outcome may not have been applied.
+func lostCost(cm *cmd) int {
+	if cm.verdict() == toldApplied {
+		return 1
+	}
+	return 0
+}
+
+// alignCost is, for every i and j, the fewest violations (commands told
+// applied without an entry, entries without a command) aligning cand[i:]
+// with rest[j:].
+func alignCost(cand []*cmd, rest []redisstore.HistoryEntry) [][]int {
+	n, m := len(cand), len(rest)
+	cost := make([][]int, n+1)
+	for i := range cost {
+		cost[i] = make([]int, m+1)
+	}
+	for i := n; i >= 0; i-- {
+		for j := m; j >= 0; j-- {
+			switch {
+			case i == n && j == m:
+			case i == n:
+				cost[i][j] = cost[i][j+1] + 1
+			default:
+				best := cost[i+1][j] + lostCost(cand[i])
+				if j < m {
+					best = min(best, cost[i][j+1]+1)
+					if rest[j].Event == cand[i].event() {
+						best = min(best, cost[i+1][j+1])
+					}
+				}
+				cost[i][j] = best
 			}
 		}
 	}
-	for ; i < len(rest); i++ {
-		c.unexplained(cmds, rest[i])
-	}
+	return cost
 }
 
 func describe(rest []redisstore.HistoryEntry, i int) string {
