@@ -61,6 +61,7 @@ func TestOnRedisCluster(t *testing.T) {
 		{"StoreOperations", TestStoreOperations},
 		{"TakeRateTokenIsATokenBucket", TestTakeRateTokenIsATokenBucket},
 		{"SettleAndClaimFirstWins", TestSettleAndClaimFirstWins},
+		{"IndexAndClaim", TestIndexAndClaim},
 		{"KeyStatusOfUnknownCustomerIsPending", TestKeyStatusOfUnknownCustomerIsPending},
 		{"KeyStatusOnlyMovesForward", TestKeyStatusOnlyMovesForward},
 		{"SetKeyStatusNeverMovesBack", TestSetKeyStatusNeverMovesBack},

@@ -63,14 +63,18 @@ func claimed(res []any) (*command.Outcome, error) {
 	return nil, nil
 }
 
-// IndexAndClaim is IndexCommand then Claim in one round trip: one
-// transaction on one Redis (go-redis splits it by slot on a cluster), so
-// the two writes share one fsync of the append-only file.
+// IndexAndClaim is IndexCommand and Claim in one round trip: a pipeline,
+// not a transaction, since the index and the claim are in different slots
+// (a MULTI spanning them is refused by a Redis Cluster, where go-redis
+// sends each node its part). On one Redis the two writes arrive together
+// and share one fsync of the append-only file. Neither needs the other
+// first: both are idempotent, and a failure of either fails the call, so
+// the command is handled again.
 func (s *Store) IndexAndClaim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error) {
 	idx := commandIndexKey(commandID)
 	keys := claimKeys(partnerID, customerID, commandID)
 	run := func() (*redis.Cmd, error) {
-		pipe := s.rdb.TxPipeline()
+		pipe := s.rdb.Pipeline()
 		pipe.SAdd(ctx, idx, partnerID+"/"+customerID)
 		pipe.PExpire(ctx, idx, OutcomeTTL)
 		claim := pipe.EvalSha(ctx, settleCommandScript.Hash(), keys, "claim", ClaimTTL.Milliseconds())
