@@ -17,7 +17,7 @@ func runLoad(ctx context.Context, spec chaos.LoadSpec) error {
 		Target: spec.Via, Mix: spec.Mix, Model: load.Closed, Workers: loadWorkers, Duration: spec.Duration,
 		GraphQLURL: spec.GraphQLURL, APIKey: spec.APIKey, NATSURL: spec.NATSURL, NATSPassword: spec.NATSPassword,
 		PartnerID: spec.PartnerID, IndustryID: spec.IndustryID, MutationTimeout: spec.MutationTimeout,
-		LedgerPath: spec.LedgerPath, Seed: spec.Seed,
+		LedgerPath: spec.LedgerPath, Seed: spec.Seed, Customers: spec.Customers, Measuring: spec.Measuring,
 	})
 	return err
 }

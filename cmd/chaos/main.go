@@ -60,7 +60,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	o := &options{}
-	fs.BoolVar(&o.short, "short", false, "run each scenario briefly (the test suite's version): 8s of load, 2s faults, 3s mutation timeout")
+	fs.BoolVar(&o.short, "short", false, "run each scenario briefly (the test suite's version): 5s of load (plus the fault's hold), 2s faults, 3s mutation timeout")
 	fs.Int64Var(&o.seed, "seed", 0, "seed of the fault moments and the load's choices (0: from the clock; printed either way)")
 	fs.StringVar(&o.scenarios, "scenarios", "", "comma-separated scenario names (default: all; -list names them)")
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
@@ -70,7 +70,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.repo, "repo", "", "the repository root (default: found from the working directory)")
 	fs.StringVar(&o.jsonPath, "json", "", "where to write the JSON report (default: <dir>/chaos-report.json)")
 	fs.IntVar(&o.basePort, "base-port", 24200, "first of the loopback ports the stack uses (it uses the next 40); 0: any free ones")
-	fs.DurationVar(&o.duration, "duration", 0, "load per scenario (default 60s, 8s with -short)")
+	fs.DurationVar(&o.duration, "duration", 0, "load per scenario, plus the fault's hold (default 60s, 5s with -short)")
 	fs.DurationVar(&o.hold, "hold", 0, "how long each fault lasts (default 10s, 2s with -short)")
 	fs.DurationVar(&o.settle, "quiesce", 3*time.Minute, "longest wait for the stack to settle after each scenario's load")
 	fs.DurationVar(&o.mutationTimeout, "mutation-timeout", 0, "the gateway's mutation timeout (default 10s, 3s with -short)")
@@ -99,7 +99,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 // defaults fills the durations not given, by -short.
 func (o *options) defaults() error {
 	defaults := map[*time.Duration][2]time.Duration{
-		&o.duration: {60 * time.Second, 8 * time.Second}, &o.hold: {10 * time.Second, 2 * time.Second},
+		&o.duration: {60 * time.Second, 5 * time.Second}, &o.hold: {10 * time.Second, 2 * time.Second},
 		&o.mutationTimeout: {10 * time.Second, 3 * time.Second},
 	}
 	for p, d := range defaults {

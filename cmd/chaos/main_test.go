@@ -55,13 +55,6 @@ func TestHelpAndList(t *testing.T) {
 	}
 }
 
-// shortScenarios are the scenarios the suite runs (with -short): a crash
-// of a service and of a dependency, a network cut, and a Twilio storm.
-var shortScenarios = []string{"kill-provisioner", "kill-redis", "cut-vault", "twilio-5xx"}
-
-// TestShortScenarios runs the real stack (scripts/up.sh, separate
-// processes) under load through a few short scenarios; any broken
-// invariant fails it.
 func TestShortScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole stack for minutes")
@@ -76,11 +69,15 @@ func TestShortScenarios(t *testing.T) {
 	}
 	dir := t.TempDir()
 	report := filepath.Join(dir, "report.json")
+	want, err := chaos.Select(nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err := run(ctx, []string{"-short", "-seed", "1", "-base-port", "0", "-dir", filepath.Join(dir, "stack"), "-json", report,
-		"-scenarios", strings.Join(shortScenarios, ",")}, os.Getenv, &out, &out)
+	err = run(ctx, []string{"-short", "-seed", "1", "-base-port", "0", "-dir", filepath.Join(dir, "stack"), "-json", report},
+		os.Getenv, &out, &out)
 	t.Logf("chaos output:\n%s", out.String())
 	if err != nil {
 		t.Fatalf("chaos -short: %v", err)
@@ -93,12 +90,18 @@ func TestShortScenarios(t *testing.T) {
 	if err := json.Unmarshal(raw, &sum); err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Results) != len(shortScenarios) {
-		t.Fatalf("report has %d results, want %d", len(sum.Results), len(shortScenarios))
+	if len(sum.Results) != len(want) {
+		t.Fatalf("report has %d results, want %d", len(sum.Results), len(want))
 	}
-	for _, r := range sum.Results {
+	for i, r := range sum.Results {
+		if r.Name != want[i].Name {
+			t.Errorf("result %d is %s, want %s", i, r.Name, want[i].Name)
+		}
 		if r.Counts.Acknowledged == 0 || r.Counts.Applied == 0 {
 			t.Errorf("%s: the load applied nothing (%+v)", r.Name, r.Counts)
+		}
+		if want[i].Crash && len(r.Partitions) == 0 {
+			t.Errorf("%s: no partition measured after the crash", r.Name)
 		}
 	}
 }

@@ -45,7 +45,18 @@ type LoadSpec struct {
 	LedgerPath string
 	Duration   time.Duration
 	Seed       int64
+	// Customers is how many customers the load's setup registers (0: the
+	// mix's default).
+	Customers int
+	// Measuring is called once when the load's measured phase starts
+	// (its setup is over); the fault's moment counts from then.
+	Measuring func(time.Time)
 }
+
+// loadCustomers is the setup's customers of the lifecycle and terminate
+// mixes: enough that every one of the 16 partitions has some (missing
+// one has odds of about 1.6% each), so each is measured after a crash.
+const loadCustomers = 64
 
 // LoadFunc runs the load of spec; it returns when the load is over.
 type LoadFunc func(ctx context.Context, spec LoadSpec) error
@@ -88,7 +99,10 @@ type Result struct {
 	Recovery time.Duration `json:"recoveryNs"`
 	// Settle is how long the stack took to become quiet after the load.
 	Settle time.Duration `json:"settleNs"`
-	Error  string        `json:"error,omitempty"`
+	// Partitions is, after a crash, each partition's time to apply again
+	// (only the partitions that had commands to process).
+	Partitions []Partition `json:"partitions,omitempty"`
+	Error      string      `json:"error,omitempty"`
 }
 
 // Passed reports whether the scenario broke nothing.
@@ -140,6 +154,9 @@ func (s *Stack) loadSpec(cfg Config, sc Scenario, ledgerPath string, seed int64)
 	if spec.Mix == "" {
 		spec.Mix = "lifecycle"
 	}
+	if spec.Mix == "lifecycle" || spec.Mix == "terminate" {
+		spec.Customers = loadCustomers
+	}
 	return spec
 }
 
@@ -163,27 +180,19 @@ type floodRun struct {
 func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPath string, after, hold time.Duration, seed int64) *Result {
 	s.flood = floodRun{cfg: cfg, ledgerPath: strings.TrimSuffix(ledgerPath, ".jsonl") + ".flood.jsonl", hold: hold, seed: seed}
 	r := &Result{Name: sc.Name, Description: sc.Description, FaultAfter: after, FaultFor: hold, Recovery: -1}
+	spec := s.loadSpec(cfg, sc, ledgerPath, seed)
+	spec.Duration += hold // the load goes on after the fault as long as before it
+	measuring := make(chan struct{})
+	spec.Measuring = func(time.Time) { close(measuring) }
 	loadDone := make(chan error, 1)
 	go func() {
-		loadDone <- cfg.Load(ctx, s.loadSpec(cfg, sc, ledgerPath, seed))
+		loadDone <- cfg.Load(ctx, spec)
 	}()
-	var faultEnd time.Time
-	select {
-	case err := <-loadDone:
-		r.Error = fmt.Sprintf("load ended before the fault: %v", err)
+	// The fault's moment counts from the end of the load's setup.
+	if !loadGoesOn(loadDone, measuring, r) || !loadGoesOn(loadDone, afterCh(after), r) {
 		return r
-	case <-time.After(after):
 	}
-	end, err := sc.inject(ctx, s)
-	if err != nil {
-		r.Error = fmt.Sprintf("inject: %v", err)
-	} else {
-		time.Sleep(hold)
-		if err := end(ctx); err != nil {
-			r.Error = fmt.Sprintf("end fault: %v", err)
-		}
-		faultEnd = time.Now()
-	}
+	faultEnd := s.fault(ctx, sc, hold, r)
 	if err := <-loadDone; err != nil {
 		r.Error += fmt.Sprintf(" load: %v", err)
 	}
@@ -192,8 +201,42 @@ func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPat
 		r.Error += fmt.Sprintf(" quiesce: %v", err)
 	}
 	r.Settle = time.Since(start)
-	s.check(ctx, r, ledgerPath, faultEnd)
+	s.check(ctx, r, sc, ledgerPath, faultEnd)
 	return r
+}
+
+// loadGoesOn waits for ch; it reports false (and the error in r) when the
+// load ended first.
+func loadGoesOn(loadDone <-chan error, ch <-chan struct{}, r *Result) bool {
+	select {
+	case err := <-loadDone:
+		r.Error = fmt.Sprintf("load ended before the fault: %v", err)
+		return false
+	case <-ch:
+		return true
+	}
+}
+
+// afterCh is closed after d.
+func afterCh(d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	time.AfterFunc(d, func() { close(ch) })
+	return ch
+}
+
+// fault injects sc's fault, holds it and ends it; it returns when the
+// service concerned was ready again (zero if the fault failed to start).
+func (s *Stack) fault(ctx context.Context, sc Scenario, hold time.Duration, r *Result) time.Time {
+	end, err := sc.inject(ctx, s)
+	if err != nil {
+		r.Error = fmt.Sprintf("inject: %v", err)
+		return time.Time{}
+	}
+	time.Sleep(hold)
+	if err := end(ctx); err != nil {
+		r.Error = fmt.Sprintf("end fault: %v", err)
+	}
+	return time.Now()
 }
 
 // quiesce waits until every service is ready, the command stream is
@@ -306,7 +349,7 @@ func (s *Stack) checkRecords(ctx context.Context, h ledger.Header, recs []ledger
 }
 
 // check reads the ledger, runs the invariant checker and fills r.
-func (s *Stack) check(ctx context.Context, r *Result, ledgerPath string, faultEnd time.Time) {
+func (s *Stack) check(ctx context.Context, r *Result, sc Scenario, ledgerPath string, faultEnd time.Time) {
 	h, recs, err := ledger.Read(ledgerPath)
 	if err != nil {
 		r.Error += fmt.Sprintf(" ledger: %v", err)
@@ -330,6 +373,14 @@ func (s *Stack) check(ctx context.Context, r *Result, ledgerPath string, faultEn
 		return
 	}
 	r.Counts, r.Violations = rep.Counts, rep.Violations
+	if sc.Crash && !faultEnd.IsZero() {
+		s.checkPartitions(ctx, r, faultEnd, recs)
+	}
+	timings(r, h, recs, faultEnd)
+}
+
+// timings fills r's slowest and late answers and its recovery.
+func timings(r *Result, h ledger.Header, recs []ledger.Record, faultEnd time.Time) {
 	// A request with n mutations runs them one after the other: its
 	// answer may take n mutation timeouts, plus the second of slack.
 	perRequest := map[string]int{}

@@ -26,6 +26,9 @@ type Scenario struct {
 	Local bool `json:"local,omitempty"`
 	// LongOnly scenarios do not run with -short.
 	LongOnly bool `json:"longOnly,omitempty"`
+	// Crash scenarios kill, stop or cut a process: after them every
+	// partition must apply again within PartitionBound.
+	Crash bool `json:"crash,omitempty"`
 	// inject starts the fault; the returned end stops it (restarts what
 	// was killed, lets traffic through again) and returns once the
 	// service it concerns is ready.
@@ -41,7 +44,7 @@ func Scenarios() []Scenario {
 	out = append(out, Scenario{
 		Name:        "stop-provisioner",
 		Description: fmt.Sprintf("SIGSTOP the provisioner for longer than its AckWait (%s), then SIGCONT", natsbus.DefaultAckWait),
-		Hold:        2*natsbus.DefaultAckWait + time.Second, Local: true,
+		Hold:        natsbus.DefaultAckWait + time.Second, Local: true, Crash: true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
 			p := s.procs["provisioner"]
 			if err := p.signal(syscall.SIGSTOP); err != nil {
@@ -106,7 +109,7 @@ func killScenario(name string) Scenario {
 	return Scenario{
 		Name:        "kill-" + name,
 		Description: "kill -9 " + name + ", restart it when the fault ends",
-		Local:       true,
+		Local:       true, Crash: true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
 			p := s.procs[name]
 			if err := p.kill9(); err != nil {
@@ -128,7 +131,7 @@ func cutScenario(dep string) Scenario {
 	return Scenario{
 		Name:        "cut-" + dep,
 		Description: dep + " unreachable from every service (proxies closed: connections dropped and refused), then reachable again",
-		Local:       true,
+		Local:       true, Crash: true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
 			var cut []link
 			for _, l := range links {

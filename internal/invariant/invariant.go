@@ -60,11 +60,22 @@ const (
 	// KeyMissing: a customer that is not terminated, or one with sealed
 	// contact info, has no key and never had one.
 	KeyMissing Kind = "KEY_MISSING"
+
+	// The chaos runner (internal/chaos) reports these two from the
+	// ledger's timings; Check never does.
+
+	// PartitionStalled: after a crash, a partition with commands to
+	// process applied none for longer than the bound (5 s) after the
+	// restarted service was ready.
+	PartitionStalled Kind = "PARTITION_STALLED"
+	// UnaffectedSlow: during a dependency's outage, commands that do not
+	// need that dependency answered slower than the bound (p99).
+	UnaffectedSlow Kind = "UNAFFECTED_SLOW"
 )
 
 // Kinds lists every kind, in report order.
 var Kinds = []Kind{Lost, AppliedTwice, VersionGap, HistoryMismatch, ErrorApplied, Unprocessed,
-	TwilioSubaccounts, TwilioStatus, KeyDestroyedEarly, KeyAliveLate, KeyMissing}
+	TwilioSubaccounts, TwilioStatus, KeyDestroyedEarly, KeyAliveLate, KeyMissing, PartitionStalled, UnaffectedSlow}
 
 // Violation is one broken invariant.
 type Violation struct {

@@ -99,6 +99,9 @@ type Config struct {
 	Ceiling CeilingConfig
 	// Seed seeds the mixes' random choices (0: from the clock).
 	Seed int64
+	// Measuring, when set, is called once when the measured phase starts
+	// (the setup phase is over), with its start time.
+	Measuring func(time.Time)
 }
 
 // concurrency is how many steps may be in flight at once.

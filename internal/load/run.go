@@ -148,6 +148,9 @@ func (r *runner) run(ctx context.Context) error {
 	start := time.Now()
 	r.rep.MeasuredFrom = start.UTC()
 	r.rec = newRecorder(start)
+	if r.cfg.Measuring != nil {
+		r.cfg.Measuring(start)
+	}
 	stopProgress := r.progress(ctx)
 	if r.cfg.Model == Open {
 		r.open(ctx, m, workers, start)

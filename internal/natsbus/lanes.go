@@ -75,6 +75,12 @@ type held struct {
 	// again receives JetStream's redelivery of this message (it expired):
 	// the lane hands it out without waiting for the stuck handler.
 	again chan jetstream.Msg
+	// redo receives a redelivery that came while the message was in a
+	// handler or being acknowledged (not expired): the server lost the
+	// delivery (a nats-server restarted), so an acknowledgement under way
+	// may never be answered. The lane acknowledges (or handles) the new
+	// delivery instead of waiting for JetStream's next one, AckWait later.
+	redo chan jetstream.Msg
 }
 
 // lane is the FIFO queue of one subject's messages.
@@ -176,7 +182,7 @@ func (s *laneSubscriber) Close() error {
 // receive queues a delivery in its subject's lane, in stream order,
 // starting the lane if it was idle. It never blocks on a handler.
 func (cl *consumerLanes) receive(msg jetstream.Msg) {
-	h := &held{msg: msg, signed: time.Now(), again: make(chan jetstream.Msg, 1)}
+	h := &held{msg: msg, signed: time.Now(), again: make(chan jetstream.Msg, 1), redo: make(chan jetstream.Msg, 1)}
 	if md, err := msg.Metadata(); err == nil {
 		h.seq = md.Sequence.Stream
 	}
@@ -223,13 +229,19 @@ func (l *lane) redelivery(h *held) bool {
 		if q.seq != h.seq || h.seq == 0 {
 			continue
 		}
-		if q.expired {
+		switch {
+		case q.expired:
 			select {
 			case q.again <- h.msg:
 			default: // a redelivery is already waiting: this one is the same
 			}
-		} else if q.handed.IsZero() {
+		case q.handed.IsZero():
 			q.msg, q.signed = h.msg, h.signed
+		default:
+			select {
+			case q.redo <- h.msg:
+			default: // one is waiting already: it stands for this one
+			}
 		}
 		return true
 	}
@@ -276,6 +288,13 @@ func (cl *consumerLanes) finish(h *held) bool {
 		msg := h.msg
 		h.handed = time.Now()
 		cl.mu.Unlock()
+		select {
+		case msg = <-h.redo: // redelivered meanwhile: handle the live delivery
+			cl.mu.Lock()
+			h.msg, h.signed = msg, time.Now()
+			cl.mu.Unlock()
+		default:
+		}
 		m := toMessage(msg)
 		ctx, cancel := context.WithCancel(cl.ctx)
 		m.SetContext(ctx)
@@ -286,22 +305,11 @@ func (cl *consumerLanes) finish(h *held) bool {
 		case closed:
 			return false
 		case acked:
-			// Bounded: on a cluster the consumer's leader can die with the
-			// acknowledgement unanswered, and the lane must not wait for
-			// the API's default timeout. Unconfirmed, the message is still
-			// in the stream: the lane's next one waits for it (waitTurn)
-			// and JetStream redelivers it if the acknowledgement was lost.
-			actx, cancel := context.WithTimeout(context.WithoutCancel(cl.ctx), apiTimeout)
-			err := msg.DoubleAck(actx)
-			cancel()
-			if err != nil {
-				// Unacknowledged: JetStream redelivers it, and the
-				// handler's idempotency makes that safe.
-				cl.s.log.Warn("could not acknowledge a message", "subject", msg.Subject(), "error", err.Error())
-			} else {
-				cl.rememberAcked(h.seq)
+			if cl.ack(h, msg) {
+				return true
 			}
-			return true
+			attempt-- // redelivered while being acknowledged: handled again at once
+			continue
 		case redelivered:
 			attempt--
 			continue
@@ -316,6 +324,71 @@ func (cl *consumerLanes) finish(h *held) bool {
 			wait.Stop()
 			return false
 		}
+	}
+}
+
+// ack acknowledges msg, h's delivery the handler finished, trying again
+// while the connection is down (the heartbeats keep the message in
+// progress meanwhile): a message left to JetStream's redelivery would hold
+// its lane for AckWait more. It reports false when JetStream redelivered
+// the message first (a restarted server lost that delivery, so its
+// acknowledgement is never answered): the caller handles the
+// redelivery, h.redo's, at once. It gives up after AckWait (or when the
+// subscriber closes), leaving the message to JetStream's redelivery,
+// which the handler's idempotency makes safe.
+func (cl *consumerLanes) ack(h *held, msg jetstream.Msg) bool {
+	giveUp := time.Now().Add(cl.s.rc.AckWait)
+	for attempt := uint64(1); ; attempt++ {
+		redo, err := cl.ackOnce(h, msg)
+		if redo {
+			return false
+		}
+		if err == nil {
+			cl.rememberAcked(h.seq)
+			return true
+		}
+		if time.Now().After(giveUp) {
+			cl.s.log.Warn("could not acknowledge a message", "subject", msg.Subject(), "error", err.Error())
+			return true
+		}
+		cl.s.log.Debug("could not acknowledge a message; trying again", "subject", msg.Subject(), "error", err.Error())
+		wait := time.NewTimer(cl.s.rc.Redelivery.WaitTime(attempt))
+		select {
+		case <-wait.C:
+		case again := <-h.redo:
+			wait.Stop()
+			select {
+			case h.redo <- again:
+			default: // another redelivery came meanwhile: it stands for this one
+			}
+			return false
+		case <-cl.s.closing:
+			wait.Stop()
+			return true
+		}
+	}
+}
+
+// ackOnce sends one acknowledgement of msg and waits (a quarter of
+// AckWait at most) for its answer, or for a redelivery of h (then redo).
+func (cl *consumerLanes) ackOnce(h *held, msg jetstream.Msg) (redo bool, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(cl.ctx), max(cl.s.rc.AckWait/4, 250*time.Millisecond))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- msg.DoubleAck(ctx) }()
+	select {
+	case err = <-done:
+		return false, err
+	case again := <-h.redo:
+		cancel()
+		if <-done == nil {
+			return false, nil // acknowledged after all: the redelivery is the same message
+		}
+		select {
+		case h.redo <- again:
+		default: // another redelivery came meanwhile: it stands for this one
+		}
+		return true, nil
 	}
 }
 

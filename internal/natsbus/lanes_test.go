@@ -255,3 +255,49 @@ func (o *orderRig) check(t *testing.T) {
 		}
 	}
 }
+
+// A nats-server that dies while a handled command's acknowledgement is on
+// its way: the customer's next command is handled within AckWait (and
+// the first one at most once more, on its redelivery), never held behind
+// the lost acknowledgement (issue 9: partitions apply again within 5 s of
+// a restart). When the restarted server redelivers the command while the
+// lane still waits for the acknowledgement's answer, the lane handles that
+// redelivery at once (held.redo) instead of dropping it.
+func TestANATSRestartDuringAnAcknowledgementHoldsNoLane(t *testing.T) {
+	r := newConsumerRig(t)
+	const ackWait = 2 * time.Second
+	if err := natsbus.EnsurePartitionConsumers(context.Background(), r.js, ackWait); err != nil {
+		t.Fatal(err)
+	}
+	rc := r.config(t)
+	rc.AckWait = ackWait
+	crashed := make(chan struct{})
+	var once sync.Once
+	handled := make(chan string, 16)
+	r.run(t, rc, func(_ context.Context, m natsbus.Message) error {
+		once.Do(func() {
+			r.srv.Shutdown() // before the handler returns: its acknowledgement goes nowhere
+			close(crashed)
+		})
+		handled <- string(m.Data)
+		return nil
+	})
+	<-crashed
+	time.Sleep(200 * time.Millisecond)
+	r.srv.Restart(t)
+	customer := strings.Split(r.subject, ".")[4]
+	r.publisher(t)(customer, "next")
+	deadline := time.After(ackWait + 2*time.Second)
+	var got []string
+	for len(got) == 0 || got[len(got)-1] != "next" {
+		select {
+		case d := <-handled:
+			got = append(got, d)
+		case <-deadline:
+			t.Fatalf("handled %q, not yet the customer's next command: the lane waits on the lost acknowledgement", got)
+		}
+	}
+	if n := len(got) - 1; n < 1 || n > 2 || got[0] != string(r.body) || got[n-1] != string(r.body) {
+		t.Fatalf("handled %q, want the command (once, or twice on its redelivery), then the next", got)
+	}
+}

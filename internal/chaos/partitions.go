@@ -1,0 +1,144 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/textkit/customers/internal/invariant"
+	"github.com/textkit/customers/internal/ledger"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/redisstore"
+)
+
+// PartitionBound is issue 9's bound: after a crash, every partition
+// applies again within 5 s of the restarted service being ready.
+const PartitionBound = 5 * time.Second
+
+// Partition is one command partition's recovery after a crash.
+type Partition struct {
+	Partition int `json:"partition"`
+	// Since is when the partition had work after the service was ready
+	// again: that moment itself when one of its commands was in flight
+	// then, else when the first of its commands was sent after it.
+	Since time.Time `json:"since"`
+	// Customer is the customer of that command.
+	Customer string `json:"customer"`
+	// Applied is when the partition's first command was applied (its
+	// history entry) or answered REJECTED from Since on; zero if never.
+	Applied time.Time `json:"applied,omitzero"`
+	// Took is Applied minus Since; -1 when nothing was applied.
+	Took time.Duration `json:"tookNs"`
+}
+
+// stalled reports whether the partition took longer than PartitionBound.
+func (p Partition) stalled() bool { return p.Took < 0 || p.Took > PartitionBound }
+
+// partitionRecovery measures, for each partition that had work after
+// ready, how long it took to apply a command again. A command answered
+// ERROR never reached a partition and gives it no work.
+func partitionRecovery(ready time.Time, recs []ledger.Record, history map[string][]redisstore.HistoryEntry) []Partition {
+	work := map[int]Partition{}
+	progress := map[int][]time.Time{}
+	for _, r := range recs {
+		if r.CustomerID == "" || r.Answer == ledger.Error {
+			continue
+		}
+		p := natsbus.PartitionOf(r.CustomerID)
+		if r.Answer == ledger.Rejected {
+			progress[p] = append(progress[p], r.AnsweredAt)
+		}
+		t := r.SentAt
+		switch {
+		case !r.SentAt.Before(ready):
+		case !r.AnsweredAt.Before(ready):
+			t = ready // in flight when the service became ready
+		default:
+			continue
+		}
+		if cur, ok := work[p]; !ok || t.Before(cur.Since) {
+			work[p] = Partition{Partition: p, Since: t, Customer: r.CustomerID, Took: -1}
+		}
+	}
+	for id, hist := range history {
+		p := natsbus.PartitionOf(id)
+		for _, h := range hist {
+			progress[p] = append(progress[p], h.At)
+		}
+	}
+	var out []Partition
+	for p := range natsbus.Partitions {
+		pr, ok := work[p]
+		if !ok {
+			continue
+		}
+		for _, t := range progress[p] {
+			if !t.Before(pr.Since) && (pr.Applied.IsZero() || t.Before(pr.Applied)) {
+				pr.Applied = t
+			}
+		}
+		if !pr.Applied.IsZero() {
+			pr.Took = pr.Applied.Sub(pr.Since)
+		}
+		out = append(out, pr)
+	}
+	return out
+}
+
+// histories reads the history of every customer the ledger names.
+func (s *Stack) histories(ctx context.Context, recs []ledger.Record) (map[string][]redisstore.HistoryEntry, error) {
+	store := redisstore.New(s.rdb)
+	out := map[string][]redisstore.HistoryEntry{}
+	for _, r := range recs {
+		if _, done := out[r.CustomerID]; done || r.CustomerID == "" {
+			continue
+		}
+		h, err := store.History(ctx, r.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		out[r.CustomerID] = h
+	}
+	return out, nil
+}
+
+// checkPartitions fills r's per-partition recovery after ready and
+// reports each partition slower than PartitionBound.
+func (s *Stack) checkPartitions(ctx context.Context, r *Result, ready time.Time, recs []ledger.Record) {
+	hist, err := s.histories(ctx, recs)
+	if err != nil {
+		r.Error += fmt.Sprintf(" partitions: %v", err)
+		return
+	}
+	r.Partitions = partitionRecovery(ready, recs, hist)
+	for _, p := range r.Partitions {
+		if !p.stalled() {
+			continue
+		}
+		took := "applied nothing"
+		if p.Took >= 0 {
+			took = "took " + p.Took.Round(time.Millisecond).String()
+		}
+		r.Violations = append(r.Violations, invariant.Violation{Kind: invariant.PartitionStalled, CustomerID: p.Customer,
+			Detail: fmt.Sprintf("partition %d %s to apply a command after %s (bound %s; work from %s)", p.Partition, took,
+				ready.Format("15:04:05.000"), PartitionBound, p.Since.Format("15:04:05.000"))})
+	}
+}
+
+// worstPartition is the report's column: the slowest partition and its
+// time, "-" when none was measured.
+func worstPartition(ps []Partition) string {
+	if len(ps) == 0 {
+		return "-"
+	}
+	w := ps[0]
+	for _, p := range ps[1:] {
+		if p.Took < 0 || (w.Took >= 0 && p.Took > w.Took) {
+			w = p
+		}
+	}
+	if w.Took < 0 {
+		return fmt.Sprintf("p%d:never", w.Partition)
+	}
+	return fmt.Sprintf("p%d:%s", w.Partition, w.Took.Round(time.Millisecond))
+}
