@@ -102,7 +102,12 @@ type Result struct {
 	// Partitions is, after a crash, each partition's time to apply again
 	// (only the partitions that had commands to process).
 	Partitions []Partition `json:"partitions,omitempty"`
-	Error      string      `json:"error,omitempty"`
+	// ErrorWindow is the client-visible error window: from the first
+	// answer that was not APPLIED or REJECTED (ERROR or TIMEOUT) to the
+	// last one; 0 when there was none. Failed counts those answers.
+	ErrorWindow time.Duration `json:"errorWindowNs"`
+	Failed      int           `json:"failed"`
+	Error       string        `json:"error,omitempty"`
 }
 
 // Passed reports whether the scenario broke nothing.
@@ -243,7 +248,7 @@ func (s *Stack) fault(ctx context.Context, sc Scenario, hold time.Duration, r *R
 // empty (every command processed), retention has handled every event and
 // no key destruction is overdue; then for retention's sweep.
 func (s *Stack) quiesce(ctx context.Context, limit time.Duration) error {
-	for _, name := range append(append([]string(nil), dependencies...), ourServices...) {
+	for _, name := range s.processNames() {
 		if err := s.waitReady(ctx, name, limit); err != nil {
 			return err
 		}
@@ -377,6 +382,7 @@ func (s *Stack) check(ctx context.Context, r *Result, sc Scenario, ledgerPath st
 		s.checkPartitions(ctx, r, faultEnd, recs)
 	}
 	timings(r, h, recs, faultEnd)
+	errorWindow(r, recs)
 }
 
 // timings fills r's slowest and late answers and its recovery.
