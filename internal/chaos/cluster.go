@@ -35,14 +35,14 @@ var clusterPortLists = []struct {
 // Offsets of the first port of some of those runs, and of the runner's
 // own load balancer in front of the gateways.
 const (
-	cNATS, cNATSMonitor, cRedis, cVault, cTwilio = 0, 3, 9, 15, 21
+	cNATS, cNATSMonitor, cRedis, cVault, cTwilio    = 0, 3, 9, 15, 21
 	cGateway, cGatewayOps, cProvisioner, cRetention = 22, 24, 26, 29
 	cBalancer                                       = 31
 )
 
 // Replica counts of the clustered stack (docs/scaling.md).
 const (
-	natsNodes, redisNodes, vaultNodes = 3, 6, 3
+	natsNodes, redisNodes, vaultNodes  = 3, 6, 3
 	gateways, provisioners, retentions = 2, 3, 2
 )
 

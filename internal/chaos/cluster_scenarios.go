@@ -147,17 +147,5 @@ func SelectCluster(names []string) ([]Scenario, error) {
 	if len(names) == 0 {
 		return all, nil
 	}
-	var out []Scenario
-	for _, n := range names {
-		found := false
-		for _, sc := range all {
-			if sc.Name == n {
-				out, found = append(out, sc), true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("unknown cluster scenario %q (chaos -cluster -list names them)", n)
-		}
-	}
-	return out, nil
+	return named(all, names, "cluster scenario %q (chaos -cluster -list names them)")
 }

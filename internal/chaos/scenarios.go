@@ -191,6 +191,21 @@ func Select(names []string, short, external bool) ([]Scenario, error) {
 		}
 		return out, nil
 	}
+	out, err := named(all, names, "scenario %q (chaos -list names them)")
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range out {
+		if external && sc.Local {
+			return nil, fmt.Errorf("scenario %q kills or cuts processes: not with -external", sc.Name)
+		}
+	}
+	return out, nil
+}
+
+// named picks the scenarios of all named in names, in the order of names;
+// unknown, with the name, says what an unknown name is.
+func named(all []Scenario, names []string, unknown string) ([]Scenario, error) {
 	var out []Scenario
 	for _, n := range names {
 		found := false
@@ -200,10 +215,7 @@ func Select(names []string, short, external bool) ([]Scenario, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown scenario %q (chaos -list names them)", n)
-		}
-		if external && out[len(out)-1].Local {
-			return nil, fmt.Errorf("scenario %q kills or cuts processes: not with -external", n)
+			return nil, fmt.Errorf("unknown "+unknown, n)
 		}
 	}
 	return out, nil
