@@ -105,26 +105,57 @@ func (s *Stack) redisNodeReady(ctx context.Context, i int) error {
 	return nil
 }
 
-// redisRole is node i's role: "master" or "slave".
-func (s *Stack) redisRole(ctx context.Context, i int) (string, error) {
+// redisRole is node i's ROLE: "master" or "slave", and a replica's
+// master's port.
+func (s *Stack) redisRole(ctx context.Context, i int) (string, int, error) {
 	c := s.redisNode(i)
 	defer func() { _ = c.Close() }() // a probe
 	v, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil || len(v) == 0 {
-		return "", fmt.Errorf("redis-%d role: %w", i+1, err)
+	if err != nil {
+		return "", 0, fmt.Errorf("redis-%d role: %w", i+1, err)
+	}
+	if len(v) == 0 {
+		return "", 0, fmt.Errorf("redis-%d role: empty answer", i+1)
 	}
 	role, _ := v[0].(string)
-	return role, nil
+	var port int64
+	if role == "slave" && len(v) > 2 {
+		port, _ = v[2].(int64)
+	}
+	return role, int(port), nil
+}
+
+// redisIs reports an error unless node i's role is want.
+func (s *Stack) redisIs(ctx context.Context, i int, want string) error {
+	role, _, err := s.redisRole(ctx, i)
+	if err != nil {
+		return err
+	}
+	if role != want {
+		return fmt.Errorf("redis-%d is a %s, not a %s", i+1, role, want)
+	}
+	return nil
 }
 
 // redisMaster is the first node (0-based) that is a master.
 func (s *Stack) redisMaster(ctx context.Context) (int, error) {
 	for i := range redisNodes {
-		if role, err := s.redisRole(ctx, i); err == nil && role == "master" {
+		if s.redisIs(ctx, i, "master") == nil {
 			return i, nil
 		}
 	}
 	return -1, errors.New("no redis node is a master")
+}
+
+// redisReplicaOf is the node (0-based) that replicates master m.
+func (s *Stack) redisReplicaOf(ctx context.Context, m int) (int, error) {
+	for i := range redisNodes {
+		role, port, err := s.redisRole(ctx, i)
+		if err == nil && role == "slave" && port == s.cfg.Ports.clusterPort(cRedis, m) {
+			return i, nil
+		}
+	}
+	return -1, fmt.Errorf("redis-%d has no replica", m+1)
 }
 
 // waitFor polls check every 100 ms until it succeeds or limit passes.

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -70,12 +69,21 @@ func killRedisMaster(ctx context.Context, s *Stack) (func(context.Context) error
 	if err != nil {
 		return nil, err
 	}
+	r, err := s.redisReplicaOf(ctx, m)
+	if err != nil {
+		return nil, err
+	}
 	name := "redis-" + strconv.Itoa(m+1)
 	p := s.procs[name]
 	if err := p.kill9(); err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context) error {
+		if err := waitFor(ctx, "redis-"+strconv.Itoa(r+1)+" promoted", nodeRestartLimit, func(ctx context.Context) error {
+			return s.redisIs(ctx, r, "master")
+		}); err != nil {
+			return err
+		}
 		for i := range redisNodes {
 			if i == m {
 				continue
@@ -90,8 +98,8 @@ func killRedisMaster(ctx context.Context, s *Stack) (func(context.Context) error
 			return err
 		}
 		return waitFor(ctx, name+" back as a replica", nodeRestartLimit, func(ctx context.Context) error {
-			if role, err := s.redisRole(ctx, m); err != nil || role != "slave" {
-				return fmt.Errorf("%s: role %q (%w)", name, role, err)
+			if err := s.redisIs(ctx, m, "slave"); err != nil {
+				return err
 			}
 			return s.redisNodeReady(ctx, m)
 		})
