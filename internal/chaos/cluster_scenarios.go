@@ -10,21 +10,31 @@ import (
 // ready again.
 const nodeRestartLimit = 2 * time.Minute
 
+// How long the cluster faults take to end, at most on a small busy
+// machine (Scenario.Ending): a NATS or Vault node's restart and catch-up,
+// a Redis failover (cluster-node-timeout 5 s, then the election) and the
+// old master's return, the restart of seven replicas one by one.
+const (
+	natsEnding    = 5 * time.Second
+	redisEnding   = 10 * time.Second
+	rollingEnding = 15 * time.Second
+)
+
 // ClusterScenarios lists the scenarios of the clustered stack (chaos
 // -cluster), in the order they run. Each kills processes: none runs
 // against an external stack.
 func ClusterScenarios() []Scenario {
 	return []Scenario{
-		{Name: "cluster-kill-nats-follower", Description: "kill -9 the NATS node that leads the fewest of the command and event " +
+		{Name: "cluster-kill-nats-follower", Ending: natsEnding, Description: "kill -9 the NATS node that leads the fewest of the command and event " +
 			"streams and their consumers (never the command stream's leader), restart it when the fault ends",
 			Local: true, Crash: true, inject: killNATS(false)},
-		{Name: "cluster-kill-nats-leader", Description: "kill -9 the NATS node leading the command stream, restart it when the fault ends",
+		{Name: "cluster-kill-nats-leader", Ending: natsEnding, Description: "kill -9 the NATS node leading the command stream, restart it when the fault ends",
 			Local: true, Crash: true, inject: killNATS(true)},
-		{Name: "cluster-kill-redis-master", Description: "kill -9 a Redis master; when the fault ends, wait for its replica to take " +
+		{Name: "cluster-kill-redis-master", Ending: redisEnding, Description: "kill -9 a Redis master; when the fault ends, wait for its replica to take " +
 			"over, then restart the old master, which rejoins as a replica", Local: true, Crash: true, inject: killRedisMaster},
-		{Name: "cluster-kill-vault-active", Description: "kill -9 the active Vault node (a standby takes over), restart and unseal it " +
+		{Name: "cluster-kill-vault-active", Ending: natsEnding, Description: "kill -9 the active Vault node (a standby takes over), restart and unseal it " +
 			"when the fault ends", Mix: "terminate", Local: true, Crash: true, inject: killVaultActive},
-		{Name: "cluster-rolling-deploy", Description: "restart every service replica in turn (SIGTERM, start, wait for /readyz): " +
+		{Name: "cluster-rolling-deploy", Ending: rollingEnding, Description: "restart every service replica in turn (SIGTERM, start, wait for /readyz): " +
 			"gateway 1-2, provisioner 1-3, retention 1-2", Local: true, Crash: true, inject: rollingDeploy},
 	}
 }

@@ -51,6 +51,8 @@ func partitionRecovery(ready time.Time, recs []ledger.Record, history map[string
 		t := r.SentAt
 		switch {
 		case !r.SentAt.Before(ready):
+		case appliedBefore(r, history[r.CustomerID], ready):
+			continue // answered late, but applied before: no work left
 		case !r.AnsweredAt.Before(ready):
 			t = ready // in flight when the service became ready
 		default:
@@ -83,6 +85,21 @@ func partitionRecovery(ready time.Time, recs []ledger.Record, history map[string
 		out = append(out, pr)
 	}
 	return out
+}
+
+// appliedBefore reports whether the command of r, sent before ready, was
+// applied before ready: its history entry, or, when the client never
+// learnt its id, any entry of its customer from its sending on.
+func appliedBefore(r ledger.Record, hist []redisstore.HistoryEntry, ready time.Time) bool {
+	for _, h := range hist {
+		if !h.At.Before(ready) {
+			continue
+		}
+		if (r.CommandID != "" && h.CommandID == r.CommandID) || (r.CommandID == "" && !h.At.Before(r.SentAt)) {
+			return true
+		}
+	}
+	return false
 }
 
 // histories reads the history of every customer the ledger names.

@@ -15,11 +15,11 @@ import (
 // by code, the recovery time and the verdict, then every violation.
 func WriteTable(w io.Writer, results []*Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "scenario\tsent\tacked\tapplied\trejected\tdead-lettered\tretried\ttimeouts\terrors by code\trecovery\tworst partition\tslowest\tlate\tviolations\tresult")
+	_, _ = fmt.Fprintln(tw, "scenario\tsent\tacked\tapplied\trejected\tdead-lettered\tretried\ttimeouts\terrors by code\trecovery\tworst partition\tunaffected p99\tslowest\tlate\tviolations\tresult")
 	for _, r := range results {
 		c := r.Counts
-		_, _ = fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Name, c.Sent, c.Acknowledged, c.Applied,
-			c.Rejected, c.DeadLettered, c.Retried, c.Timeouts, byCode(c.ErrorsByCode), recovery(r.Recovery), worstPartition(r.Partitions),
+		_, _ = fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Name, c.Sent, c.Acknowledged, c.Applied,
+			c.Rejected, c.DeadLettered, c.Retried, c.Timeouts, byCode(c.ErrorsByCode), recovery(r.Recovery), worstPartition(r.Partitions), r.Unaffected.column(),
 			r.Slowest.Round(time.Millisecond), r.LateAnswers, len(r.Violations), result(r))
 	}
 	if err := tw.Flush(); err != nil {

@@ -46,17 +46,21 @@ type LoadSpec struct {
 	Duration   time.Duration
 	Seed       int64
 	// Customers is how many customers the load's setup registers (0: the
-	// mix's default).
+	// mix's default), spread over the 16 command partitions.
 	Customers int
+	// Republish publishes each command twice at once and once more after
+	// its answer (NATS only).
+	Republish bool
 	// Measuring is called once when the load's measured phase starts
 	// (its setup is over); the fault's moment counts from then.
 	Measuring func(time.Time)
 }
 
 // loadCustomers is the setup's customers of the lifecycle and terminate
-// mixes: enough that every one of the 16 partitions has some (missing
-// one has odds of about 1.6% each), so each is measured after a crash.
-const loadCustomers = 64
+// mixes, one per command partition (the load draws them so), so each
+// partition is measured after a crash; as many as the load's default
+// pool (four workers, four customers each).
+const loadCustomers = 16
 
 // LoadFunc runs the load of spec; it returns when the load is over.
 type LoadFunc func(ctx context.Context, spec LoadSpec) error
@@ -97,11 +101,18 @@ type Result struct {
 	// Recovery is the time from the fault's end (the service ready again)
 	// to the first mutation sent after it and answered APPLIED; -1 if none.
 	Recovery time.Duration `json:"recoveryNs"`
-	// Settle is how long the stack took to become quiet after the load.
+	// Setup is how long the load's setup took (registering its
+	// customers); Settle how long the stack took to become quiet after
+	// the load; Took the whole scenario, check included.
+	Setup  time.Duration `json:"setupNs"`
 	Settle time.Duration `json:"settleNs"`
+	Took   time.Duration `json:"tookNs"`
 	// Partitions is, after a crash, each partition's time to apply again
 	// (only the partitions that had commands to process).
 	Partitions []Partition `json:"partitions,omitempty"`
+	// Unaffected is, for a dependency's outage, the latency of the
+	// commands that do not need it, before and during the fault.
+	Unaffected *Unaffected `json:"unaffected,omitempty"`
 	// ErrorWindow is the client-visible error window: from the first
 	// answer that was not APPLIED or REJECTED (ERROR or TIMEOUT) to the
 	// last one; 0 when there was none. Failed counts those answers.
@@ -142,17 +153,19 @@ func Run(ctx context.Context, s *Stack, cfg Config, progress io.Writer) ([]*Resu
 }
 
 func verdict(r *Result) string {
+	took := fmt.Sprintf("in %s (setup %s, settle %s)", r.Took.Round(100*time.Millisecond), r.Setup.Round(100*time.Millisecond),
+		r.Settle.Round(100*time.Millisecond))
 	if r.Passed() {
-		return "ok"
+		return "ok " + took
 	}
-	return fmt.Sprintf("FAILED (%d violations, %d late answers) %s", len(r.Violations), r.LateAnswers, r.Error)
+	return fmt.Sprintf("FAILED %s (%d violations, %d late answers) %s", took, len(r.Violations), r.LateAnswers, r.Error)
 }
 
 func (s *Stack) loadSpec(cfg Config, sc Scenario, ledgerPath string, seed int64) LoadSpec {
 	spec := LoadSpec{GraphQLURL: s.ep.GraphQL, APIKey: s.apiKey,
 		NATSURL: s.ep.NATS, NATSPassword: s.secrets["TEXTKIT_NATS_PARTNER_PASSWORD"],
 		PartnerID: seedPartnerID, IndustryID: seedIndustryID, MutationTimeout: cfg.Stack.MutationTimeout,
-		Via: sc.Via, Mix: sc.Mix, LedgerPath: ledgerPath, Duration: cfg.Duration, Seed: seed}
+		Via: sc.Via, Mix: sc.Mix, LedgerPath: ledgerPath, Duration: cfg.Duration, Seed: seed, Republish: sc.Republish}
 	if spec.Via == "" {
 		spec.Via = ledger.ViaGraphQL
 	}
@@ -182,31 +195,56 @@ type floodRun struct {
 	seed       int64
 }
 
+// phases are a scenario's moments: the load's measured phase began, the
+// fault started, the fault ended (the service ready again).
+type phases struct{ measured, faultStart, faultEnd time.Time }
+
+// ledgerPaths are the ledgers of a scenario whose main ledger is at main:
+// main first, then the flood's and the companion load's.
+func ledgerPaths(main string) (flood, also string) {
+	base := strings.TrimSuffix(main, ".jsonl")
+	return base + ".flood.jsonl", base + ".also.jsonl"
+}
+
 func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPath string, after, hold time.Duration, seed int64) *Result {
-	s.flood = floodRun{cfg: cfg, ledgerPath: strings.TrimSuffix(ledgerPath, ".jsonl") + ".flood.jsonl", hold: hold, seed: seed}
+	floodPath, alsoPath := ledgerPaths(ledgerPath)
+	s.flood = floodRun{cfg: cfg, ledgerPath: floodPath, hold: hold, seed: seed}
 	r := &Result{Name: sc.Name, Description: sc.Description, FaultAfter: after, FaultFor: hold, Recovery: -1}
 	spec := s.loadSpec(cfg, sc, ledgerPath, seed)
-	spec.Duration += hold // the load goes on after the fault as long as before it
+	spec.Duration += hold + sc.Ending // the load goes on after the fault as long as before it
+	var ph phases
+	began := time.Now()
+	defer func() { r.Took = time.Since(began) }()
 	measuring := make(chan struct{})
-	spec.Measuring = func(time.Time) { close(measuring) }
-	loadDone := make(chan error, 1)
-	go func() {
-		loadDone <- cfg.Load(ctx, spec)
-	}()
+	spec.Measuring = func(t time.Time) { ph.measured = t; close(measuring) }
+	loadDone := make(chan error, 2)
+	loads := 1
+	go func() { loadDone <- cfg.Load(ctx, spec) }()
+	if sc.Also != "" {
+		// The companion load: the commands the main one lacks.
+		also := s.loadSpec(cfg, Scenario{Mix: sc.Also}, alsoPath, seed+2)
+		also.Duration = spec.Duration
+		loads++
+		go func() { loadDone <- cfg.Load(ctx, also) }()
+	}
 	// The fault's moment counts from the end of the load's setup.
 	if !loadGoesOn(loadDone, measuring, r) || !loadGoesOn(loadDone, afterCh(after), r) {
 		return r
 	}
-	faultEnd := s.fault(ctx, sc, hold, r)
-	if err := <-loadDone; err != nil {
-		r.Error += fmt.Sprintf(" load: %v", err)
+	r.Setup = ph.measured.Sub(began)
+	ph.faultStart = time.Now()
+	ph.faultEnd = s.fault(ctx, sc, hold, r)
+	for range loads {
+		if err := <-loadDone; err != nil {
+			r.Error += fmt.Sprintf(" load: %v", err)
+		}
 	}
 	start := time.Now()
 	if err := s.quiesce(ctx, cfg.Quiesce); err != nil {
 		r.Error += fmt.Sprintf(" quiesce: %v", err)
 	}
 	r.Settle = time.Since(start)
-	s.check(ctx, r, sc, ledgerPath, faultEnd)
+	s.check(ctx, r, sc, ledgerPath, ph)
 	return r
 }
 
@@ -353,24 +391,38 @@ func (s *Stack) checkRecords(ctx context.Context, h ledger.Header, recs []ledger
 	return invariant.Check(ctx, src, h, recs, invariant.Options{KeyGrace: 30 * time.Second})
 }
 
-// check reads the ledger, runs the invariant checker and fills r.
-func (s *Stack) check(ctx context.Context, r *Result, sc Scenario, ledgerPath string, faultEnd time.Time) {
-	h, recs, err := ledger.Read(ledgerPath)
+// readLedgers reads the scenario's ledgers (main, and the flood's and
+// the companion load's if they exist) as one run: the others' sequence
+// numbers and workers are shifted past the main one's.
+func readLedgers(main string) (ledger.Header, []ledger.Record, error) {
+	h, recs, err := ledger.Read(main)
 	if err != nil {
-		r.Error += fmt.Sprintf(" ledger: %v", err)
-		return
+		return h, nil, err
 	}
-	if _, err := os.Stat(s.flood.ledgerPath); err == nil {
-		_, more, err := ledger.Read(s.flood.ledgerPath)
+	flood, also := ledgerPaths(main)
+	for i, path := range []string{flood, also} {
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		_, more, err := ledger.Read(path)
 		if err != nil {
-			r.Error += fmt.Sprintf(" ledger: %v", err)
-			return
+			return h, nil, err
 		}
 		var last int64
 		for _, rec := range recs {
 			last = max(last, rec.Seq)
 		}
-		recs = append(recs, renumber(more, last)...)
+		recs = append(recs, renumber(more, last, 1000*(i+1))...)
+	}
+	return h, recs, nil
+}
+
+// check reads the ledgers, runs the invariant checker and fills r.
+func (s *Stack) check(ctx context.Context, r *Result, sc Scenario, ledgerPath string, ph phases) {
+	h, recs, err := readLedgers(ledgerPath)
+	if err != nil {
+		r.Error += fmt.Sprintf(" ledger: %v", err)
+		return
 	}
 	rep, err := s.checkRecords(ctx, h, recs)
 	if err != nil {
@@ -378,10 +430,19 @@ func (s *Stack) check(ctx context.Context, r *Result, sc Scenario, ledgerPath st
 		return
 	}
 	r.Counts, r.Violations = rep.Counts, rep.Violations
-	if sc.Crash && !faultEnd.IsZero() {
-		s.checkPartitions(ctx, r, faultEnd, recs)
+	if ph.faultEnd.IsZero() {
+		return // the fault never started: the error says why
 	}
-	timings(r, h, recs, faultEnd)
+	if sc.Crash {
+		s.checkPartitions(ctx, r, ph.faultEnd, recs)
+	}
+	if sc.Needs != "" {
+		r.Unaffected = unaffected(sc.Needs, recs, ph.measured, ph.faultStart, ph.faultEnd, h.MutationTimeout.Duration)
+		if v, bad := r.Unaffected.violation(); bad {
+			r.Violations = append(r.Violations, v)
+		}
+	}
+	timings(r, h, recs, ph.faultEnd)
 	errorWindow(r, recs)
 }
 
@@ -414,11 +475,12 @@ func requestOf(r ledger.Record) string {
 	return fmt.Sprintf("%d/%s", r.Worker, r.SentAt.Format(time.RFC3339Nano))
 }
 
-// renumber shifts a second ledger's sequence numbers past the first's, so
-// the checker sees one run.
-func renumber(recs []ledger.Record, by int64) []ledger.Record {
+// renumber shifts a second ledger's sequence numbers past the first's,
+// and its workers by workers, so the checker sees one run.
+func renumber(recs []ledger.Record, by int64, workers int) []ledger.Record {
 	for i := range recs {
 		recs[i].Seq += by
+		recs[i].Worker += workers
 	}
 	return recs
 }

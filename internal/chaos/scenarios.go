@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/textkit/customers/internal/ledger"
 	"github.com/textkit/customers/internal/natsbus"
 )
 
@@ -29,6 +30,21 @@ type Scenario struct {
 	// Crash scenarios kill, stop or cut a process: after them every
 	// partition must apply again within PartitionBound.
 	Crash bool `json:"crash,omitempty"`
+	// Needs is the dependency the fault takes out ("vault",
+	// "twilio-emulator"): the commands that do not need it must not slow
+	// down (UnaffectedBound).
+	Needs string `json:"needs,omitempty"`
+	// Also is the mix of a companion GraphQL load, run beside the main
+	// one for the whole scenario, into a ledger of its own.
+	Also string `json:"also,omitempty"`
+	// Republish publishes each command of the load (onto NATS) twice at
+	// once and once more after its answer (load.Config.Republish).
+	Republish bool `json:"republish,omitempty"`
+	// Ending is how long ending the fault may take beyond a restart of
+	// one of our services (a NATS node catching up, a Redis failover):
+	// the load goes on that much longer, so that commands are sent after
+	// the fault's end.
+	Ending time.Duration `json:"ending,omitempty"`
 	// inject starts the fault; the returned end stops it (restarts what
 	// was killed, lets traffic through again) and returns once the
 	// service it concerns is ready.
@@ -41,23 +57,7 @@ func Scenarios() []Scenario {
 	for _, name := range append(append([]string(nil), ourServices...), dependencies...) {
 		out = append(out, killScenario(name))
 	}
-	out = append(out, Scenario{
-		Name:        "stop-provisioner",
-		Description: fmt.Sprintf("SIGSTOP the provisioner for longer than its AckWait (%s), then SIGCONT", natsbus.DefaultAckWait),
-		Hold:        natsbus.DefaultAckWait + time.Second, Local: true, Crash: true,
-		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
-			p := s.procs["provisioner"]
-			if err := p.signal(syscall.SIGSTOP); err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context) error {
-				if err := p.signal(syscall.SIGCONT); err != nil {
-					return err
-				}
-				return s.waitReady(ctx, "provisioner", time.Minute)
-			}, nil
-		},
-	})
+	out = append(out, stopScenario())
 	for _, dep := range []string{"nats", "redis", "vault", "twilio-emulator"} {
 		out = append(out, cutScenario(dep))
 	}
@@ -82,6 +82,13 @@ func Scenarios() []Scenario {
 			return func(context.Context) error { return <-done }, nil
 		},
 	})
+	dup := killScenario("provisioner")
+	out = append(out, Scenario{
+		Name: "duplicate-publish",
+		Description: "the partner publishes every command onto NATS twice at once (one Nats-Msg-Id) and again after its answer " +
+			"(no Nats-Msg-Id: as past the de-duplication window), while the provisioner is killed -9 and restarted: each applied once, one outcome",
+		Via: ledger.ViaNATS, Republish: true, Local: true, Crash: true, inject: dup.inject,
+	})
 	out = append(out,
 		emulatorScenario("twilio-429", "Twilio answers 429 with Retry-After: 1 to the next 30 requests", `{"status":429,"retryAfter":1,"times":30}`),
 		emulatorScenario("twilio-5xx", "Twilio answers 503 to the next 30 requests", `{"status":503,"times":30}`),
@@ -92,8 +99,36 @@ func Scenarios() []Scenario {
 	)
 	for i := range out {
 		out[i].Mix = mixOf[out[i].Name]
+		out[i].Needs = needsOf[out[i].Name]
+		if out[i].Mix == "terminate" && out[i].Needs == "vault" {
+			// Terminations and registrations need no Vault: the
+			// lifecycle's activations and contact info updates do.
+			out[i].Also = "lifecycle"
+		}
 	}
 	return out
+}
+
+// stopScenario stops the provisioner (SIGSTOP) for longer than its
+// AckWait, then lets it go on (SIGCONT).
+func stopScenario() Scenario {
+	return Scenario{
+		Name:        "stop-provisioner",
+		Description: fmt.Sprintf("SIGSTOP the provisioner for longer than its AckWait (%s), then SIGCONT", natsbus.DefaultAckWait),
+		Hold:        natsbus.DefaultAckWait + time.Second, Local: true, Crash: true,
+		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
+			p := s.procs["provisioner"]
+			if err := p.signal(syscall.SIGSTOP); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error {
+				if err := p.signal(syscall.SIGCONT); err != nil {
+					return err
+				}
+				return s.waitReady(ctx, "provisioner", time.Minute)
+			}, nil
+		},
+	}
 }
 
 // mixOf is the load mix of the scenarios that need another than the
@@ -102,6 +137,14 @@ func Scenarios() []Scenario {
 var mixOf = map[string]string{
 	"kill-retention": "terminate", "kill-vault": "terminate", "cut-vault": "terminate", "vault-sealed": "terminate",
 	"twilio-lost-response": "register", "twilio-dropped": "register",
+}
+
+// needsOf is the dependency each outage scenario takes out, when the load
+// has commands that do not need it (the register mix has none for Twilio).
+var needsOf = map[string]string{
+	"kill-vault": "vault", "cut-vault": "vault", "vault-sealed": "vault",
+	"kill-twilio-emulator": "twilio-emulator", "cut-twilio-emulator": "twilio-emulator",
+	"twilio-429": "twilio-emulator", "twilio-5xx": "twilio-emulator", "twilio-latency": "twilio-emulator",
 }
 
 // killScenario kills name with SIGKILL and restarts it when the fault ends.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/ledger"
 	"github.com/textkit/customers/internal/redisstore"
 )
 
@@ -117,6 +118,7 @@ func (c *customerCheck) known(ctx context.Context, cm *cmd, pos []int) error {
 		if out == nil || out.Status != command.Applied {
 			c.report(HistoryMismatch, cm.id, "%s was answered APPLIED but command(id) says %s", cm.typ, outcomeStatus(out))
 		}
+		c.oneAnswer(cm, pos)
 	case toldFailed:
 		if len(pos) > 0 {
 			c.report(ErrorApplied, cm.id, "%s was answered %s but was applied at version %d", cm.typ, lastAnswer(cm), c.hist[pos[0]].Version)
@@ -132,6 +134,23 @@ func (c *customerCheck) known(ctx context.Context, cm *cmd, pos []int) error {
 		}
 	}
 	return nil
+}
+
+// oneAnswer checks that every attempt of a command told applied (a retry,
+// or the same command published again) was answered the one outcome: no
+// REJECTED beside the APPLIED, every APPLIED at the version the history
+// has it.
+func (c *customerCheck) oneAnswer(cm *cmd, pos []int) {
+	for _, a := range cm.attempts {
+		switch {
+		case a.Answer == ledger.Rejected:
+			c.report(HistoryMismatch, cm.id, "%s was answered APPLIED, and REJECTED %s to attempt %d", cm.typ, a.Code, a.Seq)
+		case a.Answer == ledger.Applied && a.CustomerVersion != nil && len(pos) > 0 && *a.CustomerVersion != cm.version() &&
+			*a.CustomerVersion != c.hist[pos[0]].Version: // the first APPLIED's version is checked above
+			c.report(HistoryMismatch, cm.id, "%s attempt %d was answered APPLIED at version %d, history has it at version %d",
+				cm.typ, a.Seq, *a.CustomerVersion, c.hist[pos[0]].Version)
+		}
+	}
 }
 
 func outcomeStatus(o *command.Outcome) string {

@@ -87,7 +87,10 @@ type Violation struct {
 
 // String is the violation as one line.
 func (v Violation) String() string {
-	s := string(v.Kind) + " customer " + v.CustomerID
+	s := string(v.Kind)
+	if v.CustomerID != "" {
+		s += " customer " + v.CustomerID
+	}
 	if v.CommandID != "" {
 		s += " command " + v.CommandID
 	}

@@ -272,6 +272,24 @@ func TestCheck(t *testing.T) {
 		r.recs[len(r.recs)-1].CustomerVersion = &three
 		expect(t, r.check(id), invariant.HistoryMismatch, id)
 	})
+	t.Run("published again and answered the same: one command", func(t *testing.T) {
+		r.t = t
+		id := r.register()
+		again := r.recs[len(r.recs)-1]
+		again.IdempotencyKey = ""
+		r.add(again) // the same command id, answered APPLIED at the same version
+		if rep := r.check(id); len(rep.Violations) != 0 || rep.Counts.Retried != 1 {
+			t.Fatalf("a command published again with the same answer:\n%s", rep.Summary())
+		}
+	})
+	t.Run("published again and answered otherwise", func(t *testing.T) {
+		r.t = t
+		id := r.register()
+		again := r.recs[len(r.recs)-1]
+		again.IdempotencyKey, again.Answer, again.Code, again.CustomerVersion = "", ledger.Rejected, "INVALID_TRANSITION", nil
+		r.add(again)
+		expect(t, r.check(id), invariant.HistoryMismatch, id)
+	})
 	t.Run("answered with an error, applied anyway", func(t *testing.T) {
 		r.t = t
 		id := r.register()

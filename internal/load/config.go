@@ -77,6 +77,10 @@ type Config struct {
 	// activates) for the lifecycle, terminate and hot mixes; 0: a default
 	// per mix (workers × 4; hot: 2).
 	Customers int
+	// SpreadPartitions draws the setup's i-th customer id in command
+	// partition i mod 16 (natsbus.PartitionOf), so that a pool of 16
+	// customers or more has some in every partition.
+	SpreadPartitions bool
 
 	GraphQLURL string
 	APIKey     string
@@ -99,6 +103,14 @@ type Config struct {
 	Ceiling CeilingConfig
 	// Seed seeds the mixes' random choices (0: from the clock).
 	Seed int64
+	// Republish (NATS target only) publishes each command twice at once
+	// under its Nats-Msg-Id (JetStream drops the second as a duplicate),
+	// and once more after its answer without Nats-Msg-Id, as a publish
+	// after JetStream's 10-minute de-duplication window would be: stored
+	// and delivered again, the provisioner must recognise the command id
+	// and answer its first outcome again (docs/commands.md). That answer
+	// is a second ledger record of the same command.
+	Republish bool
 	// Measuring, when set, is called once when the measured phase starts
 	// (the setup phase is over), with its start time.
 	Measuring func(time.Time)
@@ -175,6 +187,9 @@ func (c *Config) validateLoad() []error {
 	}
 	if c.Duration <= 0 {
 		add("duration %v: want a positive duration", c.Duration)
+	}
+	if c.Republish && c.Target != ledger.ViaNATS {
+		add("republish publishes onto NATS: it needs the %s target", ledger.ViaNATS)
 	}
 	if c.Customers < 0 {
 		add("customers %d: want 0 (the mix's default) or more", c.Customers)

@@ -40,6 +40,7 @@ func TestValidate(t *testing.T) {
 		{"workers", func(c *load.Config) { c.Workers = 0 }, "workers 0"},
 		{"duration", func(c *load.Config) { c.Duration = 0 }, "duration 0s"},
 		{"customers", func(c *load.Config) { c.Customers = -1 }, "customers -1"},
+		{"republish over graphql", func(c *load.Config) { c.Republish = true }, "republish publishes onto NATS"},
 		{"url", func(c *load.Config) { c.GraphQLURL = "127.0.0.1:8080" }, "graphql url"},
 		{"api key", func(c *load.Config) { c.APIKey = "" }, "API key"},
 		{"nats password", func(c *load.Config) { c.Target = ledger.ViaNATS }, "NATS password"},

@@ -25,6 +25,7 @@ type natsTarget struct {
 	js                    jetstream.JetStream
 	partnerID, industryID string
 	timeout               time.Duration
+	republish             bool
 
 	mu      sync.Mutex
 	waiters map[string]chan *command.Outcome
@@ -45,7 +46,7 @@ func newNATSTarget(cfg *Config) (*natsTarget, error) {
 		user = PartnerUser(cfg.PartnerID)
 	}
 	t := &natsTarget{partnerID: cfg.PartnerID, industryID: cfg.IndustryID, timeout: cfg.MutationTimeout,
-		waiters: map[string]chan *command.Outcome{}}
+		republish: cfg.Republish, waiters: map[string]chan *command.Outcome{}}
 	nc, err := nats.Connect(cfg.NATSURL, nats.UserInfo(user, cfg.NATSPassword),
 		nats.CustomInboxPrefix("_INBOX_"+user), nats.Name("textkit-load"), nats.MaxReconnects(-1))
 	if err != nil {
@@ -112,20 +113,46 @@ func (t *natsTarget) one(ctx context.Context, op Op) Result {
 		r.Answer, r.Code, r.Message, r.AnsweredAt = ledger.Error, "CLIENT", err.Error(), time.Now()
 		return r
 	}
+	subject := command.CommandSubject(t.partnerID, op.CustomerID)
+	if !t.republish {
+		return t.publish(ctx, r, subject, body, cmd.ID, 1)
+	}
+	r = t.publish(ctx, r, subject, body, cmd.ID, 2)
+	if r.Answer != ledger.Error { // an ERROR stored nothing: publishing it now would apply a command told failed
+		// Once more after the answer, without Nats-Msg-Id, as after
+		// JetStream's de-duplication window (10 minutes): stored again.
+		again := t.publish(ctx, Result{CommandID: cmd.ID, SentAt: time.Now()}, subject, body, "", 1)
+		r.Again = &again
+	}
+	return r
+}
+
+// publish publishes the command body times times at once under msgID
+// (none when "") and waits for its outcome; r holds its id and send time.
+func (t *natsTarget) publish(ctx context.Context, r Result, subject string, body []byte, msgID string, times int) Result {
 	ch := make(chan *command.Outcome, 1)
 	t.mu.Lock()
-	t.waiters[cmd.ID] = ch
+	t.waiters[r.CommandID] = ch
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
-		delete(t.waiters, cmd.ID)
+		delete(t.waiters, r.CommandID)
 		t.mu.Unlock()
 	}()
 	wctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	if _, err := t.js.Publish(wctx, command.CommandSubject(t.partnerID, op.CustomerID), body, jetstream.WithMsgID(cmd.ID)); err != nil {
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	if _, err := t.js.Publish(wctx, subject, body, opts...); err != nil {
 		r.AnsweredAt = time.Now()
 		return publishFailed(r, err)
+	}
+	for range times - 1 {
+		// The same message again: stored once already, so whatever this
+		// publish meets says nothing of the command.
+		_, _ = t.js.Publish(wctx, subject, body, opts...)
 	}
 	select {
 	case o := <-ch:

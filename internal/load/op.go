@@ -60,6 +60,9 @@ type Result struct {
 	DestroyAt       time.Time
 	SentAt          time.Time
 	AnsweredAt      time.Time
+	// Again is the answer to the same command published once more after
+	// this answer (Config.Republish), nil when it was not.
+	Again *Result
 }
 
 // Target sends steps to the stack: one Result per Op of the step, in order.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/ledger"
+	"github.com/textkit/customers/internal/natsbus"
 )
 
 // Report is what a run measured. Only the measured phase is counted; the
@@ -209,6 +210,14 @@ func (r *runner) send(ctx context.Context, w *worker, step Step) []Result {
 		} else {
 			r.setupN.Add(1)
 		}
+		if again := res[i].Again; again != nil {
+			// The same command published again: a ledger record of
+			// its own (a retry), not a command of the mix.
+			rec := record(r.target.Name(), r.cfg.PartnerID, w.id, r.seq.Add(1), op, *again, time.Time{})
+			if err := r.ledger.Append(rec); err != nil {
+				r.fail(fmt.Errorf("load: %w", err))
+			}
+		}
 	}
 	return res
 }
@@ -225,6 +234,17 @@ func record(via, partnerID string, workerID int, seq int64, op Op, res Result, i
 		IntendedAt: intended.UTC(), SentAt: res.SentAt.UTC(), AnsweredAt: res.AnsweredAt.UTC(),
 		Answer: res.Answer, Code: res.Code, Retryable: res.Retryable, Message: res.Message,
 		CustomerVersion: res.CustomerVersion, Ordered: op.Ordered,
+	}
+}
+
+// setupCustomer is the setup's i-th customer: in partition i mod 16 with
+// SpreadPartitions.
+func (r *runner) setupCustomer(i int) *cust {
+	for {
+		c := newCustomer()
+		if !r.cfg.SpreadPartitions || natsbus.PartitionOf(c.id) == i%natsbus.Partitions {
+			return c
+		}
 	}
 }
 
@@ -248,7 +268,7 @@ func (r *runner) setup(ctx context.Context) (ws []*worker, hot []*cust) {
 	for _, w := range ws {
 		wg.Go(func() {
 			for i := w.id; i < n && ctx.Err() == nil; i += len(ws) {
-				c := newCustomer()
+				c := r.setupCustomer(i)
 				r.setupOne(ctx, w, c)
 				if c.status == stTerminated {
 					continue // its registration failed
