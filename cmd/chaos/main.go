@@ -175,6 +175,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	started := time.Now().UTC()
 	results, runErr := chaos.Run(ctx, stack, chaos.Config{Stack: stackCfg, Scenarios: scenarios, Seed: o.seed, Load: runLoad,
 		Duration: o.duration, Hold: o.hold, Quiesce: o.settle}, stdout)
+	if err := o.report(stdout, results, started); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	for _, r := range results {
+		if !r.Passed() {
+			return errFailed
+		}
+	}
+	return nil
+}
+
+// report prints the tables and writes the JSON report.
+func (o *options) report(stdout io.Writer, results []*chaos.Result, started time.Time) error {
 	_, _ = fmt.Fprintf(stdout, "\nchaos: seed %d\n", o.seed)
 	if err := chaos.WriteTable(stdout, results); err != nil {
 		return err
@@ -189,14 +205,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	_, _ = fmt.Fprintf(stdout, "chaos: report %s\n", o.jsonPath)
-	if runErr != nil {
-		return runErr
-	}
-	for _, r := range results {
-		if !r.Passed() {
-			return errFailed
-		}
-	}
 	return nil
 }
 
