@@ -61,37 +61,11 @@ func TestShortScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole stack for minutes")
 	}
-	for _, bin := range []string{"nats-server", "redis-server", "vault"} {
-		if _, ok := testenv.LookBinary(bin); !ok {
-			testenv.Missing(t, bin, "scripts/deps.sh installs it")
-		}
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		testenv.Missing(t, "curl", "scripts/up.sh needs it")
-	}
-	dir := t.TempDir()
-	report := filepath.Join(dir, "report.json")
 	want, err := chaos.Select(nil, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	err = run(ctx, []string{"-short", "-seed", "1", "-base-port", "0", "-dir", filepath.Join(dir, "stack"), "-json", report},
-		os.Getenv, &out, &out)
-	t.Logf("chaos output:\n%s", out.String())
-	if err != nil {
-		t.Fatalf("chaos -short: %v", err)
-	}
-	raw, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum chaos.Summary
-	if err := json.Unmarshal(raw, &sum); err != nil {
-		t.Fatal(err)
-	}
+	sum, _ := runShort(t, 15*time.Minute)
 	if len(sum.Results) != len(want) {
 		t.Fatalf("report has %d results, want %d", len(sum.Results), len(want))
 	}
@@ -115,33 +89,7 @@ func TestShortClusterScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the clustered stack for minutes")
 	}
-	for _, bin := range []string{"nats-server", "redis-server", "vault"} {
-		if _, ok := testenv.LookBinary(bin); !ok {
-			testenv.Missing(t, bin, "scripts/deps.sh installs it")
-		}
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		testenv.Missing(t, "curl", "scripts/up.sh needs it")
-	}
-	dir := t.TempDir()
-	report := filepath.Join(dir, "report.json")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	err := run(ctx, []string{"-cluster", "-short", "-seed", "1", "-base-port", "0", "-dir", filepath.Join(dir, "stack"), "-json", report},
-		os.Getenv, &out, &out)
-	t.Logf("chaos output:\n%s", out.String())
-	if err != nil {
-		t.Fatalf("chaos -cluster -short: %v", err)
-	}
-	raw, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum chaos.Summary
-	if err := json.Unmarshal(raw, &sum); err != nil {
-		t.Fatal(err)
-	}
+	sum, out := runShort(t, 10*time.Minute, "-cluster")
 	want := chaos.ClusterScenarios()
 	if len(sum.Results) != len(want) {
 		t.Fatalf("report has %d results, want %d", len(sum.Results), len(want))
@@ -157,7 +105,42 @@ func TestShortClusterScenarios(t *testing.T) {
 			t.Errorf("%s: no partition measured after the fault", r.Name)
 		}
 	}
-	if !strings.Contains(out.String(), "error window") {
+	if !strings.Contains(out, "error window") {
 		t.Errorf("no error window table in the output")
 	}
+}
+
+// runShort runs chaos -short (with more flags) on a stack of its own, the
+// services it needs on the machine, and returns the JSON report and the
+// output; any failure of the run fails the test.
+func runShort(t *testing.T, limit time.Duration, flags ...string) (chaos.Summary, string) {
+	t.Helper()
+	for _, bin := range []string{"nats-server", "redis-server", "vault"} {
+		if _, ok := testenv.LookBinary(bin); !ok {
+			testenv.Missing(t, bin, "scripts/deps.sh installs it")
+		}
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		testenv.Missing(t, "curl", "scripts/up.sh needs it")
+	}
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.json")
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	var out bytes.Buffer
+	args := append(flags, "-short", "-seed", "1", "-base-port", "0", "-dir", filepath.Join(dir, "stack"), "-json", report)
+	err := run(ctx, args, os.Getenv, &out, &out)
+	t.Logf("chaos output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("chaos %v: %v", args, err)
+	}
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum chaos.Summary
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum, out.String()
 }

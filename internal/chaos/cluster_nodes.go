@@ -158,7 +158,7 @@ func (s *Stack) redisReplicaOf(ctx context.Context, m int) (int, error) {
 	return -1, fmt.Errorf("redis-%d has no replica", m+1)
 }
 
-// waitFor polls check every 100 ms until it succeeds or limit passes.
+// waitFor polls check every 50 ms until it succeeds or limit passes.
 func waitFor(ctx context.Context, what string, limit time.Duration, check func(context.Context) error) error {
 	deadline := time.Now().Add(limit)
 	for {
@@ -172,7 +172,7 @@ func waitFor(ctx context.Context, what string, limit time.Duration, check func(c
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

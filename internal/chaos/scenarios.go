@@ -154,16 +154,7 @@ func killScenario(name string) Scenario {
 		Description: "kill -9 " + name + ", restart it when the fault ends",
 		Local:       true, Crash: true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
-			p := s.procs[name]
-			if err := p.kill9(); err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context) error {
-				if err := p.start(); err != nil {
-					return err
-				}
-				return s.waitReady(ctx, name, 2*time.Minute)
-			}, nil
+			return s.killNode(name)
 		},
 	}
 }

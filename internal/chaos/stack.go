@@ -330,22 +330,7 @@ func (s *Stack) Down(ctx context.Context) error {
 
 // waitReady waits until the named process serves again.
 func (s *Stack) waitReady(ctx context.Context, name string, limit time.Duration) error {
-	ready := s.readiness(name)
-	deadline := time.Now().Add(limit)
-	for {
-		err := ready(ctx)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", name, limit, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return waitFor(ctx, name+" ready", limit, s.readiness(name))
 }
 
 func (s *Stack) readiness(name string) func(context.Context) error {
