@@ -56,6 +56,7 @@ type loadFlags struct {
 	ceilingUser, ceilingPass string
 	apiKey, natsPass         string
 	progress                 time.Duration
+	resources                bool
 }
 
 func parseLoadFlags(args []string, getenv func(string) string, stdout io.Writer) (load.Config, string, error) {
@@ -87,6 +88,7 @@ func parseLoadFlags(args []string, getenv func(string) string, stdout io.Writer)
 	fs.StringVar(&f.dataDir, "data-dir", "", "the dev stack's data directory (default $TEXTKIT_DATA_DIR, else .data)")
 	fs.DurationVar(&f.progress, "progress", time.Second, "print a progress line this often (0: never)")
 	fs.Int64Var(&c.Seed, "seed", 0, "seed of the mixes' random choices (0: from the clock)")
+	fs.BoolVar(&f.resources, "resources", true, "report CPU time and RSS over the measured phase of every process with a pid file in <data-dir>/pids (scripts/up.sh's), and the machine's idle share (Linux /proc; skipped when that directory does not exist)")
 	if err := fs.Parse(args, stdout); err != nil {
 		return load.Config{}, "", err
 	}
@@ -112,6 +114,11 @@ func (f *loadFlags) resolve(getenv func(string) string, stdout io.Writer) (load.
 	}
 	if f.progress > 0 {
 		c.Progress, c.ProgressInterval = stdout, f.progress
+	}
+	if pids := filepath.Join(f.dataDir, "pids"); f.resources {
+		if st, err := os.Stat(pids); err == nil && st.IsDir() {
+			c.PidsDir = pids
+		}
 	}
 	if c.Mix == load.MixCeiling && f.ceiling == 0 {
 		f.ceiling = c.Duration
@@ -184,10 +191,27 @@ func printSummary(w io.Writer, rep *load.Report, out string) {
 		}
 		b.WriteString("\n")
 	}
+	printResources(&b, rep.Resources)
 	if rep.Ledger != "" {
 		fmt.Fprintf(&b, "ledger      %s\n", rep.Ledger)
 	}
 	fmt.Fprintf(&b, "report      %s\n            %s\n", filepath.Join(out, load.ReportJSON), filepath.Join(out, load.ReportHTML))
 	// the summary for the terminal: a failed write there has nowhere to go
 	_, _ = io.WriteString(w, b.String())
+}
+
+// printResources writes the CPU and RSS figures of the measured phase.
+func printResources(b *strings.Builder, res *load.Resources) {
+	if res == nil {
+		return
+	}
+	fmt.Fprintf(b, "cpu         ours %.0f µs/command (%.1f s), stack %.0f µs/command (%.1f s); machine idle %.0f%% of %d cores\n",
+		res.OursMicrosPerCommand, res.OursCPUSeconds, res.StackMicrosPerCommand, res.StackCPUSeconds, 100*res.MachineIdleShare, res.Cores)
+	for _, p := range res.Processes {
+		fmt.Fprintf(b, "  %-16s %7.0f µs/command  cpu %6.1f s (user %.1f, sys %.1f)  rss peak %4.0f MB, final %4.0f MB\n",
+			p.Name, p.MicrosPerCommand, p.CPUSeconds, p.UserSeconds, p.SystemSeconds, float64(p.RSSPeakBytes)/1e6, float64(p.RSSFinalBytes)/1e6)
+	}
+	if len(res.Missing) > 0 {
+		fmt.Fprintf(b, "  not measured (no pid file or not running): %s\n", strings.Join(res.Missing, ", "))
+	}
 }

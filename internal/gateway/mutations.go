@@ -85,12 +85,16 @@ func (g *Gateway) execute(ctx context.Context, cmd *command.Command) (*command.O
 		observeMutation(cmd.Type, "unpublished", time.Since(start))
 		return g.notPublished(ctx, pending, err)
 	}
-	g.published(ctx, pending)
 	log := g.cfg.Logger.With("command_id", cmd.ID, "command_type", string(cmd.Type), "customer_id", cmd.CustomerID, "request_id", requestID(ctx))
 	log.DebugContext(ctx, "command published")
 	out, err := g.cfg.Outcomes.Wait(ctx, ch, cmd.PartnerID, cmd.CustomerID, cmd.ID)
 	elapsed := time.Since(start)
 	if err != nil {
+		// No outcome yet: the command may outlive its publish deadline
+		// in the stream, so mark it published now (settle.go). With an
+		// outcome, stored before it was published, the mark is not
+		// needed: it would be a write per command for nothing.
+		g.published(ctx, pending)
 		if !errors.Is(context.Cause(ctx), errMutationTime) {
 			observeMutation(cmd.Type, "cancelled", elapsed)
 			return nil, ctx.Err()

@@ -16,9 +16,16 @@ import (
 //
 //   - A command is recorded pending before it is published, with a
 //     deadline by which its publish has ended (MutationTimeout plus
-//     publishGrace), and again, marked published, once JetStream
-//     acknowledged it, with the deadline by which the command stream has
-//     dropped it if nobody processed it (CommandMaxAge).
+//     publishGrace). If JetStream acknowledged it but its outcome did not
+//     arrive within the mutation (a timeout, a client gone), it is
+//     recorded again, marked published, with the deadline by which the
+//     command stream has dropped it if nobody processed it
+//     (CommandMaxAge); a command whose outcome arrived needs no mark (the
+//     outcome is stored before it is published), which spares one Redis
+//     write per mutation. A gateway that crashes between the
+//     acknowledgement and the outcome leaves the first record: a command
+//     still unclaimed in the stream at its publish deadline is then
+//     settled (below) and the provisioner applies nothing, consistently.
 //   - A command whose publish failed, or was not acknowledged in time, or
 //     whose pending record is past its deadline without an outcome, is
 //     settled: the gateway stores a rejection for it (code UNAVAILABLE),

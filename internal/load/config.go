@@ -114,6 +114,19 @@ type Config struct {
 	// Measuring, when set, is called once when the measured phase starts
 	// (the setup phase is over), with its start time.
 	Measuring func(time.Time)
+	// PidsDir, when set, is the stack's pid directory (scripts/up.sh's
+	// <data dir>/pids): the CPU and memory of the processes found there
+	// are measured over the measured phase (Report.Resources).
+	PidsDir string
+	// ProcDir is where /proc is ("" is /proc).
+	ProcDir string
+}
+
+func (c *Config) procDir() string {
+	if c.ProcDir == "" {
+		return "/proc"
+	}
+	return c.ProcDir
 }
 
 // concurrency is how many steps may be in flight at once.

@@ -161,8 +161,11 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 }
 
 var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
-	"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"f3": func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"f1":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"f3":  func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"f0":  func(v float64) string { return fmt.Sprintf("%.0f", v) },
+	"pct": func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) },
+	"mb":  func(v int64) string { return fmt.Sprintf("%.1f", float64(v)/1e6) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>TextKit load report: {{.R.Mix}} via {{.R.Target}}</title>
@@ -199,5 +202,11 @@ started {{.R.StartedAt.Format "2006-01-02 15:04:05 UTC"}}; measured {{f1 .R.Meas
 <p>{{.R.Ceiling.Clients}} clients publishing {{.R.Ceiling.MessageBytes}}-byte messages synchronously to a JetStream stream of their own on the stack's nats-server for {{f1 .R.Ceiling.Seconds}} s:
 {{.R.Ceiling.Messages}} messages, {{f1 .R.Ceiling.Throughput}}/s, p99 {{f1 .R.Ceiling.Latency.P99}} ms.
 {{if .R.CeilingRatio}}This run's throughput is {{f3 .R.CeilingRatio}} of it.{{end}}</p>{{end}}
+{{with .R.Resources}}<h2>CPU and memory over the measured phase</h2>
+<p>Our services together: <b>{{f0 .OursMicrosPerCommand}} µs of CPU per command</b> ({{f1 .OursCPUSeconds}} s); the whole stack with NATS, Redis and Vault: {{f0 .StackMicrosPerCommand}} µs per command ({{f1 .StackCPUSeconds}} s).
+The machine ({{.Cores}} cores) was idle {{pct .MachineIdleShare}} of the time; all its busy CPU time, other programs included: {{f1 .MachineBusyCPUSeconds}} s.</p>
+<table><tr><th>process</th><th>pid</th><th>µs CPU / command</th><th>CPU s</th><th>user s</th><th>system s</th><th>RSS peak (MB)</th><th>RSS final (MB)</th></tr>
+{{range .Processes}}<tr><td>{{.Name}}{{if .Ours}} (ours){{end}}{{if .Exited}} (exited){{end}}</td><td>{{.PID}}</td><td>{{f0 .MicrosPerCommand}}</td><td>{{f1 .CPUSeconds}}</td><td>{{f1 .UserSeconds}}</td><td>{{f1 .SystemSeconds}}</td><td>{{mb .RSSPeakBytes}}</td><td>{{mb .RSSFinalBytes}}</td></tr>
+{{end}}</table>{{if .Missing}}<p>Not measured (no pid file, or not running): {{range .Missing}}{{.}} {{end}}</p>{{end}}{{end}}
 </body></html>
 `))

@@ -78,6 +78,10 @@ func TestReportCounts(t *testing.T) {
 
 func TestReportFiles(t *testing.T) {
 	rep := recorded(t)
+	rep.Resources = &Resources{
+		Processes:      []ProcessUsage{{Name: "provisioner", PID: 42, Ours: true, CPUSeconds: 3, MicrosPerCommand: 30000, RSSPeakBytes: 81_200_000, RSSFinalBytes: 80e6}},
+		OursCPUSeconds: 3, OursMicrosPerCommand: 30000, StackCPUSeconds: 3, StackMicrosPerCommand: 30000, Cores: 2, MachineIdleShare: 0.37,
+	}
 	dir := t.TempDir()
 	if err := rep.WriteFiles(dir); err != nil {
 		t.Fatal(err)
@@ -90,7 +94,8 @@ func TestReportFiles(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Commands != 100 || back.Latency != rep.Latency || len(back.Timeline) != 3 || back.Ceiling.Throughput != 100 {
+	if back.Commands != 100 || back.Latency != rep.Latency || len(back.Timeline) != 3 || back.Ceiling.Throughput != 100 ||
+		back.Resources == nil || back.Resources.Processes[0] != rep.Resources.Processes[0] {
 		t.Errorf("report.json read back as %+v", back)
 	}
 	for _, k := range []string{`"p99_9"`, `"errorsByCode"`, `"ceilingRatio"`, `"timeline"`, `"throughput"`} {
@@ -103,6 +108,11 @@ func TestReportFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkHTML(t, string(page))
+	for _, s := range []string{"30000 µs of CPU per command", "provisioner (ours)", "81.2", "idle 37%"} {
+		if !strings.Contains(string(page), s) {
+			t.Errorf("the page does not say %q", s)
+		}
+	}
 }
 
 // checkHTML: the page is well-formed, self-contained, and holds both

@@ -42,7 +42,10 @@ type Report struct {
 	Ceiling  *Ceiling `json:"ceiling,omitempty"`
 	// CeilingRatio is Throughput / Ceiling.Throughput.
 	CeilingRatio float64 `json:"ceilingRatio,omitempty"`
-	Ledger       string  `json:"ledger,omitempty"`
+	// Resources is the stack's CPU and memory over the measured phase
+	// (with Config.PidsDir).
+	Resources *Resources `json:"resources,omitempty"`
+	Ledger    string     `json:"ledger,omitempty"`
 }
 
 // Run runs a load test: the ceiling if configured, then the setup phase,
@@ -152,6 +155,13 @@ func (r *runner) run(ctx context.Context) error {
 	if r.cfg.Measuring != nil {
 		r.cfg.Measuring(start)
 	}
+	var smp *sampler
+	if r.cfg.PidsDir != "" {
+		var err error
+		if smp, err = startSampler(r.cfg.procDir(), r.cfg.PidsDir); err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+	}
 	stopProgress := r.progress(ctx)
 	if r.cfg.Model == Open {
 		r.open(ctx, m, workers, start)
@@ -160,6 +170,13 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	stopProgress()
 	r.rec.fill(r.rep, time.Now())
+	if smp != nil {
+		res, err := smp.stop(r.rep.Commands)
+		if err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		r.rep.Resources = res
+	}
 	return r.err
 }
 

@@ -113,12 +113,9 @@ func partitionOfSubject(subject string) (int, bool) {
 // command (before any side effect: the gateway, which settles commands it
 // could not confirm sent, yields to a claim) and returns nil.
 func (p *Provisioner) storedOutcome(ctx context.Context, chk *command.Checked) (*command.Outcome, error) {
-	if err := p.cfg.Store.IndexCommand(ctx, chk.PartnerID, chk.ID, chk.CustomerID); err != nil {
-		return nil, p.transient("index command", err)
-	}
-	prev, err := p.cfg.Store.Claim(ctx, chk.PartnerID, chk.CustomerID, chk.ID)
+	prev, err := p.cfg.Store.IndexAndClaim(ctx, chk.PartnerID, chk.CustomerID, chk.ID)
 	if err != nil {
-		return nil, p.transient("claim command", err)
+		return nil, p.transient("index and claim command", err)
 	}
 	return prev, nil
 }

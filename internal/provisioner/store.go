@@ -30,6 +30,8 @@ type Store interface {
 	// one), it claims the command for redisstore.ClaimTTL, so that the
 	// gateway can no longer settle it as failed, and returns nil.
 	Claim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error)
+	// IndexAndClaim is IndexCommand then Claim, in one round trip.
+	IndexAndClaim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error)
 	// IndexCommand records which customer partnerID's command id belongs
 	// to, so it can be looked up by id alone. Idempotent.
 	IndexCommand(ctx context.Context, partnerID, commandID, customerID string) error

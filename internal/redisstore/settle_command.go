@@ -54,6 +54,43 @@ func (s *Store) Claim(ctx context.Context, partnerID, customerID, commandID stri
 	return nil, nil
 }
 
+// IndexAndClaim is IndexCommand then Claim in one round trip: one
+// transaction on one Redis (go-redis splits it by slot on a cluster), so
+// the two writes share one fsync of the append-only file.
+func (s *Store) IndexAndClaim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error) {
+	idx := commandIndexKey(commandID)
+	keys := []string{outcomeKey(customerID, partnerID, commandID), legacyOutcomeKey(customerID, commandID), claimKey(customerID, partnerID, commandID)}
+	run := func() (*redis.Cmd, error) {
+		pipe := s.rdb.TxPipeline()
+		pipe.SAdd(ctx, idx, partnerID+"/"+customerID)
+		pipe.PExpire(ctx, idx, OutcomeTTL)
+		claim := pipe.EvalSha(ctx, settleCommandScript.Hash(), keys, "claim", ClaimTTL.Milliseconds())
+		_, err := pipe.Exec(ctx)
+		return claim, err
+	}
+	claim, err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis restarted without the script: load it and run again
+		// (both writes are idempotent).
+		if err := settleCommandScript.Load(ctx, s.rdb).Err(); err != nil {
+			return nil, fmt.Errorf("claim command %s: %w", commandID, err)
+		}
+		claim, err = run()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index and claim command %s: %w", commandID, err)
+	}
+	res, err := claim.Slice()
+	if err != nil {
+		return nil, fmt.Errorf("claim command %s: %w", commandID, err)
+	}
+	if code, _ := res[0].(int64); code == 0 {
+		payload, _ := res[1].(string)
+		return decodeOutcome(payload)
+	}
+	return nil, nil
+}
+
 // Settle stores rejection as the outcome of its command unless a final
 // outcome is stored already (returned, with fresh=false) or the command is
 // claimed (ErrClaimed).

@@ -209,7 +209,8 @@ type Pending struct {
 	At         time.Time    `json:"at"`
 	// Published says JetStream acknowledged the command. The gateway
 	// records the command before it publishes it, then again, Published,
-	// once the publish is acknowledged.
+	// when the publish was acknowledged but the outcome did not arrive
+	// within the mutation.
 	Published bool `json:"published,omitempty"`
 	// Deadline is how long the command may stay PENDING without an
 	// outcome: until its publish must have ended (not Published), or

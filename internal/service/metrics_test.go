@@ -33,3 +33,39 @@ func TestReadinessIsAMetric(t *testing.T) {
 		}
 	}
 }
+
+// The ops mux serves Go's profiles, and the process collector's CPU and
+// RSS figures are in /metrics (textkit load and docs/benchmarks.md read
+// them).
+func TestOpsServesProfilesAndProcessFigures(t *testing.T) {
+	o := NewOps(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := httptest.NewServer(o.Mux)
+	defer srv.Close()
+	get := func(path string) string {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return string(body)
+	}
+	if body := get("/debug/pprof/goroutine?debug=1"); !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("goroutine profile: got %.200q", body)
+	}
+	if body := get("/debug/pprof/"); !strings.Contains(body, "heap") {
+		t.Errorf("pprof index lacks heap: %.200q", body)
+	}
+	metrics := get("/metrics")
+	for _, want := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sort"
@@ -165,7 +166,22 @@ func NewOps(log *slog.Logger) *Ops {
 		o.Ready(r.Context())
 		metrics.ServeHTTP(w, r)
 	})
+	addPprof(o.Mux)
 	return o
+}
+
+// addPprof serves Go's runtime profiles (net/http/pprof) under
+// /debug/pprof/ on the ops mux only, never on an API port: CPU
+// (/debug/pprof/profile?seconds=N, N below the ops write timeout of 30 s),
+// heap, goroutines, mutex and block profiles, and execution traces
+// (/debug/pprof/trace?seconds=N). docs/benchmarks.md uses them.
+func addPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // AddCheck registers a readiness check under name.

@@ -200,6 +200,9 @@ func TestContractEmulatorThroughPrismProxy(t *testing.T) {
 		t.Errorf("second EnsureSubaccount gave %s after %d creates; want %s after 1", again.SID, emu.Count(emulator.OpCreate), a.SID)
 	}
 	must(c.Suspend(ctx, a.SID))
+	if got := must(c.Fetch(ctx, a.SID)); got.Status != twilio.StatusSuspended {
+		t.Errorf("Fetch after Suspend: %+v", got)
+	}
 	must(c.Reopen(ctx, a.SID))
 	must(c.Close(ctx, a.SID))
 	must(c.Close(ctx, a.SID))
@@ -217,7 +220,7 @@ func TestContractEmulatorThroughPrismProxy(t *testing.T) {
 	}
 
 	// Failures: unknown account, refused credentials, rate limit, outage,
-	// and a closed account's status (sent raw: the adapter never does).
+	// and a closed account's status (sent raw as well as by Suspend above).
 	if _, err := c.Fetch(ctx, emulator.NewSID()); !errors.Is(err, twilio.ErrNotFound) {
 		t.Errorf("Fetch unknown: %v", err)
 	}

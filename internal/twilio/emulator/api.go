@@ -188,7 +188,7 @@ func (e *Emulator) createLocked(caller *Account, form url.Values) (int, any) {
 		Status: StatusActive, Type: caller.Type, Created: now, Updated: now,
 	}
 	e.add(a)
-	if err := e.saveLocked(); err != nil {
+	if err := e.journalLocked(journalEntry{Put: a}); err != nil {
 		return http.StatusInternalServerError, newError(http.StatusInternalServerError, 20500, err.Error())
 	}
 	return http.StatusCreated, render(a)
@@ -221,15 +221,18 @@ func (e *Emulator) updateLocked(caller *Account, sid string, form url.Values, pa
 				"Unable to update Status for subaccount, subaccount has been closed.")
 		}
 	}
+	changed := (setName && name != a.FriendlyName) || (setStatus && status != a.Status)
 	if setName {
 		a.FriendlyName = name
 	}
 	if setStatus {
 		a.Status = status
 	}
-	if setName || setStatus {
+	if changed {
+		// An update to what the account already is changes nothing,
+		// not even its date.
 		a.Updated = e.now()
-		if err := e.saveLocked(); err != nil {
+		if err := e.journalLocked(journalEntry{Put: a}); err != nil {
 			return http.StatusInternalServerError, newError(http.StatusInternalServerError, 20500, err.Error())
 		}
 	}

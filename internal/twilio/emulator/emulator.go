@@ -20,6 +20,7 @@
 package emulator
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -78,7 +79,11 @@ type Config struct {
 	// "Full" when empty.
 	Type string
 	// StateFile, when set, keeps the accounts across restarts: it is read at
-	// start (if it exists) and rewritten after every change.
+	// start (if it exists) with its journal (StateFile + ".journal", one
+	// JSON line appended per change, replayed over it), then rewritten
+	// whole and the journal emptied. A change costs one appended line, not
+	// a rewrite of every account; like the rewrite it replaced, it is not
+	// fsynced (it survives the emulator's crash, not the machine's).
 	StateFile string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -149,6 +154,11 @@ func New(cfg Config) (*Emulator, error) {
 		FriendlyName: cfg.FriendlyName, Status: StatusActive, Type: cfg.Type,
 		Created: now, Updated: now,
 	})
+	// A first start writes the state file at once: the journal's
+	// changes apply over it.
+	if err := e.saveLocked(); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -210,7 +220,7 @@ func (e *Emulator) SetStatus(sid string, s Status) error {
 		return fmt.Errorf("emulator: no account %s", sid)
 	}
 	a.Status, a.Updated = s, e.now()
-	return e.saveLocked()
+	return e.journalLocked(journalEntry{Put: a})
 }
 
 // SetAuthToken changes the main account's auth token, as rotating it in
@@ -223,7 +233,7 @@ func (e *Emulator) SetAuthToken(token string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.accounts[e.mainSID].AuthToken = token
-	return e.saveLocked()
+	return e.journalLocked(journalEntry{Put: e.accounts[e.mainSID]})
 }
 
 // Forget removes the sub-account sid, as if it had never been ours: from
@@ -241,7 +251,7 @@ func (e *Emulator) Forget(sid string) error {
 	}
 	delete(e.accounts, sid)
 	e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == sid })
-	return e.saveLocked()
+	return e.journalLocked(journalEntry{Forget: sid})
 }
 
 // Reset forgets every sub-account, fault and recorded request; the main
@@ -291,13 +301,92 @@ func (e *Emulator) load() (bool, error) {
 		}
 		e.add(&a)
 	}
+	if err := e.replayJournal(); err != nil {
+		return false, err
+	}
 	if _, ok := e.accounts[e.mainSID]; !ok {
 		return false, fmt.Errorf("emulator: state %s has no main account %s", e.stateFile, e.mainSID)
+	}
+	// Fold the journal into the state file, so the next start replays
+	// nothing.
+	if err := e.saveLocked(); err != nil {
+		return false, err
 	}
 	return true, nil
 }
 
-// saveLocked writes the state file atomically; e.mu must be held.
+// journalEntry is one line of the state file's journal: an account as it
+// now is (created or changed), or one forgotten.
+type journalEntry struct {
+	Put    *Account `json:"put,omitempty"`
+	Forget string   `json:"forget,omitempty"`
+}
+
+func (e *Emulator) journalFile() string { return e.stateFile + ".journal" }
+
+// journalLocked appends one change to the journal; e.mu must be held.
+func (e *Emulator) journalLocked(j journalEntry) error {
+	if e.stateFile == "" {
+		return nil
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("emulator: journal: %w", err)
+	}
+	f, err := os.OpenFile(e.journalFile(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("emulator: journal: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		_ = f.Close() // the write's error is the one to report
+		return fmt.Errorf("emulator: journal: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("emulator: journal: %w", err)
+	}
+	return nil
+}
+
+// replayJournal applies the journal's changes over the state file's
+// accounts. A last line cut short (a crash in the middle of a write) is
+// ignored: that change was never answered.
+func (e *Emulator) replayJournal() error {
+	b, err := os.ReadFile(e.journalFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("emulator: read journal: %w", err)
+	}
+	lines := bytes.Split(b, []byte("\n"))
+	for i, line := range lines {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var j journalEntry
+		if err := json.Unmarshal(line, &j); err != nil {
+			if i == len(lines)-1 {
+				break // cut short: never answered
+			}
+			return fmt.Errorf("emulator: journal %s line %d: %w", e.journalFile(), i+1, err)
+		}
+		switch {
+		case j.Put != nil && (!validSID(j.Put.SID) || !j.Put.Status.valid()):
+			return fmt.Errorf("emulator: journal %s line %d holds an invalid account %q", e.journalFile(), i+1, j.Put.SID)
+		case j.Put != nil && e.accounts[j.Put.SID] != nil:
+			*e.accounts[j.Put.SID] = *j.Put
+		case j.Put != nil:
+			e.add(j.Put)
+		case j.Forget != "" && j.Forget != e.mainSID:
+			delete(e.accounts, j.Forget)
+			e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == j.Forget })
+		}
+	}
+	return nil
+}
+
+// saveLocked writes the state file atomically and empties the journal;
+// e.mu must be held.
 func (e *Emulator) saveLocked() error {
 	if e.stateFile == "" {
 		return nil
@@ -326,6 +415,9 @@ func (e *Emulator) saveLocked() error {
 	}
 	if err := os.Rename(tmp.Name(), e.stateFile); err != nil {
 		return fmt.Errorf("emulator: save state: %w", err)
+	}
+	if err := os.Remove(e.journalFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("emulator: empty the journal: %w", err)
 	}
 	return nil
 }

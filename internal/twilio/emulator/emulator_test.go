@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -504,5 +505,65 @@ func TestConfigChecks(t *testing.T) {
 	}
 	if err := e.SetStatus(e.AccountSID(), "gone"); err == nil || errors.Is(err, nil) {
 		t.Error("SetStatus to an unknown status succeeded")
+	}
+}
+
+// A change appends one line to the journal instead of rewriting the state
+// file; a restart replays it (a last line cut short by a crash is
+// ignored), folds it into the state file and empties it.
+func TestStateJournalReplays(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twilio.json")
+	cfg := emulator.Config{AccountSID: emulator.NewSID(), AuthToken: "secret1", StateFile: path}
+	s := twiliotest.NewServer(t, cfg)
+	c := newClient(t, s)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := c.create("kept")["sid"].(string)
+	gone := c.create("gone")["sid"].(string)
+	c.do(http.MethodPost, "/2010-04-01/Accounts/"+kept+".json", url.Values{"Status": {"suspended"}})
+	c.do(http.MethodPost, "/2010-04-01/Accounts/"+kept+".json", url.Values{"Status": {"suspended"}}) // no change
+	if err := s.Forget(gone); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("a change rewrote the state file")
+	}
+	journal, err := os.ReadFile(path + ".journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(journal), "\n"); n != 4 {
+		t.Errorf("journal has %d lines, want 4 (two creates, one update, one forget):\n%s", n, journal)
+	}
+	f, err := os.OpenFile(path+".journal", os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"put":{"sid":"AC`); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+
+	again, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := again.Account(kept); !ok || a.Status != emulator.StatusSuspended || a.FriendlyName != "kept" {
+		t.Errorf("after restart: %+v %v", a, ok)
+	}
+	if _, ok := again.Account(gone); ok {
+		t.Error("a forgotten account came back")
+	}
+	if _, err := os.Stat(path + ".journal"); !os.IsNotExist(err) {
+		t.Errorf("journal not emptied after the restart folded it: %v", err)
+	}
+	third, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(third.Accounts()); n != 2 {
+		t.Errorf("after a second restart %d accounts, want 2", n)
 	}
 }
