@@ -19,6 +19,8 @@
 # ports come from the TEXTKIT_CLUSTER_*_PORTS lists of scripts/lib.sh, none
 # shared with the single stack, so both can run at once. Stop it with
 # `scripts/down.sh --cluster`. TEXTKIT_SKIP_DEPS=1 skips deps.sh.
+# TEXTKIT_CLUSTER_PROVISIONERS=1 or 2 starts only that many provisioners
+# (default 3; the throughput runs of docs/scaling.md use it).
 set -euo pipefail
 export TEXTKIT_CLUSTER=1
 # shellcheck source=scripts/lib.sh
@@ -26,6 +28,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 T_START=$(now_ms)
 [[ $# -eq 0 ]] || die "scripts/up.sh --cluster takes no other argument (got $*)"
+PROVISIONERS="${TEXTKIT_CLUSTER_PROVISIONERS:-3}"
+[[ "$PROVISIONERS" =~ ^[123]$ ]] || die "TEXTKIT_CLUSTER_PROVISIONERS=$PROVISIONERS: want 1, 2 or 3"
 
 if [[ "${TEXTKIT_SKIP_DEPS:-0}" != 1 ]]; then
 	"$REPO_ROOT/scripts/deps.sh"
@@ -258,7 +262,7 @@ SVC_ENV=(
 start_ours twilio-emulator twilio-emulator "${TWILIO_PORTS[0]}"
 wait_for twilio-emulator port_busy "${TWILIO_PORTS[0]}"
 
-for i in 1 2 3; do
+for ((i = 1; i <= PROVISIONERS; i++)); do
 	SVC_ENV=("${COMMON[@]}"
 		TEXTKIT_HTTP_ADDR="127.0.0.1:${PROV_PORTS[i - 1]}"
 		TEXTKIT_NATS_USER=provisioner
@@ -297,7 +301,7 @@ for i in 1 2; do
 	)
 	start_ours "gateway-$i" gateway "${GW_PORTS[i - 1]}" "${GW_OPS_PORTS[i - 1]}"
 done
-for i in 2 3; do wait_for "provisioner-$i" http_ok "http://127.0.0.1:${PROV_PORTS[i - 1]}/readyz"; done
+for ((i = 2; i <= PROVISIONERS; i++)); do wait_for "provisioner-$i" http_ok "http://127.0.0.1:${PROV_PORTS[i - 1]}/readyz"; done
 for i in 1 2; do wait_for "retention-$i" http_ok "http://127.0.0.1:${RET_PORTS[i - 1]}/readyz"; done
 for i in 1 2; do wait_for "gateway-$i" http_ok "http://127.0.0.1:${GW_OPS_PORTS[i - 1]}/readyz"; done
 log "up --cluster: services ready in $(elapsed "$T_SVC"); total $(elapsed "$T_START")"
@@ -316,7 +320,7 @@ TextKit Customers (clustered) is up (data, logs and pids in $(rel "$DATA_DIR")/)
   NATS:     $NATS_URLS   (JetStream, streams at 3 replicas)
   Redis:    $REDIS_ADDRS   (Redis Cluster: 3 masters, 3 replicas)
   Vault:    $VAULT_URLS   (raft, 3 nodes)
-  Replicas: provisioner :${PROV_PORTS[*]}   retention :${RET_PORTS[*]}   gateway ops :${GW_OPS_PORTS[*]}
+  Replicas: provisioner :${PROV_PORTS[*]:0:PROVISIONERS}   retention :${RET_PORTS[*]}   gateway ops :${GW_OPS_PORTS[*]}
   Logs:     $(rel "$LOGS")/<service>.log      Stop: scripts/down.sh --cluster
 
 Try it:

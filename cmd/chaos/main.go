@@ -51,7 +51,7 @@ type options struct {
 	basePort               int
 	duration, hold, settle time.Duration
 	mutationTimeout        time.Duration
-	external               bool
+	external, cluster      bool
 	ep                     chaos.Endpoints
 	vaultEnv               string
 }
@@ -74,6 +74,8 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.DurationVar(&o.hold, "hold", 0, "how long each fault lasts (default 10s, 2s with -short)")
 	fs.DurationVar(&o.settle, "quiesce", 3*time.Minute, "longest wait for the stack to settle after each scenario's load")
 	fs.DurationVar(&o.mutationTimeout, "mutation-timeout", 0, "the gateway's mutation timeout (default 10s, 3s with -short)")
+	fs.BoolVar(&o.cluster, "cluster", false, "run the cluster scenarios on the clustered stack (scripts/up.sh --cluster on its own ports: "+
+		"3 NATS nodes, 6 Redis Cluster nodes, 3 Vault nodes, 2 gateways behind the runner's own balancer, 3 provisioners, 2 retention workers)")
 	o.externalFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -83,6 +85,9 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.cluster && (o.external || o.checkLedger != "") {
+		return nil, errors.New("-cluster runs its own clustered stack: not with -external or -check")
 	}
 	if err := o.defaults(); err != nil {
 		return nil, err
@@ -141,6 +146,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		names = strings.Split(o.scenarios, ",")
 	}
 	scenarios, err := chaos.Select(names, o.short, o.external)
+	if o.cluster {
+		scenarios, err = chaos.SelectCluster(names)
+	}
 	if err != nil {
 		return err
 	}
@@ -167,14 +175,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	started := time.Now().UTC()
 	results, runErr := chaos.Run(ctx, stack, chaos.Config{Stack: stackCfg, Scenarios: scenarios, Seed: o.seed, Load: runLoad,
 		Duration: o.duration, Hold: o.hold, Quiesce: o.settle}, stdout)
-	_, _ = fmt.Fprintf(stdout, "\nchaos: seed %d\n", o.seed)
-	if err := chaos.WriteTable(stdout, results); err != nil {
+	if err := o.report(stdout, results, started); err != nil {
 		return err
 	}
-	if err := chaos.WriteJSON(o.jsonPath, chaos.Summary{Seed: o.seed, Short: o.short, StartedAt: started, Results: results}); err != nil {
-		return err
-	}
-	_, _ = fmt.Fprintf(stdout, "chaos: report %s\n", o.jsonPath)
 	if runErr != nil {
 		return runErr
 	}
@@ -183,6 +186,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errFailed
 		}
 	}
+	return nil
+}
+
+// report prints the tables and writes the JSON report.
+func (o *options) report(stdout io.Writer, results []*chaos.Result, started time.Time) error {
+	_, _ = fmt.Fprintf(stdout, "\nchaos: seed %d\n", o.seed)
+	if err := chaos.WriteTable(stdout, results); err != nil {
+		return err
+	}
+	if o.cluster {
+		_, _ = fmt.Fprintln(stdout, "\nwhat the faults cost the clients:")
+		if err := chaos.WriteClusterTable(stdout, results); err != nil {
+			return err
+		}
+	}
+	if err := chaos.WriteJSON(o.jsonPath, chaos.Summary{Seed: o.seed, Short: o.short, StartedAt: started, Results: results}); err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(stdout, "chaos: report %s\n", o.jsonPath)
 	return nil
 }
 
@@ -207,7 +229,11 @@ func (o *options) stack(ctx context.Context, n int, getenv func(string) string, 
 		stack, err = chaos.Attach(stackCfg)
 	} else {
 		_, _ = fmt.Fprintf(stdout, "chaos: seed %d, %d scenarios, stack in %s (ports from %d)\n", o.seed, n, o.dir, o.basePort)
-		stack, err = chaos.Up(ctx, stackCfg)
+		up := chaos.Up
+		if o.cluster {
+			up = chaos.ClusterUp
+		}
+		stack, err = up(ctx, stackCfg)
 	}
 	if err != nil {
 		return nil, stackCfg, fmt.Errorf("bring the stack up: %w", err)

@@ -27,6 +27,8 @@ func TestBrokenCommandLines(t *testing.T) {
 		{[]string{"-scenarios", "kill-everything", "-list"}, `unknown scenario "kill-everything"`},
 		{[]string{"extra"}, "unexpected arguments"},
 		{[]string{"-seed", "x"}, "invalid value"},
+		{[]string{"-cluster", "-external"}, "not with -external"},
+		{[]string{"-cluster", "-scenarios", "kill-gateway", "-list"}, `unknown cluster scenario "kill-gateway"`},
 	} {
 		var out bytes.Buffer
 		err := run(context.Background(), tc.args, os.Getenv, &out, &out)
@@ -59,37 +61,11 @@ func TestShortScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole stack for minutes")
 	}
-	for _, bin := range []string{"nats-server", "redis-server", "vault"} {
-		if _, ok := testenv.LookBinary(bin); !ok {
-			testenv.Missing(t, bin, "scripts/deps.sh installs it")
-		}
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		testenv.Missing(t, "curl", "scripts/up.sh needs it")
-	}
-	dir := t.TempDir()
-	report := filepath.Join(dir, "report.json")
 	want, err := chaos.Select(nil, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	err = run(ctx, []string{"-short", "-seed", "1", "-base-port", "0", "-dir", filepath.Join(dir, "stack"), "-json", report},
-		os.Getenv, &out, &out)
-	t.Logf("chaos output:\n%s", out.String())
-	if err != nil {
-		t.Fatalf("chaos -short: %v", err)
-	}
-	raw, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum chaos.Summary
-	if err := json.Unmarshal(raw, &sum); err != nil {
-		t.Fatal(err)
-	}
+	sum, _ := runShort(t, 15*time.Minute)
 	if len(sum.Results) != len(want) {
 		t.Fatalf("report has %d results, want %d", len(sum.Results), len(want))
 	}
@@ -104,4 +80,67 @@ func TestShortScenarios(t *testing.T) {
 			t.Errorf("%s: no partition measured after the crash", r.Name)
 		}
 	}
+}
+
+// TestShortClusterScenarios runs every cluster scenario briefly on the
+// clustered stack: each must keep every invariant and measure every
+// partition with work after the fault.
+func TestShortClusterScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the clustered stack for minutes")
+	}
+	sum, out := runShort(t, 10*time.Minute, "-cluster")
+	want := chaos.ClusterScenarios()
+	if len(sum.Results) != len(want) {
+		t.Fatalf("report has %d results, want %d", len(sum.Results), len(want))
+	}
+	for i, r := range sum.Results {
+		if r.Name != want[i].Name {
+			t.Errorf("result %d is %s, want %s", i, r.Name, want[i].Name)
+		}
+		if r.Counts.Acknowledged == 0 || r.Counts.Applied == 0 {
+			t.Errorf("%s: the load applied nothing (%+v)", r.Name, r.Counts)
+		}
+		if len(r.Partitions) == 0 {
+			t.Errorf("%s: no partition measured after the fault", r.Name)
+		}
+	}
+	if !strings.Contains(out, "error window") {
+		t.Errorf("no error window table in the output")
+	}
+}
+
+// runShort runs chaos -short (with more flags) on a stack of its own, the
+// services it needs on the machine, and returns the JSON report and the
+// output; any failure of the run fails the test.
+func runShort(t *testing.T, limit time.Duration, flags ...string) (chaos.Summary, string) {
+	t.Helper()
+	for _, bin := range []string{"nats-server", "redis-server", "vault"} {
+		if _, ok := testenv.LookBinary(bin); !ok {
+			testenv.Missing(t, bin, "scripts/deps.sh installs it")
+		}
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		testenv.Missing(t, "curl", "scripts/up.sh needs it")
+	}
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.json")
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	var out bytes.Buffer
+	args := append(flags, "-short", "-seed", "1", "-base-port", "0", "-dir", filepath.Join(dir, "stack"), "-json", report)
+	err := run(ctx, args, os.Getenv, &out, &out)
+	t.Logf("chaos output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("chaos %v: %v", args, err)
+	}
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum chaos.Summary
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum, out.String()
 }

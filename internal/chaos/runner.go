@@ -113,7 +113,12 @@ type Result struct {
 	// Unaffected is, for a dependency's outage, the latency of the
 	// commands that do not need it, before and during the fault.
 	Unaffected *Unaffected `json:"unaffected,omitempty"`
-	Error      string      `json:"error,omitempty"`
+	// ErrorWindow is the client-visible error window: from the first
+	// answer that was not APPLIED or REJECTED (ERROR or TIMEOUT) to the
+	// last one; 0 when there was none. Failed counts those answers.
+	ErrorWindow time.Duration `json:"errorWindowNs"`
+	Failed      int           `json:"failed"`
+	Error       string        `json:"error,omitempty"`
 }
 
 // Passed reports whether the scenario broke nothing.
@@ -206,7 +211,7 @@ func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPat
 	s.flood = floodRun{cfg: cfg, ledgerPath: floodPath, hold: hold, seed: seed}
 	r := &Result{Name: sc.Name, Description: sc.Description, FaultAfter: after, FaultFor: hold, Recovery: -1}
 	spec := s.loadSpec(cfg, sc, ledgerPath, seed)
-	spec.Duration += hold // the load goes on after the fault as long as before it
+	spec.Duration += hold + sc.Ending // the load goes on after the fault as long as before it
 	var ph phases
 	began := time.Now()
 	defer func() { r.Took = time.Since(began) }()
@@ -281,7 +286,7 @@ func (s *Stack) fault(ctx context.Context, sc Scenario, hold time.Duration, r *R
 // empty (every command processed), retention has handled every event and
 // no key destruction is overdue; then for retention's sweep.
 func (s *Stack) quiesce(ctx context.Context, limit time.Duration) error {
-	for _, name := range append(append([]string(nil), dependencies...), ourServices...) {
+	for _, name := range s.processNames() {
 		if err := s.waitReady(ctx, name, limit); err != nil {
 			return err
 		}
@@ -438,6 +443,7 @@ func (s *Stack) check(ctx context.Context, r *Result, sc Scenario, ledgerPath st
 		}
 	}
 	timings(r, h, recs, ph.faultEnd)
+	errorWindow(r, recs)
 }
 
 // timings fills r's slowest and late answers and its recovery.

@@ -40,6 +40,11 @@ type Scenario struct {
 	// Republish publishes each command of the load (onto NATS) twice at
 	// once and once more after its answer (load.Config.Republish).
 	Republish bool `json:"republish,omitempty"`
+	// Ending is how long ending the fault may take beyond a restart of
+	// one of our services (a NATS node catching up, a Redis failover):
+	// the load goes on that much longer, so that commands are sent after
+	// the fault's end.
+	Ending time.Duration `json:"ending,omitempty"`
 	// inject starts the fault; the returned end stops it (restarts what
 	// was killed, lets traffic through again) and returns once the
 	// service it concerns is ready.
@@ -149,16 +154,7 @@ func killScenario(name string) Scenario {
 		Description: "kill -9 " + name + ", restart it when the fault ends",
 		Local:       true, Crash: true,
 		inject: func(_ context.Context, s *Stack) (func(context.Context) error, error) {
-			p := s.procs[name]
-			if err := p.kill9(); err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context) error {
-				if err := p.start(); err != nil {
-					return err
-				}
-				return s.waitReady(ctx, name, 2*time.Minute)
-			}, nil
+			return s.killNode(name)
 		},
 	}
 }
@@ -229,6 +225,21 @@ func Select(names []string, short, external bool) ([]Scenario, error) {
 		}
 		return out, nil
 	}
+	out, err := named(all, names, "scenario %q (chaos -list names them)")
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range out {
+		if external && sc.Local {
+			return nil, fmt.Errorf("scenario %q kills or cuts processes: not with -external", sc.Name)
+		}
+	}
+	return out, nil
+}
+
+// named picks the scenarios of all named in names, in the order of names;
+// unknown, with the name, says what an unknown name is.
+func named(all []Scenario, names []string, unknown string) ([]Scenario, error) {
 	var out []Scenario
 	for _, n := range names {
 		found := false
@@ -238,10 +249,7 @@ func Select(names []string, short, external bool) ([]Scenario, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown scenario %q (chaos -list names them)", n)
-		}
-		if external && out[len(out)-1].Local {
-			return nil, fmt.Errorf("scenario %q kills or cuts processes: not with -external", n)
+			return nil, fmt.Errorf("unknown "+unknown, n)
 		}
 	}
 	return out, nil

@@ -121,7 +121,9 @@ type Stack struct {
 	apiKey  string
 	procs   map[string]*proc
 	proxies map[string]*toxiproxy.Proxy
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
+	// cluster is set on the clustered stack (cluster.go).
+	cluster *clusterStack
 	// flood is the running scenario's, for the nats-flood scenario.
 	flood floodRun
 }
@@ -304,6 +306,9 @@ func (s *Stack) startProxies() error {
 
 // Down stops every process (scripts/down.sh) and the proxies.
 func (s *Stack) Down(ctx context.Context) error {
+	if s.cluster != nil {
+		return s.clusterDown(ctx)
+	}
 	for _, p := range s.proxies {
 		p.Stop()
 	}
@@ -325,25 +330,13 @@ func (s *Stack) Down(ctx context.Context) error {
 
 // waitReady waits until the named process serves again.
 func (s *Stack) waitReady(ctx context.Context, name string, limit time.Duration) error {
-	ready := s.readiness(name)
-	deadline := time.Now().Add(limit)
-	for {
-		err := ready(ctx)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", name, limit, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return waitFor(ctx, name+" ready", limit, s.readiness(name))
 }
 
 func (s *Stack) readiness(name string) func(context.Context) error {
+	if s.cluster != nil {
+		return s.clusterReadiness(name)
+	}
 	switch name {
 	case "nats":
 		return httpOK(s.ep.NATSMonitor + "/healthz?js-enabled-only=true")
