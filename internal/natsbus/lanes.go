@@ -67,7 +67,10 @@ func newLaneSubscriber(rc RouterConfig, byTopic map[string]Handler) (*laneSubscr
 
 // held is one JetStream message a consumer holds.
 type held struct {
-	msg     jetstream.Msg
+	msg jetstream.Msg
+	// subject is msg's subject, the same for every delivery of it: read
+	// without the lock, while a redelivery may replace msg.
+	subject string
 	seq     uint64
 	signed  time.Time // last sign of life JetStream had: delivery or InProgress
 	handed  time.Time // when handed to a handler; zero while queued
@@ -182,7 +185,7 @@ func (s *laneSubscriber) Close() error {
 // receive queues a delivery in its subject's lane, in stream order,
 // starting the lane if it was idle. It never blocks on a handler.
 func (cl *consumerLanes) receive(msg jetstream.Msg) {
-	h := &held{msg: msg, signed: time.Now(), again: make(chan jetstream.Msg, 1), redo: make(chan jetstream.Msg, 1)}
+	h := &held{msg: msg, subject: msg.Subject(), signed: time.Now(), again: make(chan jetstream.Msg, 1), redo: make(chan jetstream.Msg, 1)}
 	if md, err := msg.Metadata(); err == nil {
 		h.seq = md.Sequence.Stream
 	}
@@ -401,16 +404,16 @@ func (cl *consumerLanes) waitTurn(l *lane, h *held) bool {
 		return true
 	}
 	for attempt := uint64(1); ; attempt++ {
-		first, err := cl.earliest(cl.h.LaneSubjects(h.msg.Subject()))
+		first, err := cl.earliest(cl.h.LaneSubjects(h.subject))
 		if err == nil && (first == 0 || first >= h.seq) {
 			return true
 		}
 		if err == nil && cl.leftover(first, attempt) {
-			cl.removeLeftover(h.msg.Subject(), first)
+			cl.removeLeftover(h.subject, first)
 		} else if err != nil {
-			cl.s.log.Warn("could not check a message's order in its stream; checking again", "subject", h.msg.Subject(), "error", err.Error())
+			cl.s.log.Warn("could not check a message's order in its stream; checking again", "subject", h.subject, "error", err.Error())
 		} else {
-			cl.s.log.Debug("an earlier message of this lane is still in the stream; waiting for it", "subject", h.msg.Subject(), "sequence", h.seq, "earlier", first)
+			cl.s.log.Debug("an earlier message of this lane is still in the stream; waiting for it", "subject", h.subject, "sequence", h.seq, "earlier", first)
 		}
 		// Soon at first: an acknowledged message may take a moment to
 		// leave a replicated stream.
@@ -587,18 +590,19 @@ func (cl *consumerLanes) heartbeats(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, h := range cl.due(now) {
-				if err := h.msg.InProgress(); err != nil {
-					cl.s.log.Debug("could not mark a message in progress", "subject", h.msg.Subject(), "error", err.Error())
+			for _, msg := range cl.due(now) {
+				if err := msg.InProgress(); err != nil {
+					cl.s.log.Debug("could not mark a message in progress", "subject", msg.Subject(), "error", err.Error())
 				}
 			}
 		}
 	}
 }
 
-// due returns the messages to mark in progress now, in stream order, and
-// records the sign.
-func (cl *consumerLanes) due(now time.Time) []*held {
+// due returns the deliveries to mark in progress now, in stream order,
+// and records the sign. It returns the deliveries, read under the lock,
+// since a redelivery may replace a held message's.
+func (cl *consumerLanes) due(now time.Time) []jetstream.Msg {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	var out []*held
@@ -608,14 +612,18 @@ func (cl *consumerLanes) due(now time.Time) []*held {
 		}
 		if !h.handed.IsZero() && now.Sub(h.handed) > cl.s.rc.MaxHandle {
 			h.expired = true
-			cl.s.log.Warn("a message is taking longer than its handler may hold it; JetStream will redeliver it", "subject", h.msg.Subject(), "max_handle", cl.s.rc.MaxHandle.String())
+			cl.s.log.Warn("a message is taking longer than its handler may hold it; JetStream will redeliver it", "subject", h.subject, "max_handle", cl.s.rc.MaxHandle.String())
 			continue
 		}
 		h.signed = now
 		out = append(out, h)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
-	return out
+	msgs := make([]jetstream.Msg, len(out))
+	for i, h := range out {
+		msgs[i] = h.msg
+	}
+	return msgs
 }
 
 // toMessage makes a watermill message of any JetStream message (see
