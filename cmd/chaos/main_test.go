@@ -132,6 +132,11 @@ func runShort(t *testing.T, limit time.Duration, flags ...string) (chaos.Summary
 	err := run(ctx, args, os.Getenv, &out, &out)
 	t.Logf("chaos output:\n%s", out.String())
 	if err != nil {
+		// the stack's own log says why it did not come up; the temp dir
+		// is gone after the test
+		if log, rerr := os.ReadFile(filepath.Join(dir, "stack", "up.log")); rerr == nil {
+			t.Logf("up.log, its end:\n%s", log[max(0, len(log)-8000):])
+		}
 		t.Fatalf("chaos %v: %v", args, err)
 	}
 	raw, err := os.ReadFile(report)
