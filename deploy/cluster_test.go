@@ -27,19 +27,22 @@ var clusterServices = map[string]string{
 
 // clusterPortOwners says which services publish the ports of each
 // TEXTKIT_CLUSTER_*_PORTS list of scripts/lib.sh (the i-th port the i-th
-// service), and which variable of theirs listens on it ("" for none).
-var clusterPortOwners = map[string]struct{ prefix, listen string }{
-	"TEXTKIT_CLUSTER_NATS_PORTS":            {"nats-", "TEXTKIT_NATS_LISTEN"},
-	"TEXTKIT_CLUSTER_NATS_MONITOR_PORTS":    {"nats-", "TEXTKIT_NATS_MONITOR_LISTEN"},
-	"TEXTKIT_CLUSTER_NATS_ROUTE_PORTS":      {"nats-", "TEXTKIT_NATS_CLUSTER_LISTEN"},
-	"TEXTKIT_CLUSTER_REDIS_PORTS":           {"redis-", ""},
-	"TEXTKIT_CLUSTER_VAULT_PORTS":           {"vault-", "TEXTKIT_VAULT_LISTEN"},
-	"TEXTKIT_CLUSTER_VAULT_CLUSTER_PORTS":   {"vault-", "TEXTKIT_VAULT_CLUSTER_LISTEN"},
-	"TEXTKIT_CLUSTER_TWILIO_EMULATOR_PORTS": {"cluster-twilio-emulator", "TEXTKIT_TWILIO_EMULATOR_ADDR"},
-	"TEXTKIT_CLUSTER_GATEWAY_PORTS":         {"gateway-", "TEXTKIT_HTTP_ADDR"},
-	"TEXTKIT_CLUSTER_GATEWAY_OPS_PORTS":     {"gateway-", "TEXTKIT_OPS_ADDR"},
-	"TEXTKIT_CLUSTER_PROVISIONER_PORTS":     {"provisioner-", "TEXTKIT_HTTP_ADDR"},
-	"TEXTKIT_CLUSTER_RETENTION_PORTS":       {"retention-", "TEXTKIT_HTTP_ADDR"},
+// service), and which variable of theirs listens on it ("" for none). A
+// flag instead names the command-line flag that sets a port the service
+// uses inside the network only (not published).
+var clusterPortOwners = map[string]struct{ prefix, listen, flag string }{
+	"TEXTKIT_CLUSTER_NATS_PORTS":            {"nats-", "TEXTKIT_NATS_LISTEN", ""},
+	"TEXTKIT_CLUSTER_NATS_MONITOR_PORTS":    {"nats-", "TEXTKIT_NATS_MONITOR_LISTEN", ""},
+	"TEXTKIT_CLUSTER_NATS_ROUTE_PORTS":      {"nats-", "TEXTKIT_NATS_CLUSTER_LISTEN", ""},
+	"TEXTKIT_CLUSTER_REDIS_PORTS":           {"redis-", "", ""},
+	"TEXTKIT_CLUSTER_REDIS_BUS_PORTS":       {"redis-", "", "--cluster-port"},
+	"TEXTKIT_CLUSTER_VAULT_PORTS":           {"vault-", "TEXTKIT_VAULT_LISTEN", ""},
+	"TEXTKIT_CLUSTER_VAULT_CLUSTER_PORTS":   {"vault-", "TEXTKIT_VAULT_CLUSTER_LISTEN", ""},
+	"TEXTKIT_CLUSTER_TWILIO_EMULATOR_PORTS": {"cluster-twilio-emulator", "TEXTKIT_TWILIO_EMULATOR_ADDR", ""},
+	"TEXTKIT_CLUSTER_GATEWAY_PORTS":         {"gateway-", "TEXTKIT_HTTP_ADDR", ""},
+	"TEXTKIT_CLUSTER_GATEWAY_OPS_PORTS":     {"gateway-", "TEXTKIT_OPS_ADDR", ""},
+	"TEXTKIT_CLUSTER_PROVISIONER_PORTS":     {"provisioner-", "TEXTKIT_HTTP_ADDR", ""},
+	"TEXTKIT_CLUSTER_RETENTION_PORTS":       {"retention-", "TEXTKIT_HTTP_ADDR", ""},
 }
 
 // clusterPortLists reads the TEXTKIT_CLUSTER_*_PORTS defaults of
@@ -118,6 +121,13 @@ func checkClusterPorts(t *testing.T, c composeFile) {
 			name := o.prefix
 			if strings.HasSuffix(name, "-") {
 				name += strconv.Itoa(i + 1)
+			}
+			if o.flag != "" {
+				cmd := c.Services[name].Command
+				if j := slices.Index(cmd, o.flag); j < 0 || j+1 >= len(cmd) || cmd[j+1] != strconv.Itoa(p) {
+					t.Errorf("%s: command %q does not pass %s %d (%s)", name, cmd, o.flag, p, v)
+				}
+				continue
 			}
 			want[name] = append(want[name], fmt.Sprintf("127.0.0.1:%d:%d", p, p))
 			if o.listen == "" {

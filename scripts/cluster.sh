@@ -59,6 +59,7 @@ mapfile -t NATS_PORTS < <(cluster_ports TEXTKIT_CLUSTER_NATS_PORTS)
 mapfile -t NATS_MON_PORTS < <(cluster_ports TEXTKIT_CLUSTER_NATS_MONITOR_PORTS)
 mapfile -t NATS_ROUTE_PORTS < <(cluster_ports TEXTKIT_CLUSTER_NATS_ROUTE_PORTS)
 mapfile -t REDIS_PORTS < <(cluster_ports TEXTKIT_CLUSTER_REDIS_PORTS)
+mapfile -t REDIS_BUS_PORTS < <(cluster_ports TEXTKIT_CLUSTER_REDIS_BUS_PORTS)
 mapfile -t VAULT_PORTS < <(cluster_ports TEXTKIT_CLUSTER_VAULT_PORTS)
 mapfile -t VAULT_CL_PORTS < <(cluster_ports TEXTKIT_CLUSTER_VAULT_CLUSTER_PORTS)
 mapfile -t TWILIO_PORTS < <(cluster_ports TEXTKIT_CLUSTER_TWILIO_EMULATOR_PORTS)
@@ -67,7 +68,7 @@ mapfile -t GW_OPS_PORTS < <(cluster_ports TEXTKIT_CLUSTER_GATEWAY_OPS_PORTS)
 mapfile -t PROV_PORTS < <(cluster_ports TEXTKIT_CLUSTER_PROVISIONER_PORTS)
 mapfile -t RET_PORTS < <(cluster_ports TEXTKIT_CLUSTER_RETENTION_PORTS)
 # The topology is fixed (docs/scaling.md); the lists only move it.
-for want in "NATS_PORTS 3" "NATS_MON_PORTS 3" "NATS_ROUTE_PORTS 3" "REDIS_PORTS 6" "VAULT_PORTS 3" \
+for want in "NATS_PORTS 3" "NATS_MON_PORTS 3" "NATS_ROUTE_PORTS 3" "REDIS_PORTS 6" "REDIS_BUS_PORTS 6" "VAULT_PORTS 3" \
 	"VAULT_CL_PORTS 3" "TWILIO_PORTS 1" "GW_PORTS 2" "GW_OPS_PORTS 2" "PROV_PORTS 3" "RET_PORTS 2"; do
 	read -r arr n <<<"$want"
 	declare -n ref="$arr"
@@ -125,10 +126,11 @@ for i in 1 2 3 4 5 6; do
 	name="redis-$i"
 	if ! pid_alive "$name" >/dev/null; then
 		require_free_port "$name" "${REDIS_PORTS[i - 1]}" TEXTKIT_CLUSTER_REDIS_PORTS
+		require_free_port "$name" "${REDIS_BUS_PORTS[i - 1]}" TEXTKIT_CLUSTER_REDIS_BUS_PORTS
 	fi
 	mkdir -p "$DATA_DIR/$name"
 	ensure_dep "$name" "$REDIS_BIN" "$REPO_ROOT/deploy/redis/redis.conf" \
-		--port "${REDIS_PORTS[i - 1]}" --dir "$DATA_DIR/$name" \
+		--port "${REDIS_PORTS[i - 1]}" --cluster-port "${REDIS_BUS_PORTS[i - 1]}" --dir "$DATA_DIR/$name" \
 		--include "$DATA_DIR/redis/secret.conf" --include "$REPO_ROOT/deploy/redis/cluster.conf"
 done
 

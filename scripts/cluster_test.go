@@ -27,14 +27,16 @@ var clusterPortLists = []struct {
 	n    int
 }{
 	{"TEXTKIT_CLUSTER_NATS_PORTS", 3}, {"TEXTKIT_CLUSTER_NATS_MONITOR_PORTS", 3}, {"TEXTKIT_CLUSTER_NATS_ROUTE_PORTS", 3},
-	{"TEXTKIT_CLUSTER_REDIS_PORTS", 6}, {"TEXTKIT_CLUSTER_VAULT_PORTS", 3}, {"TEXTKIT_CLUSTER_VAULT_CLUSTER_PORTS", 3},
+	{"TEXTKIT_CLUSTER_REDIS_PORTS", 6}, {"TEXTKIT_CLUSTER_REDIS_BUS_PORTS", 6}, {"TEXTKIT_CLUSTER_VAULT_PORTS", 3}, {"TEXTKIT_CLUSTER_VAULT_CLUSTER_PORTS", 3},
 	{"TEXTKIT_CLUSTER_TWILIO_EMULATOR_PORTS", 1}, {"TEXTKIT_CLUSTER_GATEWAY_PORTS", 2}, {"TEXTKIT_CLUSTER_GATEWAY_OPS_PORTS", 2},
 	{"TEXTKIT_CLUSTER_PROVISIONER_PORTS", 3}, {"TEXTKIT_CLUSTER_RETENTION_PORTS", 2},
 }
 
-// clusterPorts picks free loopback ports for every list. Redis Cluster
-// listens on port+10000 too (the cluster bus), so every port comes from
-// 20000-39999, where both fit, with both free.
+// clusterPorts picks free loopback ports for every list (the Redis cluster
+// bus ports too: they are set, not Redis's implicit port + 10000), from
+// 27000-31999: below Linux's ephemeral range (32768-60999), where an
+// outgoing connection could take a port between the probe and the bind,
+// and apart from the chaos stacks' 20000-26999 (internal/chaos FreePorts).
 func clusterPorts(t *testing.T) map[string][]int {
 	t.Helper()
 	free := func(p int) bool {
@@ -49,11 +51,11 @@ func clusterPorts(t *testing.T) map[string][]int {
 	out := map[string][]int{}
 	for _, l := range clusterPortLists {
 		for len(out[l.name]) < l.n {
-			p := 20000 + rand.IntN(20000)
-			if seen[p] || seen[p+10000] || !free(p) || !free(p+10000) {
+			p := 27000 + rand.IntN(5000)
+			if seen[p] || !free(p) {
 				continue
 			}
-			seen[p], seen[p+10000] = true, true
+			seen[p] = true
 			out[l.name] = append(out[l.name], p)
 		}
 	}

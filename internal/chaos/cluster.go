@@ -29,7 +29,7 @@ var clusterPortLists = []struct {
 	{"TEXTKIT_CLUSTER_VAULT_PORTS", 15, 3}, {"TEXTKIT_CLUSTER_VAULT_CLUSTER_PORTS", 18, 3},
 	{"TEXTKIT_CLUSTER_TWILIO_EMULATOR_PORTS", 21, 1}, {"TEXTKIT_CLUSTER_GATEWAY_PORTS", 22, 2},
 	{"TEXTKIT_CLUSTER_GATEWAY_OPS_PORTS", 24, 2}, {"TEXTKIT_CLUSTER_PROVISIONER_PORTS", 26, 3},
-	{"TEXTKIT_CLUSTER_RETENTION_PORTS", 29, 2},
+	{"TEXTKIT_CLUSTER_RETENTION_PORTS", 29, 2}, {"TEXTKIT_CLUSTER_REDIS_BUS_PORTS", 31, 6},
 }
 
 // Offsets of the first port of some of those runs, and of the runner's
@@ -37,7 +37,7 @@ var clusterPortLists = []struct {
 const (
 	cNATS, cNATSMonitor, cRedis, cVault, cTwilio    = 0, 3, 9, 15, 21
 	cGateway, cGatewayOps, cProvisioner, cRetention = 22, 24, 26, 29
-	cBalancer                                       = 31
+	cBalancer                                       = 37
 )
 
 // Replica counts of the clustered stack (docs/scaling.md).
