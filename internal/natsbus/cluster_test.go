@@ -433,10 +433,10 @@ func TestClusterStreamsScaleFromOneReplicaToThree(t *testing.T) {
 	ensureOn(t, js, 1, clusterAckWait)
 	r := newConsumerRigOn(t, c, js) // a command waiting in its partition
 	ensureOn(t, js, 3, clusterAckWait)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	consumer := natsbus.PartitionConsumerName(r.part)
 	natstest.WaitSettled(t, js, c, 60*time.Second, natsbus.CommandStream, consumer)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	s, err := js.Stream(ctx, natsbus.CommandStream)
 	if err != nil {
 		t.Fatal(err)

@@ -333,10 +333,15 @@ func (c *Cluster) leader(ci *jetstream.ClusterInfo, what string) (*Node, error) 
 
 // settled checks a stream's or consumer's cluster info: a running leader,
 // and every replica on a running node current.
-func (c *Cluster) settled(ci *jetstream.ClusterInfo, what string) (*Node, error) {
+func (c *Cluster) settled(ci *jetstream.ClusterInfo, replicas int, what string) (*Node, error) {
 	leader, err := c.leader(ci, what)
 	if err != nil {
 		return nil, err
+	}
+	// A stream or consumer just moved to more replicas lists its new
+	// followers only once their groups have formed.
+	if len(ci.Replicas) < replicas-1 {
+		return nil, fmt.Errorf("%s: %d followers listed, want %d", what, len(ci.Replicas), replicas-1)
 	}
 	for _, r := range ci.Replicas {
 		if n := c.Node(r.Name); n != nil && n.Running() && (!r.Current || r.Offline) {
@@ -359,7 +364,8 @@ func WaitSettled(t testing.TB, js jetstream.JetStream, c *Cluster, timeout time.
 		if err != nil {
 			return err
 		}
-		l, err := c.settled(s.CachedInfo().Cluster, "stream "+stream)
+		replicas := s.CachedInfo().Config.Replicas
+		l, err := c.settled(s.CachedInfo().Cluster, replicas, "stream "+stream)
 		if err != nil {
 			return err
 		}
@@ -368,7 +374,11 @@ func WaitSettled(t testing.TB, js jetstream.JetStream, c *Cluster, timeout time.
 			if err != nil {
 				return err
 			}
-			if _, err := c.settled(cons.CachedInfo().Cluster, "consumer "+name); err != nil {
+			want := cons.CachedInfo().Config.Replicas
+			if want == 0 { // the stream's
+				want = replicas
+			}
+			if _, err := c.settled(cons.CachedInfo().Cluster, want, "consumer "+name); err != nil {
 				return err
 			}
 		}
