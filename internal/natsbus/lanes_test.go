@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/natsbus"
@@ -106,6 +107,49 @@ func TestEachCustomersCommandsRunOneAtATimeInOrder(t *testing.T) {
 	o.start(t, r.config(t), natsbus.Handler{})
 	o.publishAll(t, false)
 	o.check(t)
+}
+
+// One replica holding the partition's pin receives every delivery of its
+// consumer, in stream order: its lanes know every earlier command of a
+// customer, so they do not ask the stream (two reads per command) before
+// handing one out. Failed commands retried in place do not change that.
+func TestOneReplicaWithEveryDeliveryDoesNotAskTheStream(t *testing.T) {
+	r := newConsumerRig(t)
+	before := orderChecks(t)
+	o := newOrderRig(t, r, 4, 25)
+	o.start(t, r.config(t), natsbus.Handler{LaneKey: natsbus.CustomerLane, LaneSubjects: natsbus.CustomerSubjects})
+	o.publishAll(t, true)
+	o.check(t)
+	after := orderChecks(t)
+	if stream := after["stream"] - before["stream"]; stream != 0 {
+		t.Errorf("%v order checks asked the stream, want none", stream)
+	}
+	if skipped := after["skipped"] - before["skipped"]; skipped != float64(o.total) {
+		t.Errorf("%v order checks skipped, want one per command (%d)", skipped, o.total)
+	}
+}
+
+// orderChecks reads textkit_lane_order_checks_total by its how label.
+func orderChecks(t *testing.T) map[string]float64 {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "textkit_lane_order_checks_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "how" {
+					out[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }
 
 // The order check against the stream (LaneSubjects) holds on its own:

@@ -32,6 +32,22 @@ func TestAnAcknowledgedMessageLeftInTheStreamDoesNotHoldItsLane(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Another replica holds the consumer's first message (fetched, not
+	// acknowledged): the deliveries Run receives then do not start at the
+	// acknowledgement floor, so its lane checks the stream before each
+	// message (a lane that got every delivery since the floor does not).
+	if _, err := js.Publish(ctx, command.EventSubject(partnerA, uuid.NewString()), []byte("held elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	other, err := js.Consumer(ctx, natsbus.EventStream, consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch, err := other.Fetch(1, jetstream.FetchMaxWait(5*time.Second)); err != nil {
+		t.Fatal(err)
+	} else if m := <-batch.Messages(); m == nil {
+		t.Fatal("the other replica got no message")
+	}
 	subject := command.EventSubject(partnerA, uuid.NewString())
 	const n = 4
 	for i := range n {
@@ -39,6 +55,7 @@ func TestAnAcknowledgedMessageLeftInTheStreamDoesNotHoldItsLane(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	before := orderChecks(t)
 	handled := make(chan string, n)
 	rc := natsbus.RouterConfig{
 		Conn: srv.Connect(t, "provisioner"), AckWait: 30 * time.Second, CloseTimeout: 5 * time.Second,
@@ -69,15 +86,18 @@ func TestAnAcknowledgedMessageLeftInTheStreamDoesNotHoldItsLane(t *testing.T) {
 			t.Fatalf("handled %d of %d: the lane waits for an acknowledged message left in the stream", i, n)
 		}
 	}
+	if got := orderChecks(t)["stream"] - before["stream"]; got < n {
+		t.Errorf("%v order checks asked the stream, want one per message (%d): the lane did not know every earlier delivery", got, n)
+	}
 	stream, err := js.Stream(ctx, natsbus.EventStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The last one is acknowledged, and nothing waits behind it: the
 	// earlier ones were removed as they held the lane up.
-	for seq := uint64(1); seq < n; seq++ {
+	for seq := uint64(2); seq <= n; seq++ { // 1 is the other replica's
 		if _, err := stream.GetMsg(ctx, seq); err == nil {
-			t.Errorf("message %d, acknowledged and in the lane's way, is still in the stream", seq)
+			t.Errorf("stream message %d, acknowledged and in the lane's way, is still in the stream", seq)
 		}
 	}
 }

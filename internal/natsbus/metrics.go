@@ -27,6 +27,14 @@ var (
 		Name: "textkit_commands_pending",
 		Help: "Per partition: commands waiting behind the one last delivered, as of its delivery.",
 	}, []string{"partition"})
+	// orderChecks counts the lanes' order checks (waitTurn): "skipped"
+	// when the subscription received every delivery since the consumer's
+	// acknowledgement floor, "stream" when the stream was asked for an
+	// earlier message of the lane (two reads per command).
+	orderChecks = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "textkit_lane_order_checks_total",
+		Help: "Messages of ordered lanes about to be handed out, by how their order was established: skipped (every earlier delivery known to this subscription) or stream (the stream asked for an earlier message of the lane).",
+	}, []string{"how"})
 )
 
 // Metadata key of the partition of a command delivery, and of the
