@@ -134,9 +134,11 @@ func TestEnsureFindsTheAccountOfALostResponse(t *testing.T) {
 func TestEnsureFindsTheAccountOfATimedOutCreate(t *testing.T) {
 	ctx := context.Background()
 	s := twiliotest.NewServer(t, emulator.Config{})
-	c := newClient(t, s, func(cfg *twilio.Config) { cfg.Timeout = 50 * time.Millisecond })
+	// The look-up before the create must fit in the timeout on a loaded
+	// machine; only the create is held past it.
+	c := newClient(t, s, func(cfg *twilio.Config) { cfg.Timeout = time.Second })
 
-	if err := s.Inject(emulator.Fault{Op: emulator.OpCreate, Delay: 300 * time.Millisecond}); err != nil {
+	if err := s.Inject(emulator.Fault{Op: emulator.OpCreate, Delay: 3 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.EnsureSubaccount(ctx, customerID)
@@ -145,7 +147,7 @@ func TestEnsureFindsTheAccountOfATimedOutCreate(t *testing.T) {
 		t.Fatalf("timed-out create: %v, want a transient error without a status", err)
 	}
 	// Twilio finishes the create although we stopped waiting.
-	testenv.Eventually(t, 5*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if len(s.Subaccounts(twilio.SubaccountName(customerID))) == 0 {
 			return errors.New("the delayed create never happened")
 		}
