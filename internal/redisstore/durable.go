@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,7 +145,11 @@ func fewestReplicas(ctx context.Context, rdb redis.UniversalClient) (int, string
 			return 0, "", fmt.Errorf("count redis replicas: %w", err)
 		}
 		n, _ := strconv.Atoi(infoValue(info, "connected_slaves"))
-		return n, "", nil
+		where := "server"
+		if c, ok := rdb.(*redis.Client); ok {
+			where = "server " + c.Options().Addr
+		}
+		return n, where, nil
 	}
 	reply, err := rdb.ClusterNodes(ctx).Result()
 	if err != nil {
@@ -329,8 +334,13 @@ func isReply(err error) bool {
 }
 
 // redirected says whether err means the command reached a node that does
-// not serve its slot (now): a failover or a resharding moved it.
+// not serve its slot (now), or no node at all (a refused connection, the
+// master being dead): a failover or a resharding moved it.
 func redirected(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
 	for _, p := range []string{"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "LOADING", "MASTERDOWN"} {
 		if redis.HasErrorPrefix(err, p) {
 			return true
