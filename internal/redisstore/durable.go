@@ -267,13 +267,30 @@ func byMaster(ctx context.Context, cc *redis.ClusterClient, writes []write) (map
 // sendWaiting sends writes in one pipeline on c, followed by WAIT for n
 // replicas when n > 0, once more after loading the scripts if Redis
 // answered NOSCRIPT.
-func (s *Store) sendWaiting(ctx context.Context, c redis.Cmdable, n int, writes []write) error {
+func (s *Store) sendWaiting(ctx context.Context, c redis.UniversalClient, n int, writes []write) error {
 	for loaded := false; ; loaded = true {
 		pipe := c.Pipeline()
 		for _, w := range writes {
 			w.queue(pipe)
 		}
 		var wait *redis.IntCmd
+		if n == 0 && pipe.Len() == 1 {
+			// One command and nothing to wait for: sent as it is, as
+			// before durable writes (and traced as itself).
+			cmd := pipe.Cmds()[0]
+			pipe.Discard()
+			err := c.Process(ctx, cmd)
+			if redis.HasErrorPrefix(err, "NOSCRIPT") && !loaded {
+				if err := loadScripts(ctx, c, writes); err != nil {
+					return err
+				}
+				continue
+			}
+			if errors.Is(err, redis.Nil) {
+				return nil
+			}
+			return err
+		}
 		if n > 0 {
 			// WAIT is not in redis.Pipeliner; the pipeline's read
 			// timeout (3 s by default) outlasts ReplicaAckTimeout.
