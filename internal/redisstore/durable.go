@@ -203,7 +203,7 @@ type write struct {
 }
 
 // durableAttempts bounds how often durably sends a write again after a
-// redirect (a failover moved its slot) or NOSCRIPT.
+// redirect (a failover moved its slot, or its master is gone).
 const durableAttempts = 6
 
 // durably sends writes, each on its key's master, and waits until the
@@ -218,7 +218,7 @@ func (s *Store) durably(ctx context.Context, writes ...write) error {
 	}
 	cc, isCluster := s.rdb.(*redis.ClusterClient)
 	if n == 0 || !isCluster {
-		return s.sendWaiting(ctx, s.rdb, n, writes)
+		return sendWaiting(ctx, s.rdb, n, writes)
 	}
 	for attempt := 1; ; attempt++ {
 		groups, err := byMaster(ctx, cc, writes)
@@ -230,7 +230,7 @@ func (s *Store) durably(ctx context.Context, writes ...write) error {
 		var g errgroup.Group
 		for node, ws := range groups {
 			g.Go(func() error {
-				err := s.sendWaiting(ctx, node, n, ws)
+				err := sendWaiting(ctx, node, n, ws)
 				if err != nil && redirected(err) && attempt < durableAttempts {
 					mu.Lock()
 					defer mu.Unlock()
@@ -267,69 +267,67 @@ func byMaster(ctx context.Context, cc *redis.ClusterClient, writes []write) (map
 // sendWaiting sends writes in one pipeline on c, followed by WAIT for n
 // replicas when n > 0, once more after loading the scripts if Redis
 // answered NOSCRIPT.
-func (s *Store) sendWaiting(ctx context.Context, c redis.UniversalClient, n int, writes []write) error {
-	for loaded := false; ; loaded = true {
-		pipe := c.Pipeline()
-		for _, w := range writes {
-			w.queue(pipe)
-		}
-		var wait *redis.IntCmd
-		if n == 0 && pipe.Len() == 1 {
-			// One command and nothing to wait for: sent as it is, as
-			// before durable writes (and traced as itself).
-			cmd := pipe.Cmds()[0]
-			pipe.Discard()
-			err := c.Process(ctx, cmd)
-			if redis.HasErrorPrefix(err, "NOSCRIPT") && !loaded {
-				if err := loadScripts(ctx, c, writes); err != nil {
-					return err
-				}
-				continue
-			}
-			if errors.Is(err, redis.Nil) {
-				return nil
-			}
+func sendWaiting(ctx context.Context, c redis.UniversalClient, n int, writes []write) error {
+	err := send(ctx, c, n, writes)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := loadScripts(ctx, c, writes); err != nil {
 			return err
 		}
-		if n > 0 {
-			// WAIT is not in redis.Pipeliner; the pipeline's read
-			// timeout (3 s by default) outlasts ReplicaAckTimeout.
-			wait = redis.NewIntCmd(ctx, "wait", n, ReplicaAckTimeout.Milliseconds())
-			_ = pipe.Process(ctx, wait) // queues it: no error before Exec
-		}
-		cmds, _ := pipe.Exec(ctx) // each command's error is read below
-		noScript := false
-		var replyErr error
-		for _, cmd := range cmds {
-			err := cmd.Err()
-			switch {
-			case err == nil || errors.Is(err, redis.Nil):
-			case redis.HasErrorPrefix(err, "NOSCRIPT"):
-				noScript = true
-			case redirected(err) || !isReply(err):
-				return err
-			case replyErr == nil:
-				replyErr = err
-			}
-		}
-		if noScript && !loaded {
-			if err := loadScripts(ctx, c, writes); err != nil {
-				return err
-			}
-			continue
-		}
-		if noScript {
-			return errors.New("redis answered NOSCRIPT for a script just loaded")
-		}
-		if replyErr != nil || wait == nil {
-			return replyErr
-		}
-		if got := wait.Val(); got < int64(n) {
-			replicaAckShortfalls.Inc()
-			return fmt.Errorf("%w: %w: %d of %d within %s", failure.ErrTransient, ErrReplicaAcks, got, n, ReplicaAckTimeout)
+		err = send(ctx, c, n, writes)
+	}
+	return err
+}
+
+// send is one attempt of sendWaiting.
+func send(ctx context.Context, c redis.UniversalClient, n int, writes []write) error {
+	pipe := c.Pipeline()
+	for _, w := range writes {
+		w.queue(pipe)
+	}
+	if n == 0 && pipe.Len() == 1 {
+		// One command and nothing to wait for: sent as it is, as before
+		// durable writes (and traced as itself).
+		cmd := pipe.Cmds()[0]
+		pipe.Discard()
+		if err := c.Process(ctx, cmd); err != nil && !errors.Is(err, redis.Nil) {
+			return err
 		}
 		return nil
 	}
+	var wait *redis.IntCmd
+	if n > 0 {
+		// WAIT is not in redis.Pipeliner; the pipeline's read timeout
+		// (3 s by default) outlasts ReplicaAckTimeout.
+		wait = redis.NewIntCmd(ctx, "wait", n, ReplicaAckTimeout.Milliseconds())
+		_ = pipe.Process(ctx, wait) // queues it: no error before Exec
+	}
+	cmds, _ := pipe.Exec(ctx) // each command's error is read by firstError
+	if err := firstError(cmds); err != nil || wait == nil {
+		return err
+	}
+	if got := wait.Val(); got < int64(n) {
+		replicaAckShortfalls.Inc()
+		return fmt.Errorf("%w: %w: %d of %d within %s", failure.ErrTransient, ErrReplicaAcks, got, n, ReplicaAckTimeout)
+	}
+	return nil
+}
+
+// firstError returns the error that fails a pipeline's commands: a failure
+// to send them or read their answers, a redirect or NOSCRIPT first, else
+// the first error Redis answered (redis.Nil is an answer, not an error).
+func firstError(cmds []redis.Cmder) error {
+	var replyErr error
+	for _, cmd := range cmds {
+		err := cmd.Err()
+		switch {
+		case err == nil || errors.Is(err, redis.Nil):
+		case redis.HasErrorPrefix(err, "NOSCRIPT") || redirected(err) || !isReply(err):
+			return err
+		case replyErr == nil:
+			replyErr = err
+		}
+	}
+	return replyErr
 }
 
 func loadScripts(ctx context.Context, c redis.Cmdable, writes []write) error {
