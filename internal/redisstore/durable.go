@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,7 +44,8 @@ const AutoReplicaAcks = -1
 const MaxReplicaAcks = 5
 
 // ReplicaAckTimeout is how long a durable write waits for its replicas
-// (WAIT's timeout) before it fails.
+// (WAIT's timeout) before it fails; less when the caller's context has
+// less than twice that left (waitTimeout).
 const ReplicaAckTimeout = time.Second
 
 // ErrReplicaAcks means fewer replicas than required confirmed a write
@@ -202,9 +202,9 @@ type write struct {
 	queue   func(redis.Pipeliner)
 }
 
-// durableAttempts bounds how often durably sends a write again after a
-// redirect (a failover moved its slot, or its master is gone).
-const durableAttempts = 6
+// durableAttempts bounds how often durably sends a write after a redirect
+// (a failover moved its slot): the callers have deadlines of their own.
+const durableAttempts = 3
 
 // durably sends writes, each on its key's master, and waits until the
 // required replicas confirmed them (WAIT on the same connection). It
@@ -295,10 +295,11 @@ func send(ctx context.Context, c redis.UniversalClient, n int, writes []write) e
 		return nil
 	}
 	var wait *redis.IntCmd
+	timeout := waitTimeout(ctx)
 	if n > 0 {
 		// WAIT is not in redis.Pipeliner; the pipeline's read timeout
 		// (3 s by default) outlasts ReplicaAckTimeout.
-		wait = redis.NewIntCmd(ctx, "wait", n, ReplicaAckTimeout.Milliseconds())
+		wait = redis.NewIntCmd(ctx, "wait", n, timeout.Milliseconds())
 		_ = pipe.Process(ctx, wait) // queues it: no error before Exec
 	}
 	cmds, _ := pipe.Exec(ctx) // each command's error is read by firstError
@@ -307,9 +308,22 @@ func send(ctx context.Context, c redis.UniversalClient, n int, writes []write) e
 	}
 	if got := wait.Val(); got < int64(n) {
 		replicaAckShortfalls.Inc()
-		return fmt.Errorf("%w: %w: %d of %d within %s", failure.ErrTransient, ErrReplicaAcks, got, n, ReplicaAckTimeout)
+		return fmt.Errorf("%w: %w: %d of %d within %s", failure.ErrTransient, ErrReplicaAcks, got, n, timeout)
 	}
 	return nil
+}
+
+// waitTimeout is WAIT's timeout: ReplicaAckTimeout, or half the time ctx
+// has left if that is less (at least a millisecond: WAIT 0 waits for
+// ever), so that a write no replica confirms fails as such (transient,
+// ErrReplicaAcks) while the caller still has time to answer, rather than
+// as the caller's own deadline.
+func waitTimeout(ctx context.Context) time.Duration {
+	d := ReplicaAckTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(deadline)/2)
+	}
+	return max(d.Truncate(time.Millisecond), time.Millisecond)
 }
 
 // firstError returns the error that fails a pipeline's commands: a failure
@@ -349,13 +363,12 @@ func isReply(err error) bool {
 }
 
 // redirected says whether err means the command reached a node that does
-// not serve its slot (now), or no node at all (a refused connection, the
-// master being dead): a failover or a resharding moved it.
+// not serve its slot (now): a failover or a resharding moved it. A node
+// that does not answer at all (a dead master) is not retried here: the
+// call fails at once, as the cluster client's own commands do, and the
+// node's failure has the client reload the layout (FollowFailovers) for
+// the caller's retry.
 func redirected(err error) bool {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
-		return true
-	}
 	for _, p := range []string{"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "LOADING", "MASTERDOWN"} {
 		if redis.HasErrorPrefix(err, p) {
 			return true
