@@ -30,8 +30,9 @@ func ClusterScenarios() []Scenario {
 			Local: true, Crash: true, inject: killNATS(false)},
 		{Name: "cluster-kill-nats-leader", Ending: natsEnding, Description: "kill -9 the NATS node leading the command stream, restart it when the fault ends",
 			Local: true, Crash: true, inject: killNATS(true)},
-		{Name: "cluster-kill-redis-master", Ending: redisEnding, Description: "kill -9 a Redis master; when the fault ends, wait for its replica to take " +
-			"over, then restart the old master, which rejoins as a replica", Local: true, Crash: true, inject: killRedisMaster},
+		{Name: "cluster-kill-redis-master", Ending: redisEnding, Description: "kill -9 a Redis master at once, its replica perhaps behind (what was " +
+			"acknowledged it confirmed); when the fault ends, wait for its replica to take over, then restart the old master, which rejoins as a " +
+			"replica (until then that master's writes stall)", Local: true, Crash: true, inject: killRedisMaster},
 		{Name: "cluster-kill-vault-active", Ending: natsEnding, Description: "kill -9 the active Vault node (a standby takes over), restart and unseal it " +
 			"when the fault ends", Mix: "terminate", Local: true, Crash: true, inject: killVaultActive},
 		{Name: "cluster-rolling-deploy", Ending: rollingEnding, Description: "restart every service replica in turn (SIGTERM, start, wait for /readyz): " +
@@ -70,7 +71,10 @@ func killNATS(leader bool) func(context.Context, *Stack) (func(context.Context) 
 	}
 }
 
-// killRedisMaster kills a master; its end waits for the failover (every
+// killRedisMaster kills a master at once: nothing waits for its replica
+// to catch up, since every write the services acknowledged was confirmed
+// by it (redisstore's durable writes); a lost one shows as LOST. Its end
+// waits for the failover (every
 // node but the killed one sees the cluster whole, the replica a master),
 // restarts the old master and waits until it is a replica and sees the
 // cluster whole too.

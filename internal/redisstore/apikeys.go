@@ -28,14 +28,15 @@ func (s *Store) PutAPIKey(ctx context.Context, k access.APIKey) error {
 	if err != nil {
 		return fmt.Errorf("encode api key: %w", err)
 	}
-	ok, err := s.rdb.SetNX(ctx, apiKeyKey(k.ID), b, 0).Result()
-	if err != nil {
+	key := apiKeyKey(k.ID)
+	var set *redis.BoolCmd
+	if err := s.writeDurably(ctx, key, func(p redis.Pipeliner) { set = p.SetNX(ctx, key, b, 0) }); err != nil {
 		return fmt.Errorf("store api key: %w", err)
 	}
-	if !ok {
+	if !set.Val() {
 		return access.ErrKeyExists
 	}
-	if err := s.rdb.SAdd(ctx, apiKeysIndex, k.ID).Err(); err != nil {
+	if err := s.writeDurably(ctx, apiKeysIndex, func(p redis.Pipeliner) { p.SAdd(ctx, apiKeysIndex, k.ID) }); err != nil {
 		return fmt.Errorf("index api key: %w", err)
 	}
 	return nil
@@ -73,7 +74,8 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, now time.Time) erro
 	if err != nil {
 		return fmt.Errorf("encode api key: %w", err)
 	}
-	if err := s.rdb.Set(ctx, apiKeyKey(id), b, 0).Err(); err != nil {
+	key := apiKeyKey(id)
+	if err := s.writeDurably(ctx, key, func(p redis.Pipeliner) { p.Set(ctx, key, b, 0) }); err != nil {
 		return fmt.Errorf("revoke api key: %w", err)
 	}
 	return nil

@@ -3,7 +3,8 @@
 -- KEYS[2] history list
 -- KEYS[3] outcome of this command id from this partner (the idempotency record)
 -- KEYS[4] the customer's outbox hash (event id -> event JSON)
--- KEYS[5] the outcome's key before outcomes were scoped by partner (read only)
+-- KEYS[5] the outcome's key before outcomes were scoped by partner (only
+--         rewritten as found)
 -- ARGV[1] outcome JSON
 -- ARGV[2] base version ("0" creates the customer) or "reject"
 -- ARGV[3] new customer JSON (version = base + 1)
@@ -13,12 +14,15 @@
 -- ARGV[7] event JSON, put in the outbox with the change so that it is
 --         published even if the process dies right after this script
 -- A stored outcome marked retryable (a rejection for a passing reason) is
--- replaced. Returns {0, stored outcome} if the command was already processed,
+-- replaced. Returns {0, stored outcome} if the command was already processed
+-- (rewritten as it is, so that the WAIT that follows on this connection
+-- covers it: the write that stored it may not have reached a replica),
 -- {1, outcome} when recorded now, {2, current version} when stale.
 -- All keys share the customer's hash tag (one Redis Cluster slot).
 for _, k in ipairs({KEYS[3], KEYS[5]}) do
   local prev = redis.call('GET', k)
   if prev and not cjson.decode(prev)['retryable'] then
+    redis.call('SET', k, prev, 'KEEPTTL')
     return {0, prev}
   end
 end

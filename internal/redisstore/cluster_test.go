@@ -221,9 +221,12 @@ func TestStoreOperations(t *testing.T) {
 	}
 }
 
-// A master killed with SIGKILL after acknowledging a customer's commands:
-// its replica takes over with all of them, a redelivered command is not
-// applied again, and the lifecycle goes on.
+// A master killed with SIGKILL right after acknowledging a customer's
+// commands, without waiting for its replica to catch up: its replica
+// takes over with all of them (each was confirmed by it before the store
+// returned). The promoted replica has no replica of its own until the old
+// master rejoins: meanwhile writes to its slots fail retryably. Then a
+// redelivered command is not applied again, and the lifecycle goes on.
 func testFailover(t *testing.T, cl *redistest.Cluster) {
 	ctx := context.Background()
 	s := newStore(t)
@@ -242,17 +245,31 @@ func testFailover(t *testing.T, cl *redistest.Cluster) {
 		t.Fatal(err)
 	}
 	killed := cl.KillMaster(t, "cust:{"+id+"}")
-	defer cl.Rejoin(t, killed)
+	rejoined := false
+	defer func() {
+		if !rejoined {
+			cl.Rejoin(t, killed)
+		}
+	}()
 
 	// The activation's outcome survived: a redelivery is answered from it.
 	o, err := s.Outcome(ctx, c.PartnerID(), id, act.Outcome.CommandID)
 	if err != nil || o == nil || o.Status != command.Applied {
 		t.Fatalf("activation's outcome after failover = %+v, %v", o, err)
 	}
+	if cu, err := s.Get(ctx, id); err != nil || cu.Version() != 2 {
+		t.Fatalf("customer after failover = %+v, %v; want version 2", cu, err)
+	}
 	// A rejection of the same command (a redelivery that found the
-	// customer ACTIVE) does not replace it.
+	// customer ACTIVE) does not replace it; while the new master has no
+	// replica it is not confirmed, and fails retryably.
 	rej := act.Outcome
 	rej.Status, rej.Event = command.Rejected, ""
+	if _, err := s.Reject(ctx, rej); !errors.Is(err, redisstore.ErrReplicaAcks) {
+		t.Fatalf("recording the activation again with no replica: %v, want ErrReplicaAcks", err)
+	}
+	cl.Rejoin(t, killed)
+	rejoined = true
 	if o, err := s.Reject(ctx, rej); err != nil || o.Status != command.Applied {
 		t.Fatalf("recording the activation again = %+v, %v; want its stored outcome", o, err)
 	}

@@ -10,6 +10,14 @@ import (
 	"github.com/textkit/customers/internal/customer"
 )
 
+// claimSpaceScript gives the space KEYS[1] to ARGV[1] unless it is taken,
+// and returns its holder; a claim found is rewritten as it is (a write
+// WAIT can confirm).
+var claimSpaceScript = redis.NewScript(`
+local owner = redis.call('GET', KEYS[1]) or ARGV[1]
+redis.call('SET', KEYS[1], owner)
+return owner`)
+
 var releaseSpaceScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -23,26 +31,16 @@ return 0`)
 // (another hash slot), so it is taken before the customer is created and
 // released if the registration is rejected.
 func (s *Store) ClaimSpace(ctx context.Context, space, customerID string) (owner string, err error) {
-	ok, err := s.rdb.SetNX(ctx, spaceKey(space), customerID, 0).Result()
+	owner, err = s.runScript(ctx, claimSpaceScript, []string{spaceKey(space)}, customerID).Text()
 	if err != nil {
 		return "", fmt.Errorf("claim space %q: %w", space, err)
-	}
-	if ok {
-		return customerID, nil
-	}
-	owner, err = s.rdb.Get(ctx, spaceKey(space)).Result()
-	if errors.Is(err, redis.Nil) { // released in between: try once more
-		return s.ClaimSpace(ctx, space, customerID)
-	}
-	if err != nil {
-		return "", fmt.Errorf("read space %q: %w", space, err)
 	}
 	return owner, nil
 }
 
 // ReleaseSpace drops customerID's claim on space (and nobody else's).
 func (s *Store) ReleaseSpace(ctx context.Context, space, customerID string) error {
-	if err := releaseSpaceScript.Run(ctx, s.rdb, []string{spaceKey(space)}, customerID).Err(); err != nil {
+	if err := s.runScript(ctx, releaseSpaceScript, []string{spaceKey(space)}, customerID).Err(); err != nil {
 		return fmt.Errorf("release space %q: %w", space, err)
 	}
 	return nil
@@ -63,10 +61,8 @@ func (s *Store) SpaceOwner(ctx context.Context, space string) (string, error) {
 // IndexCustomer adds a customer to its partner's list and the list of all
 // customers. Idempotent.
 func (s *Store) IndexCustomer(ctx context.Context, partnerID, customerID string) error {
-	pipe := s.rdb.Pipeline()
-	pipe.ZAdd(ctx, partnerIndexKey(partnerID), redis.Z{Member: customerID})
-	pipe.ZAdd(ctx, allCustomersKey, redis.Z{Member: customerID})
-	if _, err := pipe.Exec(ctx); err != nil {
+	err := s.durably(ctx, zaddWrite(ctx, partnerIndexKey(partnerID), 0, customerID), zaddWrite(ctx, allCustomersKey, 0, customerID))
+	if err != nil {
 		return fmt.Errorf("index customer %s: %w", customerID, err)
 	}
 	return nil

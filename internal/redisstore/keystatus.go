@@ -91,7 +91,9 @@ func keyRecordFrom(m map[string]string) (keys.Record, error) {
 // still empty; an earlier state changes nothing. A stored state it does
 // not know is left alone (an error naming unreadableStateReply). Its rank
 // table is keys.States' order (TestAdvanceScriptIsTheLifecycleRule checks
-// that they agree). It returns {changed, HGETALL}.
+// that they agree). It always writes (an unchanged state is rewritten as it
+// is), so that the WAIT after it covers the record it answers with. It
+// returns {changed, HGETALL}.
 var advanceKeyScript = redis.NewScript(`
 local rank = {PENDING = 0, ACTIVE = 1, SCHEDULED = 2, DESTROYED = 3}
 local new = ARGV[1]
@@ -120,6 +122,10 @@ elseif rank[new] == curRank then
     end
   end
 end
+if changed == 0 then
+  -- rewrite the state found as it is (a write WAIT can confirm)
+  redis.call('HSET', KEYS[1], 'state', cur or new)
+end
 return {changed, redis.call('HGETALL', KEYS[1])}
 `)
 
@@ -139,7 +145,7 @@ func (s *Store) AdvanceKeyStatus(ctx context.Context, customerID string, r keys.
 		fieldDestroyAt, formatTime(r.DestroyAt),
 		fieldDestroyedAt, formatTime(r.DestroyedAt),
 	}
-	res, err := advanceKeyScript.Run(ctx, s.rdb, []string{keyStatusKey(customerID)}, args...).Slice()
+	res, err := s.runScript(ctx, advanceKeyScript, []string{keyStatusKey(customerID)}, args...).Slice()
 	if err != nil {
 		if strings.Contains(err.Error(), unreadableStateReply) {
 			err = keys.UnreadableState()
@@ -171,7 +177,8 @@ func (s *Store) SetKeyStatus(ctx context.Context, customerID string, r keys.Reco
 // MarkKeyEventPublished notes that the key event of type t was published
 // for the customer, so it is not published again.
 func (s *Store) MarkKeyEventPublished(ctx context.Context, customerID string, t command.EventType) error {
-	if err := s.rdb.HSet(ctx, keyStatusKey(customerID), publishedPrefix+string(t), "1").Err(); err != nil {
+	k := keyStatusKey(customerID)
+	if err := s.writeDurably(ctx, k, func(p redis.Pipeliner) { p.HSet(ctx, k, publishedPrefix+string(t), "1") }); err != nil {
 		return fmt.Errorf("record %s published for %s: %w", t, customerID, err)
 	}
 	return nil

@@ -25,7 +25,7 @@ import (
 // it before the script that puts an event in the customer's outbox. An
 // index entry whose outbox is empty is harmless; the relay forgets it.
 func (s *Store) noteOutbox(ctx context.Context, customerID string, now time.Time) error {
-	if err := s.rdb.ZAdd(ctx, outboxIndexKey, redis.Z{Score: float64(now.UnixMilli()), Member: customerID}).Err(); err != nil {
+	if err := s.durably(ctx, zaddWrite(ctx, outboxIndexKey, float64(now.UnixMilli()), customerID)); err != nil {
 		return fmt.Errorf("note outbox of %s: %w", customerID, err)
 	}
 	return nil

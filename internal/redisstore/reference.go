@@ -104,7 +104,7 @@ func (s *Store) putRef(ctx context.Context, key, id string, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := s.rdb.HSet(ctx, key, id, b).Err(); err != nil {
+	if err := s.writeDurably(ctx, key, func(p redis.Pipeliner) { p.HSet(ctx, key, id, b) }); err != nil {
 		return fmt.Errorf("write %s %s: %w", key, id, err)
 	}
 	return nil

@@ -97,6 +97,7 @@ func (s *Store) Reject(ctx context.Context, out command.Outcome) (*command.Outco
 // put in the outbox; then the outcome is stored. A rejection stores only
 // the outcome. The customer is listed in the outbox index before the
 // script runs (noteOutbox): the script may only touch the customer's slot.
+// Both are durable writes (durably).
 func (s *Store) apply(ctx context.Context, ch change) (*command.Outcome, error) {
 	keys := []string{customerKey(ch.customerID), historyKey(ch.customerID),
 		outcomeKey(ch.customerID, ch.outcome.PartnerID, ch.outcome.CommandID), outboxKey(ch.customerID),
@@ -110,7 +111,7 @@ func (s *Store) apply(ctx context.Context, ch change) (*command.Outcome, error) 
 			return nil, err
 		}
 	}
-	res, err := applyScript.Run(ctx, s.rdb, keys, args...).Slice()
+	res, err := s.runScript(ctx, applyScript, keys, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("apply command %s: %w", ch.outcome.CommandID, err)
 	}

@@ -73,9 +73,16 @@ func scoreTime(score string) (time.Time, error) {
 
 // scheduleScript adds ARGV[2] due at ARGV[1] to the schedule (KEYS[1])
 // and to the due dates (KEYS[2]), each only where it is not there yet.
+// When both have it already, its due date is removed and added again as
+// it is: a write, which the WAIT after the script then covers.
 var scheduleScript = redis.NewScript(`
-redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[2])
+local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
+added = added + redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[2])
+if added == 0 then
+  local due = redis.call('ZSCORE', KEYS[2], ARGV[2])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('ZADD', KEYS[2], due, ARGV[2])
+end
 return 1
 `)
 
@@ -83,7 +90,7 @@ return 1
 // at. An entry that is already there (scheduled or claimed) is left alone,
 // so a redelivered termination neither moves the date nor breaks a claim.
 func (s *Store) ScheduleKeyDestruction(ctx context.Context, customerID string, at time.Time) error {
-	err := scheduleScript.Run(ctx, s.rdb, []string{keyScheduleKey, keyDueKey}, dueScore(at), customerID).Err()
+	err := s.runScript(ctx, scheduleScript, []string{keyScheduleKey, keyDueKey}, dueScore(at), customerID).Err()
 	if err != nil {
 		return fmt.Errorf("schedule key destruction of %s: %w", customerID, err)
 	}
@@ -241,7 +248,7 @@ func (s *Store) settle(ctx context.Context, c Claim, score, due string) (bool, e
 	if c.lease == "" {
 		return false, fmt.Errorf("settle key destruction of %s: not a claim", c.CustomerID)
 	}
-	n, err := settleScript.Run(ctx, s.rdb, []string{keyScheduleKey, keyDueKey}, c.CustomerID, c.lease, score, due).Int()
+	n, err := s.runScript(ctx, settleScript, []string{keyScheduleKey, keyDueKey}, c.CustomerID, c.lease, score, due).Int()
 	if err != nil {
 		return false, fmt.Errorf("settle key destruction of %s: %w", c.CustomerID, err)
 	}

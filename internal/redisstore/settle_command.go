@@ -42,7 +42,7 @@ func claimKey(customerID, partnerID, commandID string) string {
 // ClaimTTL, so that the gateway can no longer settle it, and returns nil.
 // A retryable outcome is not final: the command is claimed to run again.
 func (s *Store) Claim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error) {
-	res, err := settleCommandScript.Run(ctx, s.rdb, claimKeys(partnerID, customerID, commandID), "claim", ClaimTTL.Milliseconds()).Slice()
+	res, err := s.runScript(ctx, settleCommandScript, claimKeys(partnerID, customerID, commandID), "claim", ClaimTTL.Milliseconds()).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("claim command %s: %w", commandID, err)
 	}
@@ -65,31 +65,18 @@ func claimed(res []any) (*command.Outcome, error) {
 
 // IndexAndClaim is IndexCommand and Claim in one round trip: a pipeline,
 // not a transaction, since the index and the claim are in different slots
-// (a MULTI spanning them is refused by a Redis Cluster, where go-redis
-// sends each node its part). On one Redis the two writes arrive together
-// and share one fsync of the append-only file. Neither needs the other
-// first: both are idempotent, and a failure of either fails the call, so
-// the command is handled again.
+// (a MULTI spanning them is refused by a Redis Cluster, where each node
+// gets its part, with its own WAIT: durably). On one Redis the two writes
+// arrive together and share one fsync of the append-only file. Neither
+// needs the other first: both are idempotent, and a failure of either
+// fails the call, so the command is handled again.
 func (s *Store) IndexAndClaim(ctx context.Context, partnerID, customerID, commandID string) (*command.Outcome, error) {
-	idx := commandIndexKey(commandID)
 	keys := claimKeys(partnerID, customerID, commandID)
-	run := func() (*redis.Cmd, error) {
-		pipe := s.rdb.Pipeline()
-		pipe.SAdd(ctx, idx, partnerID+"/"+customerID)
-		pipe.PExpire(ctx, idx, OutcomeTTL)
-		claim := pipe.EvalSha(ctx, settleCommandScript.Hash(), keys, "claim", ClaimTTL.Milliseconds())
-		_, err := pipe.Exec(ctx)
-		return claim, err
-	}
-	claim, err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// Redis restarted without the script: load it and run again
-		// (both writes are idempotent).
-		if err := settleCommandScript.Load(ctx, s.rdb).Err(); err != nil {
-			return nil, fmt.Errorf("claim command %s: %w", commandID, err)
-		}
-		claim, err = run()
-	}
+	var claim *redis.Cmd
+	err := s.durably(ctx, s.indexCommandWrite(ctx, partnerID, commandID, customerID),
+		write{key: keys[0], scripts: []*redis.Script{settleCommandScript}, queue: func(p redis.Pipeliner) {
+			claim = p.EvalSha(ctx, settleCommandScript.Hash(), keys, "claim", ClaimTTL.Milliseconds())
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("index and claim command %s: %w", commandID, err)
 	}
@@ -110,7 +97,7 @@ func (s *Store) Settle(ctx context.Context, rejection command.Outcome) (out *com
 	}
 	cid, pid, id := rejection.CustomerID, rejection.PartnerID, rejection.CommandID
 	keys := []string{outcomeKey(cid, pid, id), legacyOutcomeKey(cid, id), claimKey(cid, pid, id)}
-	res, err := settleCommandScript.Run(ctx, s.rdb, keys, "settle", OutcomeTTL.Milliseconds(), string(o)).Slice()
+	res, err := s.runScript(ctx, settleCommandScript, keys, "settle", OutcomeTTL.Milliseconds(), string(o)).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("settle command %s: %w", id, err)
 	}

@@ -18,10 +18,21 @@ import (
 // Store is the customers' state in Redis.
 type Store struct {
 	rdb redis.UniversalClient
+	// acksSetting is how many replicas a durable write waits for
+	// (AutoReplicaAcks: resolved into acks on first use).
+	acksSetting int
+	acks        acks
 }
 
-// New returns a store over rdb.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+// New returns a store over rdb. Its durable writes wait for as many
+// replicas as WithMinReplicaAcks says, by default AutoReplicaAcks.
+func New(rdb redis.UniversalClient, opts ...Option) *Store {
+	s := &Store{rdb: rdb, acksSetting: AutoReplicaAcks}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Client returns the underlying client (for health checks).
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
@@ -189,14 +200,21 @@ func decodeOutcome(raw string) (*command.Outcome, error) {
 // is a set: another partner using the same id adds to it and can neither
 // replace nor see this entry. It is kept as long as outcomes. Idempotent.
 func (s *Store) IndexCommand(ctx context.Context, partnerID, commandID, customerID string) error {
-	k := commandIndexKey(commandID)
-	pipe := s.rdb.TxPipeline()
-	pipe.SAdd(ctx, k, partnerID+"/"+customerID)
-	pipe.PExpire(ctx, k, OutcomeTTL)
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := s.durably(ctx, s.indexCommandWrite(ctx, partnerID, commandID, customerID)); err != nil {
 		return fmt.Errorf("index command %s: %w", commandID, err)
 	}
 	return nil
+}
+
+// indexCommandWrite adds partnerID's command to the command index and
+// renews the index's lifetime: both commands always write (PEXPIRE of a
+// key that exists), which a WAIT after them then covers.
+func (s *Store) indexCommandWrite(ctx context.Context, partnerID, commandID, customerID string) write {
+	k := commandIndexKey(commandID)
+	return write{key: k, queue: func(p redis.Pipeliner) {
+		p.SAdd(ctx, k, partnerID+"/"+customerID)
+		p.PExpire(ctx, k, OutcomeTTL)
+	}}
 }
 
 // Pending is what the gateway records about a command it sends, so
@@ -231,7 +249,8 @@ const pendingTTL = 7 * 24 * time.Hour
 // was recorded about it.
 func (s *Store) RecordPending(ctx context.Context, p Pending) error {
 	b, _ := json.Marshal(p)
-	if err := s.rdb.Set(ctx, pendingKey(p.CommandID), b, pendingTTL).Err(); err != nil {
+	k := pendingKey(p.CommandID)
+	if err := s.writeDurably(ctx, k, func(pipe redis.Pipeliner) { pipe.Set(ctx, k, b, pendingTTL) }); err != nil {
 		return fmt.Errorf("record pending command %s: %w", p.CommandID, err)
 	}
 	return nil
@@ -259,9 +278,13 @@ func idempotencyKey(principal, key string) string {
 
 // bindScript binds an idempotency key to a request fingerprint unless it is
 // bound already, and returns the fingerprint the key is bound to.
+// A key bound already is rewritten as it is (a write WAIT can confirm).
 var bindScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v then return v end
+if v then
+  redis.call('SET', KEYS[1], v, 'KEEPTTL')
+  return v
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]`)
 
@@ -271,7 +294,7 @@ return ARGV[1]`)
 // and its retries, another for a different request with the same key. The
 // record holds no response: responses may carry personal data.
 func (s *Store) BindIdempotencyKey(ctx context.Context, principal, key, fingerprint string, ttl time.Duration) (string, error) {
-	bound, err := bindScript.Run(ctx, s.rdb, []string{idempotencyKey(principal, key)}, fingerprint, ttl.Milliseconds()).Text()
+	bound, err := s.runScript(ctx, bindScript, []string{idempotencyKey(principal, key)}, fingerprint, ttl.Milliseconds()).Text()
 	if err != nil {
 		return "", fmt.Errorf("idempotency record: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,9 +36,12 @@ type Common struct {
 	RedisAddr     *string
 	RedisPassword *string
 	RedisUnsafe   *bool
-	VaultAddr     *string
-	VaultToken    *string
-	LogLevel      *string
+	// RedisMinReplicaAcks is how many replicas confirm each durable
+	// write (redisstore.ParseMinReplicaAcks): auto or a number.
+	RedisMinReplicaAcks *string
+	VaultAddr           *string
+	VaultToken          *string
+	LogLevel            *string
 	// Traces is where spans go: off, stdout or otlp (to
 	// OTLPEndpoint, OTEL_EXPORTER_OTLP_ENDPOINT).
 	Traces       *string
@@ -58,11 +62,13 @@ func (f *Flags) Common(name, httpAddr, httpUsage, vaultRole string) *Common {
 		RedisAddr:     f.String("redis-addr", "127.0.0.1:6399", "Redis host:port, or a Redis Cluster's seed addresses host:port,host:port,..."),
 		RedisPassword: f.String("redis-password", "", "Redis password"),
 		RedisUnsafe:   f.Bool("redis-allow-unsafe-persistence", false, "run even if Redis could lose acknowledged writes"),
-		VaultAddr:     f.String("vault-addr", "http://127.0.0.1:8200", "Vault address, or a cluster's node addresses, comma-separated"),
-		VaultToken:    f.String("vault-token", "", "Vault token ("+vaultRole+")"),
-		LogLevel:      f.String("log-level", "info", "debug, info, warn or error"),
-		Traces:        f.String("traces", telemetry.ModeOff, "where traces go: off, stdout or otlp (OTEL_EXPORTER_OTLP_ENDPOINT, default "+telemetry.DefaultOTLPEndpoint+")"),
-		OTLPEndpoint:  f.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		RedisMinReplicaAcks: f.String("redis-min-replica-acks", "auto",
+			"replicas that must confirm each write before it counts as done: auto (1 on a Redis Cluster with replicas, else 0) or 0 to "+strconv.Itoa(redisstore.MaxReplicaAcks)),
+		VaultAddr:    f.String("vault-addr", "http://127.0.0.1:8200", "Vault address, or a cluster's node addresses, comma-separated"),
+		VaultToken:   f.String("vault-token", "", "Vault token ("+vaultRole+")"),
+		LogLevel:     f.String("log-level", "info", "debug, info, warn or error"),
+		Traces:       f.String("traces", telemetry.ModeOff, "where traces go: off, stdout or otlp (OTEL_EXPORTER_OTLP_ENDPOINT, default "+telemetry.DefaultOTLPEndpoint+")"),
+		OTLPEndpoint: f.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
 	}
 }
 
@@ -125,13 +131,9 @@ func Open(ctx context.Context, c *Common, stderr io.Writer, natsConns ...string)
 	if _, err := d.Vault.CheckToken(ctx); err != nil {
 		return fail(fmt.Errorf("vault at %s refused TEXTKIT_VAULT_TOKEN (use the %s token that `textkit vault-init` wrote): %w", *c.VaultAddr, c.name, err))
 	}
-	d.Redis, err = redisstore.Connect(ctx, redisstore.Config{Addr: *c.RedisAddr, Password: *c.RedisPassword, AllowUnsafePersistence: *c.RedisUnsafe})
-	if err != nil {
+	if err := d.openRedis(ctx, c); err != nil {
 		return fail(err)
 	}
-	// shutting down: a close error has no one left to act on it
-	d.closers = append(d.closers, func() { _ = d.Redis.Close() })
-	d.Store = redisstore.New(d.Redis)
 	for _, role := range natsConns {
 		name := c.name
 		if role != "" {
@@ -163,6 +165,31 @@ func Open(ctx context.Context, c *Common, stderr io.Writer, natsConns ...string)
 		return fail(err)
 	}
 	return d, nil
+}
+
+// openRedis connects to Redis and opens the store over it, its durable
+// writes waiting for as many replicas as TEXTKIT_REDIS_MIN_REPLICA_ACKS
+// says (checked against the deployment).
+func (d *Deps) openRedis(ctx context.Context, c *Common) error {
+	acks, err := redisstore.ParseMinReplicaAcks(*c.RedisMinReplicaAcks)
+	if err != nil {
+		return err
+	}
+	d.Redis, err = redisstore.Connect(ctx, redisstore.Config{Addr: *c.RedisAddr, Password: *c.RedisPassword, AllowUnsafePersistence: *c.RedisUnsafe})
+	if err != nil {
+		return err
+	}
+	// shutting down: a close error has no one left to act on it
+	d.closers = append(d.closers, func() { _ = d.Redis.Close() })
+	d.Store = redisstore.New(d.Redis, redisstore.WithMinReplicaAcks(acks))
+	n, err := d.Store.ReplicaAcks(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		d.Log.Info("redis writes wait for replicas", "min_replica_acks", n)
+	}
+	return nil
 }
 
 // listen opens the operations listener, and the API's when they are apart.

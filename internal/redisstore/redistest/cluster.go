@@ -287,17 +287,15 @@ func (c *Cluster) masterOf(slot int) (*testenv.Redis, error) {
 }
 
 // KillMaster kills the master that serves key's slot with SIGKILL, as a
-// crash would, after waiting until its replica has everything it
-// acknowledged, then waits until that replica has taken over the slot
-// (cluster_state:ok again on every running node). It returns the killed
-// node; Rejoin starts it again.
+// crash would, at once (without waiting for its replica to catch up: what
+// the store acknowledged its replica confirmed already; a test that wrote
+// without WAIT calls WaitInSync first), then waits until that replica has
+// taken over the slot (cluster_state:ok again on every running node). It
+// returns the killed node; Rejoin starts it again.
 func (c *Cluster) KillMaster(t testing.TB, key string) *testenv.Redis {
 	t.Helper()
 	slot := c.Slot(t, key)
 	old := c.MasterOf(t, key)
-	if err := testenv.Poll(clusterTimeout, c.replicasInSync); err != nil {
-		t.Fatalf("before killing %s: %v", old.Addr, err)
-	}
 	old.Kill(t)
 	err := testenv.Poll(clusterTimeout, func() error {
 		m, err := c.masterOf(slot)
@@ -319,6 +317,41 @@ func (c *Cluster) KillMaster(t testing.TB, key string) *testenv.Redis {
 		t.Fatalf("no failover after killing %s: %v", old.Addr, err)
 	}
 	return old
+}
+
+// WaitInSync waits until every master's replica has everything the
+// master acknowledged (its replication offset is the master's).
+func (c *Cluster) WaitInSync(t testing.TB) {
+	t.Helper()
+	if err := testenv.Poll(clusterTimeout, c.replicasInSync); err != nil {
+		t.Fatalf("redis cluster %s: replicas not in sync: %v", c.Seeds(), err)
+	}
+}
+
+// ReplicaOf returns the running replica of the master that serves key's
+// slot now.
+func (c *Cluster) ReplicaOf(t testing.TB, key string) *testenv.Redis {
+	t.Helper()
+	m := c.MasterOf(t, key)
+	nodes, err := c.nodesSeenBy(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, n := range nodes {
+		if n.addr == m.Addr {
+			id = n.id
+		}
+	}
+	for _, n := range nodes {
+		if r := c.byAddr(n.addr); n.master == id && !n.isMaster() && !n.failed() && r != nil {
+			if ok, _ := r.Process().Exited(); !ok {
+				return r
+			}
+		}
+	}
+	t.Fatalf("master %s of %q has no running replica", m.Addr, key)
+	return nil
 }
 
 // Rejoin starts a killed node again; it rejoins as a replica of the master

@@ -52,6 +52,8 @@ func TestStartClusterFailsOverAKilledMaster(t *testing.T) {
 		}
 	}
 	old := cl.MasterOf(t, "{a}:1")
+	// plain SETs, without WAIT: the replicas may still be behind
+	cl.WaitInSync(t)
 	killed := cl.KillMaster(t, "{a}:1")
 	if killed != old || cl.MasterOf(t, "{a}:1") == old {
 		t.Fatalf("killed %s, master of {a} before %s, after %s", killed.Addr, old.Addr, cl.MasterOf(t, "{a}:1").Addr)
