@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,42 @@ func TestUnaffectedCommandsBeforeAndDuringTheFault(t *testing.T) {
 	}
 	if UnaffectedBound(4*time.Second, 3*time.Second) != 3*time.Second {
 		t.Errorf("the bound exceeds the mutation timeout")
+	}
+}
+
+func TestSparedPartnerDuringAnotherPartnersFlood(t *testing.T) {
+	measured := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	faultStart, faultEnd := measured.Add(10*time.Second), measured.Add(20*time.Second)
+	rec := func(partner string, worker int, sent time.Time, took time.Duration, answer ledger.Answer) ledger.Record {
+		return ledger.Record{PartnerID: partner, Worker: worker, Type: ledger.Activate, IntendedAt: sent, SentAt: sent,
+			AnsweredAt: sent.Add(took), Answer: answer}
+	}
+	const mine, flooding = "spared", "flooding"
+	var recs []ledger.Record
+	for i := range 50 {
+		recs = append(recs, rec(mine, 0, measured.Add(time.Duration(i)*100*time.Millisecond), 200*time.Millisecond, ledger.Applied),
+			rec(mine, 1, faultStart.Add(time.Duration(i)*100*time.Millisecond), 300*time.Millisecond, ledger.Applied))
+	}
+	// The flooding partner's own commands, slow or timed out, do not count.
+	for i := range 20 {
+		recs = append(recs, rec(flooding, 1000+i, faultStart.Add(time.Second), 3*time.Second, ledger.Timeout))
+	}
+	u := spared(mine, recs, measured, faultStart, faultEnd, 3*time.Second)
+	if u.Before.N != 50 || u.During.N != 50 || u.During.P99 != 300*time.Millisecond || u.TimedOut != 0 {
+		t.Fatalf("before %+v, during %+v, %d timed out; want 50 at 200ms, 50 at 300ms, none", u.Before, u.During, u.TimedOut)
+	}
+	if _, bad := u.violation(); bad {
+		t.Errorf("300ms within the bound reported as a violation")
+	}
+	// One of the spared partner's commands not answered in time is a
+	// violation, however few commands were measured.
+	few := append(recs[:10:10], rec(mine, 1, faultStart.Add(time.Second), 3*time.Second, ledger.Timeout))
+	u = spared(mine, few, measured, faultStart, faultEnd, 3*time.Second)
+	v, bad := u.violation()
+	if u.judged() || !bad || v.Kind != invariant.UnaffectedSlow || u.TimedOut != 1 || !strings.Contains(v.Detail, "TIMEOUT") {
+		t.Errorf("a spared command timed out among few: violation %v %+v (%+v)", bad, v, u)
+	}
+	if col := u.column(); !strings.Contains(col, "1 TIMEOUT") {
+		t.Errorf("column %q does not show the timeout", col)
 	}
 }
