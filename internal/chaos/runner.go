@@ -204,7 +204,7 @@ type floodRun struct {
 type phases struct{ measured, faultStart, faultEnd time.Time }
 
 // The second ledgers of a scenario, beside its main one: the floods' and
-// the companion load's (ledgerPath names them).
+// the companion load's (ledgerPathOf names them).
 const (
 	floodLedger    = "flood"
 	hotFloodLedger = "flood-hot"
