@@ -8,6 +8,7 @@ import (
 
 	"github.com/textkit/customers/internal/invariant"
 	"github.com/textkit/customers/internal/ledger"
+	"github.com/textkit/customers/internal/natsbus"
 )
 
 // needs lists, per dependency, the command types whose handling calls it
@@ -54,9 +55,15 @@ type Unaffected struct {
 	During  Percentile    `json:"during"`
 	Bound   time.Duration `json:"boundNs"`
 	// TimedOut counts the commands of During answered TIMEOUT (not
-	// answered within the mutation timeout). For a partner spared a flood
-	// it is a violation however few commands there are.
+	// answered within the mutation timeout).
 	TimedOut int `json:"timedOut"`
+	// HotTimedOut counts, for a partner spared a flood, its commands sent
+	// during the flood and answered TIMEOUT in a partition of the flood's
+	// hot customers, where a hot customer's backlog held the partition
+	// before the per-customer cap: a violation however few commands
+	// there are. A TIMEOUT elsewhere is the whole machine's slowness
+	// (the suite's runs saturate it), judged by the p99 bound only.
+	HotTimedOut int `json:"hotTimedOut"`
 }
 
 // Percentile is a count of answers and their 99th percentile latency
@@ -92,6 +99,18 @@ func unaffected(dep string, recs []ledger.Record, measured, faultStart, faultEnd
 func spared(partner string, recs []ledger.Record, measured, faultStart, faultEnd time.Time, mutationTimeout time.Duration) *Unaffected {
 	u := &Unaffected{Partner: partner, Types: ledger.Types}
 	u.measure(recs, func(r ledger.Record) bool { return r.PartnerID == partner }, measured, faultStart, faultEnd, mutationTimeout)
+	hot := map[int]bool{} // the partitions of the flood's hot customers (sent unordered)
+	for _, r := range recs {
+		if r.PartnerID != partner && !r.Ordered && r.CustomerID != "" {
+			hot[natsbus.PartitionOf(r.CustomerID)] = true
+		}
+	}
+	for _, r := range recs {
+		if r.PartnerID == partner && r.Answer == ledger.Timeout && !r.IntendedAt.Before(faultStart) && r.IntendedAt.Before(faultEnd) &&
+			hot[natsbus.PartitionOf(r.CustomerID)] {
+			u.HotTimedOut++
+		}
+	}
 	return u
 }
 
@@ -138,9 +157,9 @@ func (u *Unaffected) violation() (invariant.Violation, bool) {
 	what := fmt.Sprintf("%s out: the %d commands that do not need it (%v)", u.Dependency, u.During.N, u.Types)
 	if u.Partner != "" {
 		what = fmt.Sprintf("another partner flooding: the %d commands of partner %s", u.During.N, u.Partner)
-		if u.TimedOut > 0 {
+		if u.HotTimedOut > 0 {
 			return invariant.Violation{Kind: invariant.UnaffectedSlow, Detail: fmt.Sprintf(
-				"%s: %d not answered within the mutation timeout (TIMEOUT)", what, u.TimedOut)}, true
+				"%s: %d in the hot customers' partitions not answered within the mutation timeout (TIMEOUT)", what, u.HotTimedOut)}, true
 		}
 	}
 	if !u.judged() || u.During.P99 <= u.Bound {
