@@ -112,6 +112,7 @@ for i in 1 2 3; do
 		TEXTKIT_NATS_PROVISIONER_PASSWORD="$TEXTKIT_NATS_PROVISIONER_PASSWORD"
 		TEXTKIT_NATS_RETENTION_PASSWORD="$TEXTKIT_NATS_RETENTION_PASSWORD"
 		TEXTKIT_NATS_PARTNER_PASSWORD="$TEXTKIT_NATS_PARTNER_PASSWORD"
+		TEXTKIT_NATS_PARTNER2_PASSWORD="$TEXTKIT_NATS_PARTNER2_PASSWORD"
 		TEXTKIT_NATS_SYS_PASSWORD="$TEXTKIT_NATS_SYS_PASSWORD"
 	)
 	ensure_dep "$name" "$NATS_BIN" -c "$REPO_ROOT/deploy/nats/cluster.conf"
@@ -228,6 +229,7 @@ chmod 0600 "$DATA_DIR/vault.env"
 SVC_ENV=(TEXTKIT_REDIS_ADDR="$REDIS_ADDRS" TEXTKIT_REDIS_PASSWORD="$TEXTKIT_REDIS_PASSWORD" TEXTKIT_LOG_LEVEL="${TEXTKIT_LOG_LEVEL:-info}")
 one_shot seed seed -file "$REPO_ROOT/deploy/seed.json"
 make_key "$DATA_DIR/api-key" -role partner -partner "$DOCS_PARTNER_ID" -name dev-partner
+make_key "$DATA_DIR/api-key-2" -role partner -partner "$SECOND_PARTNER_ID" -name dev-partner-2
 make_key "$DATA_DIR/operator-key" -role operator -name dev-operator
 TEXTKIT_API_KEY=$(<"$DATA_DIR/api-key")
 TEXTKIT_OPERATOR_KEY=$(<"$DATA_DIR/operator-key")

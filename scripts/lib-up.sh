@@ -142,6 +142,9 @@ make_key() {
 # holds the partner and the industry; the customer is registered below).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 DOCS_PARTNER_ID=25521a6f-b8d1-414b-8575-545430f076fd
+# The seed's second partner: a second tenant, with its own API key
+# (api-key-2) and NATS user (partner-7d3c9a52).
+SECOND_PARTNER_ID=7d3c9a52-5c1e-4d4f-9a38-2f3a1b0c9d11
 DOCS_INDUSTRY_ID=e4c81004-1a4c-477f-97e3-b67022e9a351
 DOCS_CUSTOMER_ID=e4c81004-1a4c-477f-97e3-b67022e9a351
 

@@ -35,11 +35,12 @@ fi
 # value: one starting with a digit ("8e31…") is read as a number and fails.
 # A letter prefix keeps every password a plain string.
 # Files written before that rule: drop such passwords so they are made anew.
-sed -i -E '/^TEXTKIT_NATS_[A-Z]+_PASSWORD=[^A-Za-z]/d' "$file"
+sed -i -E '/^TEXTKIT_NATS_[A-Z0-9]+_PASSWORD=[^A-Za-z]/d' "$file"
 add TEXTKIT_NATS_GATEWAY_PASSWORD "pw$(hex 24)"
 add TEXTKIT_NATS_PROVISIONER_PASSWORD "pw$(hex 24)"
 add TEXTKIT_NATS_RETENTION_PASSWORD "pw$(hex 24)"
 add TEXTKIT_NATS_PARTNER_PASSWORD "pw$(hex 24)"
+add TEXTKIT_NATS_PARTNER2_PASSWORD "pw$(hex 24)"
 add TEXTKIT_NATS_SYS_PASSWORD "pw$(hex 24)"
 add TEXTKIT_REDIS_PASSWORD "$(hex 24)"
 # The root token's id: dev mode's root token, or the root token

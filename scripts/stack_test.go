@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/textkit/customers/internal/testenv"
 )
 
@@ -79,6 +81,7 @@ func TestUpThenDown(t *testing.T) {
 		checkCurl(t, out)
 		checkDocsExamples(t, apiKey, graphQL)
 		checkOperating(t, dir, port("TEXTKIT_REDIS_PORT"), port("TEXTKIT_NATS_PORT"))
+		checkSecondPartner(t, dir, graphQL, secrets, port("TEXTKIT_NATS_PORT"))
 	}
 	checkNATSHealthy(t, port("TEXTKIT_NATS_MONITOR_PORT"))
 
@@ -483,5 +486,44 @@ func checkOperating(t *testing.T, dir string, redisPort, natsPort int) {
 		if err != nil || !json.Valid(out) {
 			t.Errorf("textkit %v on the dev stack: %v\n%s", args, err, out)
 		}
+	}
+}
+
+// secondPartnerID is deploy/seed.json's second partner.
+const secondPartnerID = "7d3c9a52-5c1e-4d4f-9a38-2f3a1b0c9d11"
+
+// checkSecondPartner: up.sh sets the seed's second partner up as the
+// first: its own API key (api-key-2), acting as that partner, and its own
+// NATS user, partner-7d3c9a52, with the password secrets.sh made, allowed
+// its own outcomes.
+func checkSecondPartner(t *testing.T, dir, graphQL string, secrets map[string]string, natsPort int) {
+	t.Helper()
+	gql := &graphQLClient{url: graphQL, key: strings.TrimSpace(readFile(t, filepath.Join(dir, "api-key-2")))}
+	if got := gql.do(t, `{ viewer { role partnerId } }`); !strings.Contains(got, `"partnerId":"`+secondPartnerID+`"`) {
+		t.Errorf("api-key-2 acts as %s, want partner %s", got, secondPartnerID)
+	}
+	const user = "partner-7d3c9a52"
+	violations := make(chan error, 1)
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort), nats.UserInfo(user, secrets["TEXTKIT_NATS_PARTNER2_PASSWORD"]),
+		nats.CustomInboxPrefix("_INBOX_"+user), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case violations <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatalf("connect as %s with TEXTKIT_NATS_PARTNER2_PASSWORD: %v", user, err)
+	}
+	defer nc.Close()
+	if _, err := nc.SubscribeSync("customers.outcome." + secondPartnerID + ".>"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-violations:
+		t.Errorf("%s may not read its own outcomes: %v", user, err)
+	case <-time.After(500 * time.Millisecond):
 	}
 }

@@ -88,6 +88,7 @@ SVC_ENV=(
 	TEXTKIT_NATS_PROVISIONER_PASSWORD="$TEXTKIT_NATS_PROVISIONER_PASSWORD"
 	TEXTKIT_NATS_RETENTION_PASSWORD="$TEXTKIT_NATS_RETENTION_PASSWORD"
 	TEXTKIT_NATS_PARTNER_PASSWORD="$TEXTKIT_NATS_PARTNER_PASSWORD"
+	TEXTKIT_NATS_PARTNER2_PASSWORD="$TEXTKIT_NATS_PARTNER2_PASSWORD"
 	TEXTKIT_NATS_SYS_PASSWORD="$TEXTKIT_NATS_SYS_PASSWORD"
 )
 ensure_dep nats "$NATS_BIN" -c "$REPO_ROOT/deploy/nats/nats.conf"
@@ -229,8 +230,10 @@ if built textkit; then
 		)
 		one_shot seed seed -file "$REPO_ROOT/deploy/seed.json"
 		# API keys, made once and kept beside the data they live in: a
-		# partner key for the docs' example partner, and an operator key.
+		# partner key for the docs' example partner, one for the seed's
+		# second partner, and an operator key.
 		make_key "$DATA_DIR/api-key" -role partner -partner "$DOCS_PARTNER_ID" -name dev-partner
+		make_key "$DATA_DIR/api-key-2" -role partner -partner "$SECOND_PARTNER_ID" -name dev-partner-2
 		make_key "$DATA_DIR/operator-key" -role operator -name dev-operator
 		TEXTKIT_API_KEY=$(<"$DATA_DIR/api-key")
 		TEXTKIT_OPERATOR_KEY=$(<"$DATA_DIR/operator-key")

@@ -292,7 +292,7 @@ func checkOnly(ctx context.Context, o *options, stdout io.Writer) error {
 
 // secretNames are the secrets -external reads from the environment.
 var secretNames = []string{"TEXTKIT_REDIS_PASSWORD", "TEXTKIT_NATS_PROVISIONER_PASSWORD", "TEXTKIT_NATS_PARTNER_PASSWORD",
-	"TEXTKIT_VAULT_ROOT_TOKEN", "TEXTKIT_VAULT_UNSEAL_KEY", "TEXTKIT_TWILIO_ACCOUNT_SID", "TEXTKIT_TWILIO_AUTH_TOKEN"}
+	"TEXTKIT_NATS_PARTNER2_PASSWORD", "TEXTKIT_VAULT_ROOT_TOKEN", "TEXTKIT_VAULT_UNSEAL_KEY", "TEXTKIT_TWILIO_ACCOUNT_SID", "TEXTKIT_TWILIO_AUTH_TOKEN"}
 
 func secretsFrom(getenv func(string) string) map[string]string {
 	m := map[string]string{}

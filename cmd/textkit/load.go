@@ -75,7 +75,7 @@ func parseLoadFlags(args []string, getenv func(string) string, stdout io.Writer)
 	fs.StringVar(&f.apiKey, "api-key", "", "partner API key (default: $TEXTKIT_API_KEY, else <data-dir>/api-key)")
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL (nats target and ceiling)")
 	fs.StringVar(&c.NATSUser, "nats-user", "", "NATS user of the nats target (default: the partner's direct publisher, partner-<first 8 hex digits>)")
-	fs.StringVar(&f.natsPass, "nats-password", "", "password of -nats-user (default: TEXTKIT_NATS_PARTNER_PASSWORD from the environment, else <data-dir>/secrets.env)")
+	fs.StringVar(&f.natsPass, "nats-password", "", "password of -nats-user (default: its TEXTKIT_NATS_PARTNER_PASSWORD, or TEXTKIT_NATS_PARTNER2_PASSWORD for the seed's second partner, from the environment, else <data-dir>/secrets.env)")
 	fs.StringVar(&c.PartnerID, "partner", devPartnerID, "the partner the load acts for (the API key's)")
 	fs.StringVar(&c.IndustryID, "industry", devIndustryID, "industry of the customers registered")
 	fs.DurationVar(&c.MutationTimeout, "mutation-timeout", 10*time.Second, "the gateway's mutation timeout; the nats target waits as long for an outcome")
@@ -109,7 +109,7 @@ func (f *loadFlags) resolve(getenv func(string) string, stdout io.Writer) (load.
 	if c.Mix != load.MixCeiling {
 		c.APIKey = cmp(f.apiKey, getenv("TEXTKIT_API_KEY"), readTrimmed(filepath.Join(f.dataDir, "api-key")))
 		if c.Target == ledger.ViaNATS {
-			c.NATSPassword = cmp(f.natsPass, secrets("TEXTKIT_NATS_PARTNER_PASSWORD"))
+			c.NATSPassword = cmp(f.natsPass, secrets(natsPasswordVar(cmp(c.NATSUser, load.PartnerUser(c.PartnerID)))))
 		}
 	}
 	if f.progress > 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/textkit/customers/internal/access"
+	"github.com/textkit/customers/internal/natsbus/natstest"
 	"github.com/textkit/customers/internal/redisstore"
 	"github.com/textkit/customers/internal/redisstore/redistest"
 )
@@ -33,12 +34,15 @@ func TestSeedAndAPIKeyLifecycle(t *testing.T) {
 
 	seed := filepath.Join("..", "..", "deploy", "seed.json")
 	out, err := runTextkit(t, env, "seed", "-file", seed)
-	if err != nil || !strings.Contains(out, "seeded 1 partners") {
+	if err != nil || !strings.Contains(out, "seeded 2 partners") {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}
 	const partner = "25521a6f-b8d1-414b-8575-545430f076fd"
-	if p, err := store.Partner(ctx, partner); err != nil || p == nil {
-		t.Fatalf("partner after seed: %v %v", p, err)
+	// Both of the seed's partners: the docs' one and the second.
+	for _, id := range []string{partner, natstest.SecondPartnerID} {
+		if p, err := store.Partner(ctx, id); err != nil || p == nil {
+			t.Fatalf("partner %s after seed: %v %v", id, p, err)
+		}
 	}
 
 	out, err = runTextkit(t, env, "apikey", "create", "-role", "partner", "-partner", partner, "-name", "acme-backend", "-quiet")

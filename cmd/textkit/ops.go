@@ -105,11 +105,27 @@ func parseOpsWith(name string, args []string, getenv func(string) string, stdout
 
 // natsPassword is the password of user: given, else the dev stack's.
 func (o *opsFlags) natsPassword(user, given string) string {
-	name := "TEXTKIT_NATS_" + strings.ToUpper(user) + "_PASSWORD"
-	if strings.HasPrefix(user, "partner-") {
-		name = "TEXTKIT_NATS_PARTNER_PASSWORD"
+	return cmp(given, secretFrom(o.getenv, o.dataDir, natsPasswordVar(user)))
+}
+
+// devPartnerPasswords names the secret (scripts/secrets.sh) of each direct
+// publisher deploy/nats/nats.conf defines for the dev seed's partners.
+var devPartnerPasswords = map[string]string{
+	"partner-25521a6f": "TEXTKIT_NATS_PARTNER_PASSWORD",
+	"partner-7d3c9a52": "TEXTKIT_NATS_PARTNER2_PASSWORD",
+}
+
+// natsPasswordVar is the variable holding user's password on the dev
+// stack: a service's TEXTKIT_NATS_<USER>_PASSWORD, a seed partner's its
+// own; any other partner's user falls back to the first partner's.
+func natsPasswordVar(user string) string {
+	if name, ok := devPartnerPasswords[user]; ok {
+		return name
 	}
-	return cmp(given, secretFrom(o.getenv, o.dataDir, name))
+	if strings.HasPrefix(user, "partner-") {
+		return "TEXTKIT_NATS_PARTNER_PASSWORD"
+	}
+	return "TEXTKIT_NATS_" + strings.ToUpper(user) + "_PASSWORD"
 }
 
 // connectNATS connects as user and returns its JetStream context.

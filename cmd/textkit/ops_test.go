@@ -292,3 +292,18 @@ func seriesCount(t *testing.T, name string) int {
 	}
 	return 0
 }
+
+// TestNATSPasswordVar: each dev seed partner's direct publisher has its
+// own secret, as each service has.
+func TestNATSPasswordVar(t *testing.T) {
+	for user, want := range map[string]string{
+		natstest.SeedPartnerUser:   "TEXTKIT_NATS_PARTNER_PASSWORD",
+		natstest.SecondPartnerUser: "TEXTKIT_NATS_PARTNER2_PASSWORD",
+		"gateway":                  "TEXTKIT_NATS_GATEWAY_PASSWORD",
+		"provisioner":              "TEXTKIT_NATS_PROVISIONER_PASSWORD",
+	} {
+		if got := natsPasswordVar(user); got != want {
+			t.Errorf("natsPasswordVar(%q) = %q, want %q", user, got, want)
+		}
+	}
+}

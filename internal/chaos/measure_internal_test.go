@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -117,3 +118,60 @@ func TestUnaffectedCommandsBeforeAndDuringTheFault(t *testing.T) {
 		t.Errorf("the bound exceeds the mutation timeout")
 	}
 }
+
+func TestSparedPartnerDuringAnotherPartnersFlood(t *testing.T) {
+	measured := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	faultStart, faultEnd := measured.Add(10*time.Second), measured.Add(20*time.Second)
+	// customerIn is a new customer id of partition p.
+	customerIn := func(p int) string {
+		for {
+			if id := uuid.NewString(); natsbus.PartitionOf(id) == p {
+				return id
+			}
+		}
+	}
+	hotCustomer, calm := customerIn(0), customerIn(5)
+	rec := func(partner, customer string, worker int, sent time.Time, took time.Duration, answer ledger.Answer) ledger.Record {
+		return ledger.Record{PartnerID: partner, CustomerID: customer, Worker: worker, Type: ledger.Activate, IntendedAt: sent, SentAt: sent,
+			AnsweredAt: sent.Add(took), Answer: answer, Ordered: partner == mine}
+	}
+	var recs []ledger.Record
+	for i := range 50 {
+		recs = append(recs, rec(mine, calm, 0, measured.Add(time.Duration(i)*100*time.Millisecond), 200*time.Millisecond, ledger.Applied),
+			rec(mine, calm, 1, faultStart.Add(time.Duration(i)*100*time.Millisecond), 300*time.Millisecond, ledger.Applied))
+	}
+	// The flooding partner's own commands, on its hot customer (sent
+	// unordered), slow or timed out, do not count.
+	for i := range 20 {
+		recs = append(recs, rec(flooding, hotCustomer, 1000+i, faultStart.Add(time.Second), 3*time.Second, ledger.Timeout))
+	}
+	u := spared(mine, recs, measured, faultStart, faultEnd, 3*time.Second)
+	if u.Before.N != 50 || u.During.N != 50 || u.During.P99 != 300*time.Millisecond || u.TimedOut != 0 || u.HotTimedOut != 0 {
+		t.Fatalf("before %+v, during %+v, %d timed out; want 50 at 200ms, 50 at 300ms, none", u.Before, u.During, u.TimedOut)
+	}
+	if _, bad := u.violation(); bad {
+		t.Errorf("300ms within the bound reported as a violation")
+	}
+	// One of the spared partner's commands timed out in the hot
+	// customer's partition is a violation, however few were measured.
+	few := append(append([]ledger.Record(nil), recs[:10]...), recs[100:]...)
+	few = append(few, rec(mine, customerIn(0), 1, faultStart.Add(time.Second), 3*time.Second, ledger.Timeout))
+	u = spared(mine, few, measured, faultStart, faultEnd, 3*time.Second)
+	v, bad := u.violation()
+	if u.judged() || !bad || v.Kind != invariant.UnaffectedSlow || u.HotTimedOut != 1 || !strings.Contains(v.Detail, "TIMEOUT") {
+		t.Errorf("a spared command timed out behind a hot customer: violation %v %+v (%+v)", bad, v, u)
+	}
+	if col := u.column(); !strings.Contains(col, "1 TIMEOUT") {
+		t.Errorf("column %q does not show the timeout", col)
+	}
+	// One timed out elsewhere (the machine's slowness) is shown, and
+	// judged only by the p99 bound.
+	few[len(few)-1] = rec(mine, customerIn(7), 1, faultStart.Add(time.Second), 3*time.Second, ledger.Timeout)
+	u = spared(mine, few, measured, faultStart, faultEnd, 3*time.Second)
+	if _, bad := u.violation(); bad || u.TimedOut != 1 || u.HotTimedOut != 0 {
+		t.Errorf("a spared command timed out outside the hot partitions, few judged: violation %v (%+v)", bad, u)
+	}
+}
+
+// The partners of TestSparedPartnerDuringAnotherPartnersFlood.
+const mine, flooding = "spared", "flooding"

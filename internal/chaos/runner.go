@@ -48,6 +48,9 @@ type LoadSpec struct {
 	// Customers is how many customers the load's setup registers (0: the
 	// mix's default), spread over the 16 command partitions.
 	Customers int
+	// Workers is how many workers send at once (closed model); 0: the
+	// runner's default.
+	Workers int
 	// Republish publishes each command twice at once and once more after
 	// its answer (NATS only).
 	Republish bool
@@ -182,33 +185,45 @@ func (s *Stack) loadSpec(cfg Config, sc Scenario, ledgerPath string, seed int64)
 // onto NATS, for the fault's hold, into the scenario's second ledger.
 func (s *Stack) floodLoad(ctx context.Context) error {
 	f := s.flood
-	spec := s.loadSpec(f.cfg, Scenario{Via: ledger.ViaNATS, Mix: "hot"}, f.ledgerPath, f.seed+1)
+	spec := s.loadSpec(f.cfg, Scenario{Via: ledger.ViaNATS, Mix: "hot"}, ledgerPathOf(f.main, floodLedger), f.seed+1)
 	spec.Duration = f.hold
 	return f.cfg.Load(ctx, spec)
 }
 
-// floodRun is what floodLoad needs of the scenario running it.
+// floodRun is what the flood scenarios' loads need of the scenario
+// running them: main is its main ledger's path.
 type floodRun struct {
-	cfg        Config
-	ledgerPath string
-	hold       time.Duration
-	seed       int64
+	cfg  Config
+	main string
+	hold time.Duration
+	seed int64
 }
 
 // phases are a scenario's moments: the load's measured phase began, the
 // fault started, the fault ended (the service ready again).
 type phases struct{ measured, faultStart, faultEnd time.Time }
 
-// ledgerPaths are the ledgers of a scenario whose main ledger is at main:
-// main first, then the flood's and the companion load's.
-func ledgerPaths(main string) (flood, also string) {
-	base := strings.TrimSuffix(main, ".jsonl")
-	return base + ".flood.jsonl", base + ".also.jsonl"
+// The second ledgers of a scenario, beside its main one: the floods' and
+// the companion load's (ledgerPathOf names them).
+const (
+	floodLedger    = "flood"
+	hotFloodLedger = "flood-hot"
+	alsoLedger     = "also"
+)
+
+// secondLedgers are the second ledgers the checker reads with the main
+// one, in this order.
+var secondLedgers = []string{floodLedger, hotFloodLedger, alsoLedger}
+
+// ledgerPathOf is the second ledger kind of the scenario whose main
+// ledger is at main: <scenario>.<kind>.jsonl.
+func ledgerPathOf(main, kind string) string {
+	return strings.TrimSuffix(main, ".jsonl") + "." + kind + ".jsonl"
 }
 
 func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPath string, after, hold time.Duration, seed int64) *Result {
-	floodPath, alsoPath := ledgerPaths(ledgerPath)
-	s.flood = floodRun{cfg: cfg, ledgerPath: floodPath, hold: hold, seed: seed}
+	alsoPath := ledgerPathOf(ledgerPath, alsoLedger)
+	s.flood = floodRun{cfg: cfg, main: ledgerPath, hold: hold, seed: seed}
 	r := &Result{Name: sc.Name, Description: sc.Description, FaultAfter: after, FaultFor: hold, Recovery: -1}
 	spec := s.loadSpec(cfg, sc, ledgerPath, seed)
 	spec.Duration += hold + sc.Ending // the load goes on after the fault as long as before it
@@ -399,8 +414,8 @@ func readLedgers(main string) (ledger.Header, []ledger.Record, error) {
 	if err != nil {
 		return h, nil, err
 	}
-	flood, also := ledgerPaths(main)
-	for i, path := range []string{flood, also} {
+	for i, kind := range secondLedgers {
+		path := ledgerPathOf(main, kind)
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
@@ -438,6 +453,11 @@ func (s *Stack) check(ctx context.Context, r *Result, sc Scenario, ledgerPath st
 	}
 	if sc.Needs != "" {
 		r.Unaffected = unaffected(sc.Needs, recs, ph.measured, ph.faultStart, ph.faultEnd, h.MutationTimeout.Duration)
+	}
+	if sc.Spared != "" {
+		r.Unaffected = spared(sc.Spared, recs, ph.measured, ph.faultStart, ph.faultEnd, h.MutationTimeout.Duration)
+	}
+	if r.Unaffected != nil {
 		if v, bad := r.Unaffected.violation(); bad {
 			r.Violations = append(r.Violations, v)
 		}

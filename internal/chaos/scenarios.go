@@ -34,6 +34,9 @@ type Scenario struct {
 	// "twilio-emulator"): the commands that do not need it must not slow
 	// down (UnaffectedBound).
 	Needs string `json:"needs,omitempty"`
+	// Spared is the partner whose commands must not slow down
+	// (UnaffectedBound) while the fault, another partner's flood, lasts.
+	Spared string `json:"spared,omitempty"`
 	// Also is the mix of a companion GraphQL load, run beside the main
 	// one for the whole scenario, into a ledger of its own.
 	Also string `json:"also,omitempty"`
@@ -82,6 +85,7 @@ func Scenarios() []Scenario {
 			return func(context.Context) error { return <-done }, nil
 		},
 	})
+	out = append(out, partnerFloodScenario())
 	dup := killScenario("provisioner")
 	out = append(out, Scenario{
 		Name: "duplicate-publish",

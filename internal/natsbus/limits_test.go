@@ -79,6 +79,13 @@ func TestEveryStreamIsBounded(t *testing.T) {
 	if natsbus.DefaultDeadLetterMaxPerPartner != 100_000 {
 		t.Error("docs/commands.md states 100 000 dead letters per partner")
 	}
+	// One customer's backlog (both subjects at their cap) fills at most a
+	// quarter of its partition consumer's window: it cannot hold the
+	// partition's other customers behind it (the partner-flood scenario).
+	if backlog := 2 * natsbus.DefaultCommandMaxPerCustomer; 4*backlog > natsbus.PartitionMaxAckPending {
+		t.Errorf("one customer may have %d commands waiting, more than a quarter of its partition's %d in flight",
+			backlog, natsbus.PartitionMaxAckPending)
+	}
 	cmd := commandStreamConfig(t, natsbus.StreamLimits{})
 	if cmd.MaxMsgsPerSubject != natsbus.DefaultCommandMaxPerCustomer || !cmd.DiscardNewPerSubject || cmd.Discard != jetstream.DiscardNew {
 		t.Errorf("command stream: MaxMsgsPerSubject %d, DiscardNewPerSubject %v, Discard %v; want a per-customer cap that refuses new commands",

@@ -74,8 +74,8 @@ func TestPartitionsAgreeEverywhere(t *testing.T) {
 	// The mappings (the gateway's, the direct one, and each partner
 	// account's) split into natsbus.Partitions.
 	maps := regexp.MustCompile(`partition\((\d+),2\)`).FindAllSubmatch(conf, -1)
-	if len(maps) < 3 {
-		t.Fatalf("nats.conf has %d partition(N,2) mappings, want the gateway's, the direct one and a partner's", len(maps))
+	if len(maps) < 4 {
+		t.Fatalf("nats.conf has %d partition(N,2) mappings, want the gateway's, the direct one and each of the two partners'", len(maps))
 	}
 	for _, m := range maps {
 		if got, _ := strconv.Atoi(string(m[1])); got != natsbus.Partitions {
@@ -149,7 +149,9 @@ func TestPartitionsAgreeEverywhere(t *testing.T) {
 			}
 			forms[form][tok[2]] = true
 			if strings.HasPrefix(u.Username, "partner-") {
-				if form != "direct" || tok[3] != natstest.SeedPartnerID || tok[4] != "*" {
+				// partner-<first 8 hex digits of its id>: its own id only
+				own := strings.TrimPrefix(u.Username, "partner-")
+				if form != "direct" || len(tok[3]) != 36 || !strings.HasPrefix(tok[3], own) || tok[4] != "*" {
 					t.Errorf("partner user %s may publish %q: only its own partner's direct commands", u.Username, a)
 				}
 			}
@@ -161,7 +163,7 @@ func TestPartitionsAgreeEverywhere(t *testing.T) {
 			}
 		}
 	}
-	for _, u := range []string{"gateway", natstest.SeedPartnerUser} {
+	for _, u := range []string{"gateway", natstest.SeedPartnerUser, natstest.SecondPartnerUser} {
 		if !seen[u] {
 			t.Errorf("nats.conf lets user %s publish no partition subject", u)
 		}
@@ -315,14 +317,16 @@ func TestPartnerMaxPayloadIsTheCommandStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?s)PARTNER_25521a6f \{.*?max_payload: (\d+)KB`).FindSubmatch(conf)
-	if m == nil {
-		t.Fatal("nats.conf sets no max_payload (in KB) for the partner's account")
+	// Every partner's account (the seed's two) has the same limit.
+	ms := regexp.MustCompile(`(?s)(PARTNER_[0-9a-f]{8}) \{.*?max_payload: (\d+)KB`).FindAllSubmatch(conf, -1)
+	if len(ms) < 2 {
+		t.Fatalf("nats.conf sets max_payload (in KB) for %d partner accounts, want the seed's two", len(ms))
 	}
-	kb, _ := strconv.Atoi(string(m[1]))
 	max := commandStreamConfig(t, natsbus.StreamLimits{}).MaxMsgSize
-	if int32(kb*1024) != max {
-		t.Fatalf("the partner's max_payload is %d bytes, the command stream's MaxMsgSize %d", kb*1024, max)
+	for _, m := range ms {
+		if kb, _ := strconv.Atoi(string(m[2])); int32(kb*1024) != max {
+			t.Fatalf("%s's max_payload is %d bytes, the command stream's MaxMsgSize %d", m[1], kb*1024, max)
+		}
 	}
 
 	srv, _ := setup(t)

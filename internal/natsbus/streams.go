@@ -54,9 +54,16 @@ type StreamLimits struct {
 	// gateway) may have waiting in the command stream. Beyond it a publish
 	// for that customer is refused with an error ("maximum messages per
 	// subject exceeded") until the provisioner catches up, so one
-	// customer's flood cannot take the whole stream. A customer needs a
-	// handful of commands in its life; the default, 1000, leaves room for
-	// bursts and load tests. Default 1000.
+	// customer's flood cannot take the whole stream, nor its partition:
+	// JetStream hands a partition's consumer its commands in stream order,
+	// at most PartitionMaxAckPending unacknowledged, and one customer's
+	// are handled one at a time, so a customer with more waiting than that
+	// window would hold every other customer of its partition behind its
+	// own backlog (the partner-flood chaos scenario measured it: another
+	// partner's commands timed out behind a hot customer's). With the
+	// default, 32, a customer takes at most a quarter of the window (both
+	// forms: 64 of 256); a customer needs a handful of commands in its
+	// life, and 32 waiting at once is still a burst. Default 32.
 	CommandMaxPerCustomer int64
 	// DeadLetterMaxAge bounds how long rejected messages are kept. Default 7 days.
 	DeadLetterMaxAge time.Duration
@@ -96,7 +103,7 @@ type StreamLimits struct {
 // Default stream sizes; see StreamLimits.
 const (
 	DefaultCommandMaxBytes         = 1 << 30
-	DefaultCommandMaxPerCustomer   = 1000
+	DefaultCommandMaxPerCustomer   = 32
 	DefaultDeadLetterMaxBytes      = 256 << 20
 	DefaultDeadLetterMaxPerPartner = 100_000
 	DefaultEventMaxBytes           = 4 << 30
@@ -279,6 +286,9 @@ func clusterForming(err error) bool {
 
 // PartitionMaxAckPending is how many commands of one partition may be in
 // flight at once: Run works on them concurrently, one customer's at a time.
+// One customer's backlog at its cap (both forms, 2 ×
+// DefaultCommandMaxPerCustomer) takes at most a quarter of it (a test
+// checks), so a busy customer leaves room for the rest of its partition.
 const PartitionMaxAckPending = MaxPrefetch
 
 // PartitionConsumer returns the durable consumer of one command partition.

@@ -69,7 +69,7 @@ func startNATS(t *testing.T) *natstest.Server {
 func setNATSEnv() {
 	for user, v := range map[string]string{
 		"GATEWAY": "gateway", "PROVISIONER": "provisioner", "RETENTION": "retention",
-		"PARTNER": "partner-25521a6f", "SYS": "sys",
+		"PARTNER": "partner-25521a6f", "PARTNER2": "partner-7d3c9a52", "SYS": "sys",
 	} {
 		// constant names: os.Setenv fails only on an empty name or one with '=' or NUL
 		_ = os.Setenv("TEXTKIT_NATS_"+user+"_PASSWORD", natstest.Passwords[v])

@@ -34,14 +34,10 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
 
-const (
-	partnerUser  = "partner-25521a6f"
-	partnerInbox = "_INBOX_partner-25521a6f"
-)
-
 // partner is a direct publisher's connection that records the
 // asynchronous errors (permission violations) the server sends it.
 type partner struct {
+	id string // the partner's id
 	nc *nats.Conn
 	js jetstream.JetStream
 
@@ -50,12 +46,20 @@ type partner struct {
 	got  chan struct{}
 }
 
+// connectPartner connects as the docs' partner's direct publisher.
 func connectPartner(t *testing.T, s *stacktest.Stack) *partner {
 	t.Helper()
-	p := &partner{got: make(chan struct{}, 64)}
+	return connectAs(t, s, natstest.SeedPartnerUser, stacktest.PartnerID)
+}
+
+// connectAs connects as user, the direct publisher of partnerID, with the
+// inbox prefix docs/commands.md tells it to set.
+func connectAs(t *testing.T, s *stacktest.Stack, user, partnerID string) *partner {
+	t.Helper()
+	p := &partner{id: partnerID, got: make(chan struct{}, 64)}
 	nc, err := nats.Connect(s.NATS.URL(),
-		nats.UserInfo(partnerUser, natstest.Passwords[partnerUser]),
-		nats.CustomInboxPrefix(partnerInbox),
+		nats.UserInfo(user, natstest.Passwords[user]),
+		nats.CustomInboxPrefix("_INBOX_"+user),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			p.mu.Lock()
 			p.errs = append(p.errs, err)
@@ -63,7 +67,7 @@ func connectPartner(t *testing.T, s *stacktest.Stack) *partner {
 			p.got <- struct{}{}
 		}))
 	if err != nil {
-		t.Fatalf("connect as %s: %v", partnerUser, err)
+		t.Fatalf("connect as %s: %v", user, err)
 	}
 	t.Cleanup(nc.Close)
 	p.nc = nc
@@ -97,14 +101,15 @@ func (p *partner) violation(t *testing.T, subject string) {
 
 // outcomes collects the partner's outcomes by command id.
 type outcomes struct {
-	t   *testing.T
-	sub *nats.Subscription
-	raw map[string][]byte
+	t         *testing.T
+	partnerID string
+	sub       *nats.Subscription
+	raw       map[string][]byte
 }
 
 func (p *partner) subscribeOutcomes(t *testing.T) *outcomes {
 	t.Helper()
-	sub, err := p.nc.SubscribeSync(command.OutcomePrefix + "." + stacktest.PartnerID + ".>")
+	sub, err := p.nc.SubscribeSync(command.OutcomePrefix + "." + p.id + ".>")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +118,7 @@ func (p *partner) subscribeOutcomes(t *testing.T) *outcomes {
 	if err := p.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return &outcomes{t: t, sub: sub, raw: map[string][]byte{}}
+	return &outcomes{t: t, partnerID: p.id, sub: sub, raw: map[string][]byte{}}
 }
 
 // wait returns the outcome of commandID.
@@ -129,7 +134,7 @@ func (o *outcomes) wait(commandID string) (*command.Outcome, []byte) {
 		if err := json.Unmarshal(m.Data, &out); err != nil {
 			o.t.Fatalf("outcome on %s is not JSON: %v: %s", m.Subject, err, m.Data)
 		}
-		if want := command.OutcomeSubject(stacktest.PartnerID, out.CommandID); m.Subject != want {
+		if want := command.OutcomeSubject(o.partnerID, out.CommandID); m.Subject != want {
 			o.t.Errorf("outcome of %s arrived on %s, want %s", out.CommandID, m.Subject, want)
 		}
 		o.raw[out.CommandID] = m.Data
@@ -503,4 +508,69 @@ func streamMessages(t *testing.T, js jetstream.JetStream, stream, subject string
 		}
 	}
 	return out
+}
+
+// TestTwoPartnersAreIsolated: the seed's two partners, each with its own
+// account and user in deploy/nats/nats.conf, publish side by side; neither
+// can publish the other's commands, read the other's outcomes, or act on
+// the other's customer through its own subject.
+func TestTwoPartnersAreIsolated(t *testing.T) {
+	s := stacktest.Start(t, stacktest.Options{})
+	first := connectPartner(t, s)
+	second := connectAs(t, s, natstest.SecondPartnerUser, stacktest.OtherPartnerID)
+	firstOuts, secondOuts := first.subscribeOutcomes(t), second.subscribeOutcomes(t)
+
+	// The second partner registers a customer of its own, directly.
+	theirs := uuid.NewString()
+	reg := newCommand(command.Register, theirs, map[string]any{
+		"space": "second-" + theirs[:8], "industryId": stacktest.IndustryID, "label": "Second Co.",
+	})
+	reg["partnerId"] = stacktest.OtherPartnerID
+	second.publish(t, reg)
+	if out, raw := secondOuts.wait(reg["id"].(string)); out.Status != command.Applied || out.PartnerID != stacktest.OtherPartnerID {
+		t.Fatalf("the second partner's own registration: %s", raw)
+	}
+	// Its outcome reaches only its own partner.
+	firstOuts.none(reg["id"].(string), 500*time.Millisecond)
+
+	// Neither may subscribe to the other's outcomes, nor publish the
+	// other's commands (refused on the mapped partition subject).
+	for _, tc := range []struct {
+		who   *partner
+		other string
+	}{{first, stacktest.OtherPartnerID}, {second, stacktest.PartnerID}} {
+		subj := command.OutcomePrefix + "." + tc.other + ".>"
+		if _, err := tc.who.nc.SubscribeSync(subj); err != nil {
+			t.Fatal(err)
+		}
+		tc.who.violation(t, subj)
+		customerID := uuid.NewString()
+		forged := newCommand(command.Register, customerID, map[string]any{
+			"space": "forged-" + customerID[:8], "industryId": stacktest.IndustryID, "label": "Forged",
+		})
+		forged["partnerId"] = tc.other
+		body, _ := json.Marshal(forged)
+		if err := tc.who.nc.Publish(command.CommandSubject(tc.other, customerID), body); err != nil {
+			t.Fatal(err)
+		}
+		tc.who.violation(t, tc.other+"."+customerID)
+		if _, err := s.Store.Get(context.Background(), customerID); err == nil {
+			t.Errorf("partner %s registered a customer for partner %s", tc.who.id, tc.other)
+		}
+	}
+
+	// The first partner acting on the second's customer through its own
+	// subject finds no such customer: rejected, nothing changed.
+	deact := newCommand(command.Deactivate, theirs, nil)
+	first.publish(t, deact)
+	if out, raw := firstOuts.wait(deact["id"].(string)); out.Status == command.Applied {
+		t.Fatalf("the first partner deactivated the second's customer: %s", raw)
+	}
+	got, err := s.Store.Get(context.Background(), theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version() != 1 {
+		t.Errorf("the second partner's customer is at version %d after the first's command, want 1", got.Version())
+	}
 }

@@ -46,7 +46,7 @@ import (
 const (
 	PartnerID      = natstest.SeedPartnerID
 	IndustryID     = "e4c81004-1a4c-477f-97e3-b67022e9a351"
-	OtherPartnerID = "7d3c9a52-5c1e-4d4f-9a38-2f3a1b0c9d11"
+	OtherPartnerID = natstest.SecondPartnerID // the seed's second partner, with its own NATS user
 )
 
 // Stack is a running system.

@@ -25,6 +25,7 @@ var Passwords = map[string]string{
 	"provisioner":      "test-provisioner",
 	"retention":        "test-retention",
 	"partner-25521a6f": "test-partner",
+	"partner-7d3c9a52": "test-partner-2",
 	"sys":              "test-sys",
 }
 
@@ -33,6 +34,13 @@ const SeedPartnerID = "25521a6f-b8d1-414b-8575-545430f076fd"
 
 // SeedPartnerUser is that partner's NATS user, in its own account.
 const SeedPartnerUser = "partner-25521a6f"
+
+// SecondPartnerID is the seed's second partner (deploy/seed.json), with a
+// direct-publisher user of its own in nats.conf, as the first.
+const SecondPartnerID = "7d3c9a52-5c1e-4d4f-9a38-2f3a1b0c9d11"
+
+// SecondPartnerUser is the second partner's NATS user, in its own account.
+const SecondPartnerUser = "partner-7d3c9a52"
 
 var envOnce sync.Once
 
@@ -43,6 +51,7 @@ func setEnv() {
 		_ = os.Setenv("TEXTKIT_NATS_PROVISIONER_PASSWORD", Passwords["provisioner"])
 		_ = os.Setenv("TEXTKIT_NATS_RETENTION_PASSWORD", Passwords["retention"])
 		_ = os.Setenv("TEXTKIT_NATS_PARTNER_PASSWORD", Passwords["partner-25521a6f"])
+		_ = os.Setenv("TEXTKIT_NATS_PARTNER2_PASSWORD", Passwords["partner-7d3c9a52"])
 		_ = os.Setenv("TEXTKIT_NATS_SYS_PASSWORD", Passwords["sys"])
 		_ = os.Setenv("TEXTKIT_NATS_LISTEN", "127.0.0.1:4222")
 		_ = os.Setenv("TEXTKIT_NATS_MONITOR_LISTEN", "127.0.0.1:8222")
