@@ -125,6 +125,21 @@ func (s *Stack) redisRole(ctx context.Context, i int) (string, int, error) {
 	return role, int(port), nil
 }
 
+// redisLinkUp reports an error unless replica i's link to its master is
+// up (INFO replication: master_link_status:up, after the initial sync).
+func (s *Stack) redisLinkUp(ctx context.Context, i int) error {
+	c := s.redisNode(i)
+	defer func() { _ = c.Close() }() // a probe
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return fmt.Errorf("redis-%d: %w", i+1, err)
+	}
+	if !strings.Contains(info, "master_link_status:up") {
+		return fmt.Errorf("redis-%d: replication link not up yet", i+1)
+	}
+	return nil
+}
+
 // redisIs reports an error unless node i's role is want.
 func (s *Stack) redisIs(ctx context.Context, i int, want string) error {
 	role, _, err := s.redisRole(ctx, i)

@@ -111,8 +111,13 @@ func killRedisMaster(ctx context.Context, s *Stack) (func(context.Context) error
 		if err := p.start(); err != nil {
 			return err
 		}
-		return waitFor(ctx, name+" back as a replica", nodeRestartLimit, func(ctx context.Context) error {
+		// Until its link to the new master is up (synced), that master
+		// has no replica to confirm writes: its slots' writes still fail.
+		return waitFor(ctx, name+" back as a replica, in sync", nodeRestartLimit, func(ctx context.Context) error {
 			if err := s.redisIs(ctx, m, "slave"); err != nil {
+				return err
+			}
+			if err := s.redisLinkUp(ctx, m); err != nil {
 				return err
 			}
 			return s.redisNodeReady(ctx, m)
