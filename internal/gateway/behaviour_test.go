@@ -13,7 +13,6 @@ import (
 	"github.com/textkit/customers/internal/testenv"
 )
 
-//
 // On a stack with a short mutation timeout (the timeout tests' 300 ms) a
 // registration on a loaded machine may answer TIMEOUT with its command id:
 // register then waits for that command to apply, as a client would.
