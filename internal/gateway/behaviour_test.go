@@ -13,9 +13,9 @@ import (
 	"github.com/textkit/customers/internal/testenv"
 )
 
-//
-// On a stack with a short mutation timeout (the timeout tests' 300 ms) a
-// registration on a loaded machine may answer TIMEOUT with its command id:
+// register registers a customer in space as key's partner and returns
+// its id. On a stack with a short mutation timeout (the timeout tests'
+// 300 ms) a registration on a loaded machine may answer TIMEOUT with its command id:
 // register then waits for that command to apply, as a client would.
 func register(t *testing.T, s *stacktest.Stack, key, space string) string {
 	t.Helper()

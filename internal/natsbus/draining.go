@@ -37,7 +37,7 @@ type draining struct {
 	timeout  time.Duration
 	stopping chan struct{}
 	stopOnce sync.Once
-	inflight sync.WaitGroup
+	inflight inflight
 	active   atomic.Int64 // messages handed out and not yet acked or nacked
 
 	mu      sync.Mutex
@@ -76,14 +76,14 @@ func (d *draining) Subscribe(ctx context.Context, topic string) (<-chan *message
 				if !ok {
 					return
 				}
-				d.inflight.Add(1)
+				d.inflight.add()
 				// Read before handing m out: the router replaces it.
 				mctx := m.Context()
 				select {
 				case out <- m:
 					d.active.Add(1)
 					go func() {
-						defer d.inflight.Done()
+						defer d.inflight.done()
 						defer d.active.Add(-1)
 						select {
 						case <-m.Acked():
@@ -94,10 +94,10 @@ func (d *draining) Subscribe(ctx context.Context, topic string) (<-chan *message
 				case <-d.stopping:
 					// Never handed out: left unacknowledged, JetStream
 					// redelivers it (to another replica).
-					d.inflight.Done()
+					d.inflight.done()
 					return
 				case <-ctx.Done():
-					d.inflight.Done()
+					d.inflight.done()
 					d.stop()
 					return
 				}
@@ -130,12 +130,53 @@ func (d *draining) Close() error {
 // waitInflight waits, up to the timeout, for the messages handed out to be
 // acked or nacked; it reports whether they were.
 func (d *draining) waitInflight() bool {
-	done := make(chan struct{})
-	go func() { d.inflight.Wait(); close(done) }()
+	idle := d.inflight.idle()
+	t := time.NewTimer(d.timeout)
+	defer t.Stop()
 	select {
-	case <-done:
+	case <-idle:
 		return true
-	case <-time.After(d.timeout):
+	case <-t.C:
 		return false
 	}
+}
+
+// inflight counts the messages between their receipt and their ack or
+// nack. Unlike a sync.WaitGroup it may count up while someone waits for
+// zero: every subscription's goroutine and Close wait on it while the
+// others still receive.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n is 0
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		f.zero = make(chan struct{})
+	}
+	f.n++
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 {
+		close(f.zero)
+	}
+}
+
+// idle returns a channel closed once nothing is in flight.
+func (f *inflight) idle() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return f.zero
 }
