@@ -126,21 +126,26 @@ func (s *laneSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	if !ok {
 		return nil, fmt.Errorf("natsbus: topic %q names no handler's consumer", topic)
 	}
-	c, err := s.js.Consumer(ctx, h.Stream, h.Consumer)
+	c, err := lookUp(s, ctx, "consumer "+h.Consumer, func(ctx context.Context) (jetstream.Consumer, error) {
+		return s.js.Consumer(ctx, h.Stream, h.Consumer)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: consumer %s: %w", h.Consumer, err)
+		return nil, err
+	}
+	var stream jetstream.Stream
+	if h.LaneSubjects != nil {
+		if stream, err = lookUp(s, ctx, "stream "+h.Stream, func(ctx context.Context) (jetstream.Stream, error) {
+			return s.js.Stream(ctx, h.Stream)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, errors.New("natsbus: subscriber closed")
 	}
-	cl := &consumerLanes{s: s, h: h, cons: c, ctx: ctx, out: make(chan *message.Message), lanes: map[string]*lane{}, holds: map[*held]struct{}{}, acked: map[uint64]time.Time{}}
-	if h.LaneSubjects != nil {
-		if cl.stream, err = s.js.Stream(ctx, h.Stream); err != nil {
-			return nil, fmt.Errorf("natsbus: stream %s: %w", h.Stream, err)
-		}
-	}
+	cl := &consumerLanes{s: s, h: h, cons: c, stream: stream, ctx: ctx, out: make(chan *message.Message), lanes: map[string]*lane{}, holds: map[*held]struct{}{}, acked: map[uint64]time.Time{}}
 	cc, err := c.Consume(cl.receive, consumeOpts(c.CachedInfo().Config, s.rc.AckWait)...)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: consume %s: %w", h.Consumer, err)
@@ -153,6 +158,36 @@ func (s *laneSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	}()
 	s.stops = append(s.stops, func() { cc.Stop(); stopHB() })
 	return cl.out, nil
+}
+
+// lookUp asks JetStream for what (a consumer, a stream) by get, again
+// while the cluster does not answer in time or is not formed yet (a
+// cluster just started, or busy creating every replica's consumers at
+// once): a replica that gave up would exit and hold its partitions for
+// PinnedTTL. Other errors, and the subscriber closing, end it.
+func lookUp[T any](s *laneSubscriber, ctx context.Context, what string, get func(context.Context) (T, error)) (T, error) {
+	for attempt := uint64(1); ; attempt++ {
+		v, err := get(ctx)
+		if err == nil || !clusterForming(err) || ctx.Err() != nil {
+			if err != nil {
+				err = fmt.Errorf("natsbus: %s: %w", what, err)
+			}
+			return v, err
+		}
+		s.log.Warn("JetStream did not answer in time; asking again", "what", what, "error", err.Error())
+		wait := time.NewTimer(Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second}.WaitTime(attempt))
+		select {
+		case <-wait.C:
+		case <-s.closing:
+			wait.Stop()
+			var zero T
+			return zero, fmt.Errorf("natsbus: %s: subscriber closed: %w", what, err)
+		case <-ctx.Done():
+			wait.Stop()
+			var zero T
+			return zero, fmt.Errorf("natsbus: %s: %w", what, ctx.Err())
+		}
+	}
 }
 
 // consumeOpts pulls batches as large as cfg lets one consumer hold and
