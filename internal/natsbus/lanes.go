@@ -115,8 +115,9 @@ type consumerLanes struct {
 	lastDelivery, runFrom uint64
 	// floor is the highest acknowledgement floor of the consumer seen, and
 	// floorAt when it was last asked for.
-	floor   uint64
-	floorAt time.Time
+	floor       uint64
+	floorAt     time.Time
+	floorAsking bool // an askFloor is under way
 }
 
 // Subscribe consumes topic's durable consumer (which must exist) into
@@ -305,30 +306,36 @@ const floorRefresh = 50 * time.Millisecond
 // acknowledged or in this run, before h, in h's lane. That skips the order
 // check's two stream reads per command while one replica holds the pin and
 // nothing is lost; after a pin change, a reconnect or a redelivery the
-// check runs until the floor passes the new run's start.
+// check runs until the floor passes the new run's start. The floor is
+// asked for in the background (at most every floorRefresh), never while
+// a lane waits: a consumer leader that just died must not delay it.
 func (cl *consumerLanes) inOrder(h *held) bool {
 	if h.runFrom == 0 {
 		return false
 	}
 	cl.mu.Lock()
-	floor, ask := cl.floor, time.Since(cl.floorAt) >= floorRefresh
-	if floor+1 < h.runFrom && ask {
-		cl.floorAt = time.Now() // one lane asks; the others check the stream meanwhile
+	defer cl.mu.Unlock()
+	if cl.floor+1 >= h.runFrom {
+		return true
 	}
-	cl.mu.Unlock()
-	if floor+1 >= h.runFrom || !ask {
-		return floor+1 >= h.runFrom
+	if !cl.floorAsking && time.Since(cl.floorAt) >= floorRefresh {
+		cl.floorAsking, cl.floorAt = true, time.Now()
+		go cl.askFloor()
 	}
+	return false
+}
+
+// askFloor reads the consumer's acknowledgement floor into cl.floor.
+func (cl *consumerLanes) askFloor() {
 	ctx, cancel := context.WithTimeout(cl.ctx, apiTimeout)
 	defer cancel()
 	info, err := cl.cons.Info(ctx)
-	if err != nil {
-		return false
-	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	cl.floor = max(cl.floor, info.AckFloor.Stream)
-	return cl.floor+1 >= h.runFrom
+	cl.floorAsking = false
+	if err == nil {
+		cl.floor = max(cl.floor, info.AckFloor.Stream)
+	}
 }
 
 // redelivery reports whether h is a new delivery of a message the lane
