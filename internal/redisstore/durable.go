@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,23 +150,18 @@ func fewestReplicas(ctx context.Context, rdb redis.UniversalClient) (int, string
 		}
 		return n, where, nil
 	}
-	reply, err := rdb.ClusterNodes(ctx).Result()
+	nodes, err := listClusterNodes(ctx, rdb)
 	if err != nil {
 		return 0, "", fmt.Errorf("count redis replicas: %w", err)
 	}
 	replicas := map[string]int{}
 	addrs := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(reply), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 8 {
-			continue
-		}
-		flags := strings.Split(f[2], ",")
+	for _, n := range nodes {
 		switch {
-		case slices.Contains(flags, "slave"):
-			replicas[f[3]]++
-		case slices.Contains(flags, "master") && len(f) > 8: // serves slots
-			addrs[f[0]] = strings.SplitN(f[1], "@", 2)[0]
+		case n.is("slave"):
+			replicas[n.master]++
+		case n.is("master") && n.servesSlots:
+			addrs[n.id] = n.addr
 		}
 	}
 	least, where := -1, ""

@@ -131,13 +131,35 @@ func testAcknowledgedIsOnTheReplica(t *testing.T, s *redisstore.Store, cl *redis
 	}
 }
 
-// With the customer's master's replica down, the activation fails
-// retryably (it is on the master, unconfirmed); once the replica is back
-// the redelivered command finds it stored, and it is applied once.
+// With a master's replica down, an activation fails retryably, and once
+// the replica is back the redelivered command is applied once. Where the
+// activation stops depends on which master lost its replica: the
+// customer's (the activation is on the master, unconfirmed: the
+// redelivery finds its outcome) or the outbox index's, written first (the
+// activation is not written: the redelivery applies it). Customers are
+// picked so that each case happens.
 func testNoReplicaFailsRetryably(t *testing.T, s *redisstore.Store, cl *redistest.Cluster) {
+	index := cl.MasterOf(t, "outbox:customers")
+	for _, tc := range []struct {
+		name          string
+		onIndexMaster bool
+	}{{"CustomersMaster", false}, {"OutboxIndexMaster", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := uuid.NewString()
+			for (cl.MasterOf(t, "cust:{"+id+"}") == index) != tc.onIndexMaster {
+				id = uuid.NewString()
+			}
+			testNoReplica(t, s, cl, id, !tc.onIndexMaster)
+		})
+	}
+}
+
+// testNoReplica kills the replica of customer id's master, activates the
+// customer, and checks the failure and the redelivery; written says
+// whether the failed activation is on the master.
+func testNoReplica(t *testing.T, s *redisstore.Store, cl *redistest.Cluster, id string, written bool) {
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	id := uuid.NewString()
 	k := "cust:{" + id + "}"
 	c, err := customer.New(id, uuid.NewString(), uuid.NewString(), "noreplica-"+id[:8], "No replica", at)
 	if err != nil {
@@ -150,12 +172,16 @@ func testNoReplicaFailsRetryably(t *testing.T, s *redisstore.Store, cl *redistes
 	before := shortfalls(t)
 	replica.Kill(t)
 	act := appliedRecord(c, command.Activate, at.Add(time.Second))
-	_, err = s.Update(ctx, id, func(c *customer.Customer) (repository.Applied, error) { return act, c.Activate(at) })
+	activate := func(c *customer.Customer) (repository.Applied, error) { return act, c.Activate(at) }
+	_, err = s.Update(ctx, id, activate)
 	if !errors.Is(err, redisstore.ErrReplicaAcks) || !failure.IsTransient(err) {
 		t.Fatalf("activation without a replica: %v, want a transient ErrReplicaAcks", err)
 	}
 	if got := shortfalls(t); got <= before {
 		t.Errorf("textkit_redis_replica_ack_shortfalls_total = %v after a shortfall, was %v", got, before)
+	}
+	if v, err := cl.MasterOf(t, k).Do("HGET", k, "version"); err != nil || (v == "2") != written {
+		t.Fatalf("version on the master after the failed activation = %v, %v; want it written: %v", v, err, written)
 	}
 	// A redelivery while the replica is still down fails the same way.
 	if _, err := s.IndexAndClaim(ctx, c.PartnerID(), id, act.Outcome.CommandID); !errors.Is(err, redisstore.ErrReplicaAcks) {
@@ -164,10 +190,20 @@ func testNoReplicaFailsRetryably(t *testing.T, s *redisstore.Store, cl *redistes
 
 	replica.Start(t)
 	cl.WaitHealthy(t)
-	// The redelivery (the provisioner claims first) finds the outcome.
+	// The redelivery (the provisioner claims first) finds the outcome, or
+	// claims the command and applies it.
 	o, err := s.IndexAndClaim(ctx, c.PartnerID(), id, act.Outcome.CommandID)
-	if err != nil || o == nil || o.Status != command.Applied || o.CustomerVersion != 2 {
-		t.Fatalf("claim of the redelivered activation = %+v, %v; want its stored outcome", o, err)
+	switch {
+	case err != nil:
+		t.Fatalf("claim of the redelivered activation: %v", err)
+	case written && (o == nil || o.Status != command.Applied || o.CustomerVersion != 2):
+		t.Fatalf("claim of the redelivered activation = %+v; want its stored outcome", o)
+	case !written && o != nil:
+		t.Fatalf("claim of the redelivered activation = %+v; want it claimed, nothing stored", o)
+	case !written:
+		if o, err := s.Update(ctx, id, activate); err != nil || o.Status != command.Applied || o.CustomerVersion != 2 {
+			t.Fatalf("redelivered activation = %+v, %v; want it applied at version 2", o, err)
+		}
 	}
 	rej := act.Outcome
 	rej.Status, rej.Event = command.Rejected, ""

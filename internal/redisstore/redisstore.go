@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/textkit/customers/internal/telemetry"
 )
@@ -166,7 +167,9 @@ var ErrUnsafePersistence = errors.New("redis can lose acknowledged writes")
 
 // CheckPersistence returns ErrUnsafePersistence unless Redis has AOF on with
 // appendfsync always and evicts nothing. On a Redis Cluster it checks every
-// node, masters and replicas: a replica is promoted when its master fails.
+// node CLUSTER NODES lists and does not say is down, masters and replicas
+// (a replica is promoted when its master fails), each on a connection of
+// its own.
 func CheckPersistence(ctx context.Context, rdb redis.UniversalClient) error {
 	cc, ok := rdb.(*redis.ClusterClient)
 	if !ok {
@@ -179,23 +182,36 @@ func CheckPersistence(ctx context.Context, rdb redis.UniversalClient) error {
 		}
 		return nil
 	}
+	nodes, err := listClusterNodes(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsafePersistence, err)
+	}
+	opt := cc.Options()
 	var mu sync.Mutex
 	var problems []string
-	err := cc.ForEachShard(ctx, func(ctx context.Context, node *redis.Client) error {
-		bad, err := unsafeSettings(ctx, node)
-		if err != nil {
-			bad = []string{err.Error()}
+	var g errgroup.Group
+	for _, n := range nodes {
+		if n.gone() {
+			continue // down: it is checked when a service next starts
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, b := range bad {
-			problems = append(problems, "node "+node.Options().Addr+": "+b)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: cannot list the cluster's nodes: %w", ErrUnsafePersistence, err)
+		g.Go(func() error {
+			c := redis.NewClient(&redis.Options{Addr: n.addr, Username: opt.Username, Password: opt.Password,
+				TLSConfig: opt.TLSConfig, Dialer: opt.Dialer, DialTimeout: opt.DialTimeout, MaxRetries: -1})
+			// a probe: its close error changes nothing
+			defer func() { _ = c.Close() }()
+			bad, err := unsafeSettings(ctx, c)
+			if err != nil {
+				bad = []string{err.Error()}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, b := range bad {
+				problems = append(problems, "node "+n.addr+": "+b)
+			}
+			return nil
+		})
 	}
+	_ = g.Wait() // each node's error is a problem listed
 	if len(problems) > 0 {
 		slices.Sort(problems)
 		return fmt.Errorf("%w: %s", ErrUnsafePersistence, strings.Join(problems, ", "))

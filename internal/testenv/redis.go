@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,7 +34,11 @@ type Redis struct {
 
 	bin   string
 	extra []string
-	proc  *Process
+	// out keeps the output of every process the server ran as, across
+	// restarts.
+	out  Buffer
+	mu   sync.Mutex
+	proc *Process
 }
 
 // RedisOption changes how StartRedis configures the server.
@@ -69,6 +75,17 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 		o(&cfg)
 	}
 	r := &Redis{Password: cfg.password, Dir: t.TempDir(), bin: bin, extra: cfg.extra}
+	// The server lives as long as the test that started it, whichever
+	// (sub)test restarts it: the process running when that test ends is
+	// stopped then.
+	t.Cleanup(func() {
+		if p := r.Process(); p != nil {
+			_ = p.Terminate(StopTimeout) // killed or not, it has exited
+		}
+		if t.Failed() {
+			t.Logf("output of redis-server on %s (every run):\n%s", r.Addr, r.out.Tail(maxShownOutput))
+		}
+	})
 	var err error
 	// FreePort can race with another process taking the port: try others.
 	for attempt := 0; attempt < 3; attempt++ {
@@ -87,19 +104,23 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 func (r *Redis) AOFDir() string { return filepath.Join(r.Dir, "appendonlydir") }
 
 // Process is the running (or last) redis-server process.
-func (r *Redis) Process() *Process { return r.proc }
+func (r *Redis) Process() *Process {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc
+}
 
 // Stop shuts the server down with SIGTERM (Redis fsyncs and exits).
 func (r *Redis) Stop(t testing.TB) {
 	t.Helper()
-	r.proc.Stop(t)
+	r.Process().Stop(t)
 }
 
 // Kill kills the server with SIGKILL, as a crash would: only what was
 // already fsynced survives.
 func (r *Redis) Kill(t testing.TB) {
 	t.Helper()
-	r.proc.Kill(t)
+	r.Process().Kill(t)
 }
 
 // Start starts the server again after Stop or Kill, on the same port and in
@@ -107,8 +128,8 @@ func (r *Redis) Kill(t testing.TB) {
 // the append-only file).
 func (r *Redis) Start(t testing.TB) {
 	t.Helper()
-	if ok, _ := r.proc.Exited(); !ok {
-		t.Fatalf("redis-server (pid %d) is still running", r.proc.Pid())
+	if ok, _ := r.Process().Exited(); !ok {
+		t.Fatalf("redis-server (pid %d) is still running", r.Process().Pid())
 	}
 	if err := r.start(t); err != nil {
 		t.Fatalf("restart redis-server on %s: %v", r.Addr, err)
@@ -149,20 +170,27 @@ func (r *Redis) args() []string {
 
 func (r *Redis) start(t testing.TB) error {
 	t.Helper()
-	r.proc = StartProcess(t, r.bin, r.args(), nil)
-	err := Poll(redisStartTimeout, func() error {
+	cmd := exec.Command(r.bin, r.args()...)
+	p, err := Launch(cmd, LaunchOptions{Output: &r.out})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.proc = p
+	r.mu.Unlock()
+	err = Poll(redisStartTimeout, func() error {
 		reply, err := r.Do("PING")
 		if err == nil && reply == "PONG" {
 			return nil
 		}
-		if exited, werr := r.proc.Exited(); exited {
+		if exited, werr := p.Exited(); exited {
 			return Abort(fmt.Errorf("redis-server exited (%v)", werr))
 		}
 		return fmt.Errorf("no PONG (last: %v, %v)", reply, err)
 	})
 	if err != nil {
-		_ = r.proc.Terminate(StopTimeout) // the start failed either way
-		return fmt.Errorf("%w:\n%s", err, r.proc.Tail())
+		_ = p.Terminate(StopTimeout) // the start failed either way
+		return fmt.Errorf("%w:\n%s", err, p.Tail())
 	}
 	return nil
 }
