@@ -21,7 +21,7 @@ func runLoad(ctx context.Context, spec chaos.LoadSpec) error {
 		Target: spec.Via, Mix: spec.Mix, Model: load.Closed, Workers: workers, Duration: spec.Duration,
 		GraphQLURL: spec.GraphQLURL, APIKey: spec.APIKey, NATSURL: spec.NATSURL, NATSPassword: spec.NATSPassword,
 		PartnerID: spec.PartnerID, IndustryID: spec.IndustryID, MutationTimeout: spec.MutationTimeout,
-		LedgerPath: spec.LedgerPath, Seed: spec.Seed, Customers: spec.Customers, SpreadPartitions: spec.Customers > 0, Measuring: spec.Measuring,
+		LedgerPath: spec.LedgerPath, Seed: spec.Seed, Customers: spec.Customers, SpreadPartitions: spec.Customers > 0, Measuring: spec.Measuring, Until: spec.Until,
 		Republish: spec.Republish,
 	})
 	return err

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -57,6 +58,9 @@ type LoadSpec struct {
 	// Measuring is called once when the load's measured phase starts
 	// (its setup is over); the fault's moment counts from then.
 	Measuring func(time.Time)
+	// Until, when set, can make the load go on past Duration, until the
+	// time it returns (asked again as the load goes on).
+	Until func() time.Time
 }
 
 // loadCustomers is the setup's customers of the lifecycle and terminate
@@ -227,6 +231,10 @@ func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPat
 	r := &Result{Name: sc.Name, Description: sc.Description, FaultAfter: after, FaultFor: hold, Recovery: -1}
 	spec := s.loadSpec(cfg, sc, ledgerPath, seed)
 	spec.Duration += hold + sc.Ending // the load goes on after the fault as long as before it
+	// ... even when the fault took longer than sc.Ending to end: every
+	// partition must be measured applying again after it.
+	var stop loadStop
+	spec.Until = stop.until
 	var ph phases
 	began := time.Now()
 	defer func() { r.Took = time.Since(began) }()
@@ -238,7 +246,7 @@ func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPat
 	if sc.Also != "" {
 		// The companion load: the commands the main one lacks.
 		also := s.loadSpec(cfg, Scenario{Mix: sc.Also}, alsoPath, seed+2)
-		also.Duration = spec.Duration
+		also.Duration, also.Until = spec.Duration, spec.Until
 		loads++
 		go func() { loadDone <- cfg.Load(ctx, also) }()
 	}
@@ -248,7 +256,9 @@ func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPat
 	}
 	r.Setup = ph.measured.Sub(began)
 	ph.faultStart = time.Now()
+	stop.faultStarted()
 	ph.faultEnd = s.fault(ctx, sc, hold, r)
+	stop.faultEnded(ph.faultEnd, cfg.Duration-after)
 	for range loads {
 		if err := <-loadDone; err != nil {
 			r.Error += fmt.Sprintf(" load: %v", err)
@@ -261,6 +271,39 @@ func (s *Stack) scenario(ctx context.Context, cfg Config, sc Scenario, ledgerPat
 	r.Settle = time.Since(start)
 	s.check(ctx, r, sc, ledgerPath, ph)
 	return r
+}
+
+// loadStop keeps a scenario's load going while its fault lasts, and
+// after its end for as long as the load ran before the fault (at least
+// the planned duration, whichever is later).
+type loadStop struct {
+	mu sync.Mutex
+	// at is when the load may stop; zero: as planned.
+	at time.Time
+}
+
+// faultStarted keeps the load going until faultEnded says otherwise.
+func (l *loadStop) faultStarted() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.at = time.Now().Add(24 * time.Hour)
+}
+
+// faultEnded lets the load stop tail after end (as planned when the
+// fault never started: end is zero).
+func (l *loadStop) faultEnded(end time.Time, tail time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.at = time.Time{}
+	if !end.IsZero() {
+		l.at = end.Add(tail)
+	}
+}
+
+func (l *loadStop) until() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.at
 }
 
 // loadGoesOn waits for ch; it reports false (and the error in r) when the

@@ -114,6 +114,12 @@ type Config struct {
 	// Measuring, when set, is called once when the measured phase starts
 	// (the setup phase is over), with its start time.
 	Measuring func(time.Time)
+	// Until, when set, can make the measured phase longer than Duration:
+	// it goes on until the time Until returns (asked again as the phase
+	// goes on, so a caller can move it), or its context ends. The chaos
+	// runner keeps its load going until a while after the fault's end,
+	// however long the fault takes to end.
+	Until func() time.Time
 	// PidsDir, when set, is the stack's pid directory (scripts/up.sh's
 	// <data dir>/pids): the CPU and memory of the processes found there
 	// are measured over the measured phase (Report.Resources).

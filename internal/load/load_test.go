@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +101,51 @@ func TestRun(t *testing.T) {
 			}
 		}
 	})
+	// Until moves the end of the measured phase past Duration; both
+	// models go on sending until then.
+	for _, model := range []string{load.Closed, load.Open} {
+		t.Run("nats/lifecycle/until/"+model, func(t *testing.T) {
+			cfg := config(s, t.TempDir(), ledger.ViaNATS, load.MixLifecycle)
+			cfg.Model, cfg.Duration = model, 300*time.Millisecond
+			if model == load.Open {
+				cfg.Rate = 40
+			}
+			var mu sync.Mutex
+			var until time.Time
+			cfg.Measuring = func(start time.Time) {
+				mu.Lock()
+				defer mu.Unlock()
+				until = start.Add(2 * time.Second)
+			}
+			cfg.Until = func() time.Time {
+				mu.Lock()
+				defer mu.Unlock()
+				return until
+			}
+			rep, err := load.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRun(t, s, cfg, rep)
+			_, recs, err := ledger.Read(cfg.LedgerPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var last time.Time
+			for _, r := range recs {
+				if r.IntendedAt.After(last) {
+					last = r.IntendedAt
+				}
+			}
+			if last.Before(until.Add(-500 * time.Millisecond)) {
+				t.Errorf("last step intended at %s, %s before Until's %s", last.Format(time.StampMilli), until.Sub(last), until.Format(time.StampMilli))
+			}
+			// A step started before Until may send its last command after it.
+			if last.After(until.Add(time.Second)) {
+				t.Errorf("a command intended at %s, long after Until's %s", last.Format(time.StampMilli), until.Format(time.StampMilli))
+			}
+		})
+	}
 }
 
 // checkRun checks the report against the ledger and the ledger against

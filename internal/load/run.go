@@ -343,13 +343,27 @@ func (r *runner) closed(ctx context.Context, m mix, ws []*worker, deadline time.
 	var wg sync.WaitGroup
 	for _, w := range ws {
 		wg.Go(func() {
-			for ctx.Err() == nil && time.Now().Before(deadline) {
+			for ctx.Err() == nil && r.before(deadline) {
 				r.step(ctx, m, w, time.Time{})
 			}
 		})
 	}
 	wg.Wait()
 }
+
+// end is when the measured phase ends: planned (its start plus
+// Duration), or later if Config.Until says so.
+func (r *runner) end(planned time.Time) time.Time {
+	if r.cfg.Until != nil {
+		if u := r.cfg.Until(); u.After(planned) {
+			return u
+		}
+	}
+	return planned
+}
+
+// before says whether the measured phase planned to end at planned goes on.
+func (r *runner) before(planned time.Time) bool { return time.Now().Before(r.end(planned)) }
 
 // step sends the worker's next measured step.
 func (r *runner) step(ctx context.Context, m mix, w *worker, intended time.Time) {
@@ -378,7 +392,7 @@ func (r *runner) open(ctx context.Context, m mix, ws []*worker, start time.Time)
 	end := start.Add(r.cfg.Duration)
 	for i := 0; ; i++ {
 		at := start.Add(time.Duration(i) * interval)
-		if !at.Before(end) {
+		if !at.Before(r.end(end)) {
 			break
 		}
 		if d := time.Until(at); d > 0 {
