@@ -75,6 +75,14 @@ func TestPartitionRecoveryMeasuresFromWorkToFirstApplied(t *testing.T) {
 	if len(never) != 1 || never[0].Took >= 0 || !never[0].stalled() || worstPartition(never) != "p3:never" {
 		t.Errorf("a partition that never applied: %+v (%s)", never, worstPartition(never))
 	}
+	// A command published again after it was applied (duplicate-publish)
+	// and answered APPLIED once more is the partition at work: no new
+	// history entry, its answer is the progress.
+	again := []ledger.Record{{CustomerID: stalled, CommandID: "c3", SentAt: at(time.Second), AnsweredAt: at(1500 * time.Millisecond), Answer: ledger.Applied}}
+	got = partitionRecovery(ready, again, map[string][]redisstore.HistoryEntry{stalled: {{At: at(-time.Second), CommandID: "c3"}}})
+	if len(got) != 1 || got[0].Took != 500*time.Millisecond {
+		t.Errorf("a command answered again after the fault: %+v, want the partition measured at 500ms", got)
+	}
 }
 
 func TestUnaffectedCommandsBeforeAndDuringTheFault(t *testing.T) {

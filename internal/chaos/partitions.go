@@ -35,7 +35,8 @@ type Partition struct {
 func (p Partition) stalled() bool { return p.Took < 0 || p.Took > PartitionBound }
 
 // partitionRecovery measures, for each partition that had work after
-// ready, how long it took to apply a command again. Work is a command
+// ready, how long it took to apply a command again (or to answer again
+// one applied before). Work is a command
 // the partition had to process: one answered APPLIED or REJECTED, or one
 // that timed out and is in the history; a command answered ERROR never
 // reached a partition, and one that timed out and was never applied may
@@ -48,7 +49,7 @@ func partitionRecovery(ready time.Time, recs []ledger.Record, history map[string
 			continue
 		}
 		p := natsbus.PartitionOf(r.CustomerID)
-		if r.Answer == ledger.Rejected {
+		if r.Answer == ledger.Rejected || answeredAgain(r, history[r.CustomerID]) {
 			progress[p] = append(progress[p], r.AnsweredAt)
 		}
 		t := r.SentAt
@@ -101,6 +102,22 @@ func processed(r ledger.Record, hist []redisstore.HistoryEntry) bool {
 	}
 	for _, h := range hist {
 		if h.CommandID == r.CommandID {
+			return true
+		}
+	}
+	return false
+}
+
+// answeredAgain reports whether r is a command published again after it
+// was applied (duplicate-publish), answered APPLIED: its partition
+// handled it (the provisioner answers the stored outcome again) without a
+// new history entry.
+func answeredAgain(r ledger.Record, hist []redisstore.HistoryEntry) bool {
+	if r.Answer != ledger.Applied || r.CommandID == "" {
+		return false
+	}
+	for _, h := range hist {
+		if h.CommandID == r.CommandID && h.At.Before(r.SentAt) {
 			return true
 		}
 	}
