@@ -106,7 +106,8 @@ type sampler struct {
 	pageSize      int64
 }
 
-// startSampler reads the pid files NAME.pid in pidsDir for every name of
+// startSampler reads the pid files NAME.pid (or NAME-<n>.pid, one per
+// replica or node of the clustered stack) in pidsDir for every name of
 // OurServices and DepServices, plus the load client itself, and starts
 // sampling them. procDir is normally /proc.
 func startSampler(procDir, pidsDir string) (*sampler, error) {
@@ -116,11 +117,14 @@ func startSampler(procDir, pidsDir string) (*sampler, error) {
 		return nil, err
 	}
 	for _, name := range slices.Concat(OurServices, DepServices) {
-		pid, err := readPID(filepath.Join(pidsDir, name+".pid"))
-		if err == nil {
-			err = s.track(name, pid, slices.Contains(OurServices, name))
+		found := false
+		for _, inst := range instances(pidsDir, name) {
+			pid, err := readPID(filepath.Join(pidsDir, inst+".pid"))
+			if err == nil && s.track(inst, pid, slices.Contains(OurServices, name)) == nil {
+				found = true
+			}
 		}
-		if err != nil {
+		if !found {
 			s.missing = append(s.missing, name)
 		}
 	}
@@ -129,6 +133,27 @@ func startSampler(procDir, pidsDir string) (*sampler, error) {
 	}
 	s.wg.Go(s.loop)
 	return s, nil
+}
+
+// instances names the pid files of service name in pidsDir: NAME.pid
+// (scripts/up.sh), and NAME-<n>.pid for each replica or node of the
+// clustered stack (scripts/cluster.sh: nats-1..3, provisioner-1..3, …), in
+// order.
+func instances(pidsDir, name string) []string {
+	out := []string{name}
+	files, _ := filepath.Glob(filepath.Join(pidsDir, name+"-*.pid")) // the pattern is valid
+	var numbered []int
+	for _, f := range files {
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), name+"-"), ".pid"))
+		if err == nil && n > 0 {
+			numbered = append(numbered, n)
+		}
+	}
+	slices.Sort(numbered)
+	for _, n := range numbered {
+		out = append(out, name+"-"+strconv.Itoa(n))
+	}
+	return out
 }
 
 func readPID(path string) (int, error) {

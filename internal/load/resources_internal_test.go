@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -97,6 +98,46 @@ func TestSamplerMeasuresTheStacksProcesses(t *testing.T) {
 		if !want[m] {
 			t.Errorf("%s reported missing", m)
 		}
+	}
+}
+
+// On the clustered stack each replica and node has a pid file of its own
+// (nats-1.pid, provisioner-12.pid): each is measured under that name, in
+// order, and its service is not missing.
+func TestSamplerFindsEveryReplica(t *testing.T) {
+	fp := fakeProc{t: t, dir: t.TempDir()}
+	pids := t.TempDir()
+	fp.machine(1000, 1000)
+	fp.proc(os.Getpid(), 0, 0, 10)
+	files := map[string]int{"nats-1": 201, "nats-2": 202, "nats-3": 203, "provisioner-12": 212, "provisioner-2": 222, "provisioner-x": 299, "natsy": 298}
+	for name, pid := range files {
+		fp.proc(pid, 0, 0, 10)
+		if err := os.WriteFile(filepath.Join(pids, name+".pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := startSampler(fp.dir, pids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp.proc(202, 100, 0, 10)
+	fp.proc(212, 0, 100, 10)
+	res, err := s.stop(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range res.Processes {
+		names = append(names, p.Name)
+	}
+	if want := []string{"provisioner-2", "provisioner-12", "nats-1", "nats-2", "nats-3", selfName}; !slices.Equal(names, want) {
+		t.Errorf("processes %v, want %v", names, want)
+	}
+	if res.OursCPUSeconds != 1 || res.StackCPUSeconds != 2 {
+		t.Errorf("ours %v s, stack %v s; want 1 and 2", res.OursCPUSeconds, res.StackCPUSeconds)
+	}
+	if slices.Contains(res.Missing, "nats") || slices.Contains(res.Missing, "provisioner") || !slices.Contains(res.Missing, "gateway") {
+		t.Errorf("missing %v", res.Missing)
 	}
 }
 
