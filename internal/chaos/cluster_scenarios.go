@@ -32,7 +32,7 @@ func ClusterScenarios() []Scenario {
 			Local: true, Crash: true, inject: killNATS(true)},
 		{Name: "cluster-kill-redis-master", Ending: redisEnding, Description: "kill -9 a Redis master at once, its replica perhaps behind (what was " +
 			"acknowledged it confirmed); when the fault ends, wait for its replica to take over, then restart the old master, which rejoins as a " +
-			"replica (until then that master's writes stall)", Local: true, Crash: true, inject: killRedisMaster},
+			"replica (meanwhile the promoted master, without a live replica, takes writes on its append-only file alone)", Local: true, Crash: true, inject: killRedisMaster},
 		{Name: "cluster-kill-vault-active", Ending: natsEnding, Description: "kill -9 the active Vault node (a standby takes over), restart and unseal it " +
 			"when the fault ends", Mix: "terminate", Local: true, Crash: true, inject: killVaultActive},
 		{Name: "cluster-rolling-deploy", Ending: rollingEnding, Description: "restart every service replica in turn (SIGTERM, start, wait for /readyz): " +

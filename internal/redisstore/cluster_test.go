@@ -224,9 +224,12 @@ func TestStoreOperations(t *testing.T) {
 // A master killed with SIGKILL right after acknowledging a customer's
 // commands, without waiting for its replica to catch up: its replica
 // takes over with all of them (each was confirmed by it before the store
-// returned). The promoted replica has no replica of its own until the old
-// master rejoins: meanwhile writes to its slots fail retryably. Then a
-// redelivered command is not applied again, and the lifecycle goes on.
+// returned). The promoted replica has no live replica of its own until
+// the old master rejoins (the cluster has flagged the old one failed):
+// meanwhile its writes are taken without a replica's confirmation, on its
+// append-only file only, rather than refused. A redelivered command is not
+// applied again, and the lifecycle goes on, before and after the old
+// master's return.
 func testFailover(t *testing.T, cl *redistest.Cluster) {
 	ctx := context.Background()
 	s := newStore(t)
@@ -261,27 +264,35 @@ func testFailover(t *testing.T, cl *redistest.Cluster) {
 		t.Fatalf("customer after failover = %+v, %v; want version 2", cu, err)
 	}
 	// A rejection of the same command (a redelivery that found the
-	// customer ACTIVE) does not replace it; while the new master has no
-	// replica it is not confirmed, and fails retryably.
+	// customer ACTIVE) does not replace it, with no replica to confirm
+	// it as with the old master back.
 	rej := act.Outcome
 	rej.Status, rej.Event = command.Rejected, ""
-	if _, err := s.Reject(ctx, rej); !errors.Is(err, redisstore.ErrReplicaAcks) {
-		t.Fatalf("recording the activation again with no replica: %v, want ErrReplicaAcks", err)
+	if o, err := s.Reject(ctx, rej); err != nil || o.Status != command.Applied {
+		t.Fatalf("recording the activation again with no replica = %+v, %v; want its stored outcome", o, err)
+	}
+	deact := appliedRecord(c, command.Deactivate, at.Add(2*time.Second))
+	if _, err := s.Update(ctx, id, func(c *customer.Customer) (repository.Applied, error) { return deact, c.Deactivate(at) }); err != nil {
+		t.Fatalf("deactivate after failover, no replica: %v", err)
 	}
 	cl.Rejoin(t, killed)
 	rejoined = true
 	if o, err := s.Reject(ctx, rej); err != nil || o.Status != command.Applied {
 		t.Fatalf("recording the activation again = %+v, %v; want its stored outcome", o, err)
 	}
-	deact := appliedRecord(c, command.Deactivate, at.Add(2*time.Second))
-	if _, err := s.Update(ctx, id, func(c *customer.Customer) (repository.Applied, error) { return deact, c.Deactivate(at) }); err != nil {
-		t.Fatalf("deactivate after failover: %v", err)
+	react := appliedRecord(c, command.Activate, at.Add(3*time.Second))
+	if _, err := s.Update(ctx, id, func(c *customer.Customer) (repository.Applied, error) { return react, c.Activate(at) }); err != nil {
+		t.Fatalf("activate with the old master back: %v", err)
 	}
 	hist, err := s.History(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 3 || hist[1].CommandID != act.Outcome.CommandID || hist[2].CommandID != deact.Outcome.CommandID {
-		t.Fatalf("history after failover %+v, want register, activate, deactivate once each", hist)
+	if len(hist) != 4 || hist[1].CommandID != act.Outcome.CommandID || hist[2].CommandID != deact.Outcome.CommandID || hist[3].CommandID != react.Outcome.CommandID {
+		t.Fatalf("history after failover %+v, want register, activate, deactivate, activate once each", hist)
+	}
+	// The old master, now a replica, holds what the new one took alone.
+	if v, err := replicaClient(t, killed, cl.Password).HGet(ctx, "cust:{"+id+"}", "version").Result(); err != nil || v != "4" {
+		t.Fatalf("version on the old master back as a replica = %v, %v; want 4", v, err)
 	}
 }

@@ -28,6 +28,9 @@ import (
 // with no extra round trip: the append-only file fsynced on every write
 // is its durability.
 //
+// A master whose every replica the cluster agrees is dead takes writes
+// without one (sendOnMaster): no replica could be promoted without them.
+//
 // A write that WAIT could not confirm is on the master already; the
 // error is transient, the caller is not told it succeeded, and the retry
 // (every durable write is idempotent) is answered once a replica
@@ -56,6 +59,19 @@ var replicaAckShortfalls = promauto.NewCounter(prometheus.CounterOpts{
 	Name: "textkit_redis_replica_ack_shortfalls_total",
 	Help: "Redis writes that fewer replicas confirmed than TEXTKIT_REDIS_MIN_REPLICA_ACKS requires (failed, to be retried).",
 })
+
+var unreplicatedWrites = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "textkit_redis_unreplicated_writes_total",
+	Help: "Redis writes accepted without a replica's confirmation because their master had no live replica (every replica it lists failed): durable on its append-only file only.",
+})
+
+// orphanRecheck is how long a master found without a live replica is
+// believed to be still so: its writes meanwhile wait only orphanWait for
+// a replica before the master is asked again.
+const orphanRecheck = 2 * time.Second
+
+// orphanWait bounds WAIT on a master believed to have no live replica.
+const orphanWait = 10 * time.Millisecond
 
 // ParseMinReplicaAcks reads the TEXTKIT_REDIS_MIN_REPLICA_ACKS setting:
 // "auto" (or empty) for AutoReplicaAcks, or a whole number from 0 to
@@ -224,7 +240,7 @@ func (s *Store) durably(ctx context.Context, writes ...write) error {
 		var g errgroup.Group
 		for node, ws := range groups {
 			g.Go(func() error {
-				err := sendWaiting(ctx, node, n, ws)
+				err := s.sendOnMaster(ctx, node, n, ws)
 				if err != nil && redirected(err) && attempt < durableAttempts {
 					mu.Lock()
 					defer mu.Unlock()
@@ -245,6 +261,75 @@ func (s *Store) durably(ctx context.Context, writes ...write) error {
 	}
 }
 
+// sendOnMaster sends writes durably on their master. A master that has no
+// live replica (after a failover, until the old master comes back as its
+// replica; or after its replica died) cannot be confirmed by one: its
+// writes are accepted without, as on a single server, durable on its
+// append-only file (fsynced on every write), rather than refused until an
+// operator brings a replica back. Nothing is lost that way when that
+// master crashes: with no replica that could be promoted in its place its
+// slots wait for it, and it restarts with every write it acknowledged.
+// A replica only counts as dead once the cluster agrees (the FAIL flag,
+// after cluster-node-timeout): one this master merely cannot reach (a
+// partition) could still be promoted, so its writes fail as transient
+// meanwhile.
+func (s *Store) sendOnMaster(ctx context.Context, node *redis.Client, n int, writes []write) error {
+	addr := node.Options().Addr
+	maxWait := time.Duration(0)
+	if at, ok := s.orphans.Load(addr); ok && time.Since(at.(time.Time)) < orphanRecheck {
+		maxWait = orphanWait // a replica back and in sync answers at once
+	}
+	err := sendWaitingAtMost(ctx, node, n, writes, maxWait)
+	if !errors.Is(err, ErrReplicaAcks) {
+		return err
+	}
+	// Asked after the write: a replica that attaches later gets it in
+	// its sync.
+	orphan, oerr := hasNoLiveReplica(ctx, node)
+	if oerr != nil || !orphan {
+		s.orphans.Delete(addr)
+		if maxWait > 0 && oerr == nil {
+			// A replica is back: the writes again (they are idempotent),
+			// waiting for it as long as usual.
+			err = sendWaitingAtMost(ctx, node, n, writes, 0)
+		}
+		if errors.Is(err, ErrReplicaAcks) {
+			replicaAckShortfalls.Inc()
+		}
+		return err
+	}
+	s.orphans.Store(addr, time.Now())
+	unreplicatedWrites.Inc()
+	return nil
+}
+
+// hasNoLiveReplica asks master whether it has no replica the cluster does
+// not agree is dead (flag fail): every replica it lists failed, or none.
+func hasNoLiveReplica(ctx context.Context, master *redis.Client) (bool, error) {
+	nodes, err := listClusterNodes(ctx, master)
+	if err != nil {
+		return false, err
+	}
+	me := ""
+	for _, n := range nodes {
+		if n.is("myself") {
+			if !n.is("master") {
+				return false, nil // no longer a master: the redirect says so
+			}
+			me = n.id
+		}
+	}
+	if me == "" {
+		return false, errors.New("CLUSTER NODES does not say which node is asked")
+	}
+	for _, n := range nodes {
+		if n.is("slave") && n.master == me && !n.is("fail") {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // byMaster groups writes by the master of their key.
 func byMaster(ctx context.Context, cc *redis.ClusterClient, writes []write) (map[*redis.Client][]write, error) {
 	groups := map[*redis.Client][]write{}
@@ -262,18 +347,28 @@ func byMaster(ctx context.Context, cc *redis.ClusterClient, writes []write) (map
 // replicas when n > 0, once more after loading the scripts if Redis
 // answered NOSCRIPT.
 func sendWaiting(ctx context.Context, c redis.UniversalClient, n int, writes []write) error {
-	err := send(ctx, c, n, writes)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := loadScripts(ctx, c, writes); err != nil {
-			return err
-		}
-		err = send(ctx, c, n, writes)
+	err := sendWaitingAtMost(ctx, c, n, writes, 0)
+	if errors.Is(err, ErrReplicaAcks) {
+		replicaAckShortfalls.Inc()
 	}
 	return err
 }
 
-// send is one attempt of sendWaiting.
-func send(ctx context.Context, c redis.UniversalClient, n int, writes []write) error {
+// sendWaitingAtMost is sendWaiting with WAIT's timeout at most maxWait
+// (0: waitTimeout's), counting no shortfall.
+func sendWaitingAtMost(ctx context.Context, c redis.UniversalClient, n int, writes []write, maxWait time.Duration) error {
+	err := send(ctx, c, n, writes, maxWait)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := loadScripts(ctx, c, writes); err != nil {
+			return err
+		}
+		err = send(ctx, c, n, writes, maxWait)
+	}
+	return err
+}
+
+// send is one attempt of sendWaitingAtMost.
+func send(ctx context.Context, c redis.UniversalClient, n int, writes []write, maxWait time.Duration) error {
 	pipe := c.Pipeline()
 	for _, w := range writes {
 		w.queue(pipe)
@@ -290,6 +385,9 @@ func send(ctx context.Context, c redis.UniversalClient, n int, writes []write) e
 	}
 	var wait *redis.IntCmd
 	timeout := waitTimeout(ctx)
+	if maxWait > 0 {
+		timeout = min(timeout, maxWait)
+	}
 	if n > 0 {
 		// WAIT is not in redis.Pipeliner; the pipeline's read timeout
 		// (3 s by default) outlasts ReplicaAckTimeout.
@@ -301,7 +399,6 @@ func send(ctx context.Context, c redis.UniversalClient, n int, writes []write) e
 		return err
 	}
 	if got := wait.Val(); got < int64(n) {
-		replicaAckShortfalls.Inc()
 		return fmt.Errorf("%w: %w: %d of %d within %s", failure.ErrTransient, ErrReplicaAcks, got, n, timeout)
 	}
 	return nil

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -131,13 +132,16 @@ func testAcknowledgedIsOnTheReplica(t *testing.T, s *redisstore.Store, cl *redis
 	}
 }
 
-// With a master's replica down, an activation fails retryably, and once
-// the replica is back the redelivered command is applied once. Where the
-// activation stops depends on which master lost its replica: the
-// customer's (the activation is on the master, unconfirmed: the
-// redelivery finds its outcome) or the outbox index's, written first (the
-// activation is not written: the redelivery applies it). Customers are
-// picked so that each case happens.
+// With a master's replica down, an activation fails retryably until the
+// cluster agrees the replica is dead (its FAIL flag); then the master,
+// without a live replica, takes writes unconfirmed (on its append-only
+// file only) and the redelivered command is applied once; once the
+// replica is back, writes wait for it again. Where the failed activation
+// stopped depends on which master lost its replica: the customer's (the
+// activation is on the master, unconfirmed: the redelivery finds its
+// outcome) or the outbox index's, written first (the activation is not
+// written: the redelivery applies it). Customers are picked so that each
+// case happens.
 func testNoReplicaFailsRetryably(t *testing.T, s *redisstore.Store, cl *redistest.Cluster) {
 	index := cl.MasterOf(t, "outbox:customers")
 	for _, tc := range []struct {
@@ -168,34 +172,54 @@ func testNoReplica(t *testing.T, s *redisstore.Store, cl *redistest.Cluster, id 
 	if _, err := s.Create(ctx, c, appliedRecord(c, command.Register, at)); err != nil {
 		t.Fatal(err)
 	}
-	replica := cl.ReplicaOf(t, k)
+	master, replica := cl.MasterOf(t, k), cl.ReplicaOf(t, k)
 	before := shortfalls(t)
 	replica.Kill(t)
+	// Well within the cluster's node timeout (1 s): the replica is not
+	// yet agreed dead, so the writes fail (WAIT gets half the deadline).
+	soon := func() context.Context {
+		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
 	act := appliedRecord(c, command.Activate, at.Add(time.Second))
 	activate := func(c *customer.Customer) (repository.Applied, error) { return act, c.Activate(at) }
-	_, err = s.Update(ctx, id, activate)
+	_, err = s.Update(soon(), id, activate)
 	if !errors.Is(err, redisstore.ErrReplicaAcks) || !failure.IsTransient(err) {
-		t.Fatalf("activation without a replica: %v, want a transient ErrReplicaAcks", err)
+		t.Fatalf("activation right after the replica's loss: %v, want a transient ErrReplicaAcks", err)
 	}
 	if got := shortfalls(t); got <= before {
 		t.Errorf("textkit_redis_replica_ack_shortfalls_total = %v after a shortfall, was %v", got, before)
 	}
-	if v, err := cl.MasterOf(t, k).Do("HGET", k, "version"); err != nil || (v == "2") != written {
+	if v, err := master.Do("HGET", k, "version"); err != nil || (v == "2") != written {
 		t.Fatalf("version on the master after the failed activation = %v, %v; want it written: %v", v, err, written)
 	}
-	// A redelivery while the replica is still down fails the same way.
-	if _, err := s.IndexAndClaim(ctx, c.PartnerID(), id, act.Outcome.CommandID); !errors.Is(err, redisstore.ErrReplicaAcks) {
-		t.Fatalf("claim without a replica: %v, want ErrReplicaAcks", err)
+	// A redelivery while the replica is not yet agreed dead fails the same way.
+	if _, err := s.IndexAndClaim(soon(), c.PartnerID(), id, act.Outcome.CommandID); !errors.Is(err, redisstore.ErrReplicaAcks) {
+		t.Fatalf("claim right after the replica's loss: %v, want ErrReplicaAcks", err)
 	}
 
-	replica.Start(t)
-	cl.WaitHealthy(t)
+	// Once the cluster flags the replica failed, the master has no live
+	// replica: the redelivery is taken without one.
+	testenv.Eventually(t, 30*time.Second, func() error {
+		reply, err := master.Do("CLUSTER", "NODES")
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(reply.(string), "\n") {
+			if strings.Contains(line, replica.Addr+"@") && strings.Contains(line, "fail") && !strings.Contains(line, "fail?") {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s does not flag %s failed yet", master.Addr, replica.Addr)
+	})
+	unreplicated := counter(t, "textkit_redis_unreplicated_writes_total")
 	// The redelivery (the provisioner claims first) finds the outcome, or
 	// claims the command and applies it.
 	o, err := s.IndexAndClaim(ctx, c.PartnerID(), id, act.Outcome.CommandID)
 	switch {
 	case err != nil:
-		t.Fatalf("claim of the redelivered activation: %v", err)
+		t.Fatalf("claim of the redelivered activation, the replica agreed dead: %v", err)
 	case written && (o == nil || o.Status != command.Applied || o.CustomerVersion != 2):
 		t.Fatalf("claim of the redelivered activation = %+v; want its stored outcome", o)
 	case !written && o != nil:
@@ -205,6 +229,14 @@ func testNoReplica(t *testing.T, s *redisstore.Store, cl *redistest.Cluster, id 
 			t.Fatalf("redelivered activation = %+v, %v; want it applied at version 2", o, err)
 		}
 	}
+	if got := counter(t, "textkit_redis_unreplicated_writes_total"); got <= unreplicated {
+		t.Errorf("textkit_redis_unreplicated_writes_total = %v after writes on a master without a replica, was %v", got, unreplicated)
+	}
+
+	// Back, the replica gets everything in its sync; writes wait for it
+	// again.
+	replica.Start(t)
+	cl.WaitHealthy(t)
 	rej := act.Outcome
 	rej.Status, rej.Event = command.Rejected, ""
 	if o, err := s.Reject(ctx, rej); err != nil || o.Status != command.Applied {
@@ -217,20 +249,33 @@ func testNoReplica(t *testing.T, s *redisstore.Store, cl *redistest.Cluster, id 
 	if v, err := replicaClient(t, replica, cl.Password).HGet(ctx, k, "version").Result(); err != nil || v != "2" {
 		t.Fatalf("version on the replica = %q, %v; want 2", v, err)
 	}
+	deact := appliedRecord(c, command.Deactivate, at.Add(2*time.Second))
+	if _, err := s.Update(ctx, id, func(c *customer.Customer) (repository.Applied, error) { return deact, c.Deactivate(at) }); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := replicaClient(t, replica, cl.Password).HGet(ctx, k, "version").Result(); err != nil || v != "3" {
+		t.Fatalf("version on the replica right after a write with the replica back = %q, %v; want 3", v, err)
+	}
 }
 
 // shortfalls reads textkit_redis_replica_ack_shortfalls_total.
 func shortfalls(t *testing.T) float64 {
+	t.Helper()
+	return counter(t, "textkit_redis_replica_ack_shortfalls_total")
+}
+
+// counter reads the counter name from the default registry.
+func counter(t *testing.T, name string) float64 {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == "textkit_redis_replica_ack_shortfalls_total" {
+		if mf.GetName() == name {
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
-	t.Fatal("textkit_redis_replica_ack_shortfalls_total is not registered")
+	t.Fatal(name + " is not registered")
 	return 0
 }

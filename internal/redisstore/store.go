@@ -22,6 +22,9 @@ type Store struct {
 	// (AutoReplicaAcks: resolved into acks on first use).
 	acksSetting int
 	acks        acks
+	// orphans remembers the masters last found without a live replica
+	// (addr → time.Time): see orphaned.
+	orphans sync.Map
 }
 
 // New returns a store over rdb. Its durable writes wait for as many
