@@ -65,12 +65,9 @@ var unreplicatedWrites = promauto.NewCounter(prometheus.CounterOpts{
 	Help: "Redis writes accepted without a replica's confirmation because their master had no live replica (every replica it lists failed): durable on its append-only file only.",
 })
 
-// orphanRecheck is how long a master found without a live replica is
-// believed to be still so: its writes meanwhile wait only orphanWait for
-// a replica before the master is asked again.
-const orphanRecheck = 2 * time.Second
-
-// orphanWait bounds WAIT on a master believed to have no live replica.
+// orphanWait bounds WAIT on a master last found without a live replica:
+// a replica back and in sync answers within it; one that does not has the
+// master asked again.
 const orphanWait = 10 * time.Millisecond
 
 // ParseMinReplicaAcks reads the TEXTKIT_REDIS_MIN_REPLICA_ACKS setting:
@@ -276,8 +273,8 @@ func (s *Store) durably(ctx context.Context, writes ...write) error {
 func (s *Store) sendOnMaster(ctx context.Context, node *redis.Client, n int, writes []write) error {
 	addr := node.Options().Addr
 	maxWait := time.Duration(0)
-	if at, ok := s.orphans.Load(addr); ok && time.Since(at.(time.Time)) < orphanRecheck {
-		maxWait = orphanWait // a replica back and in sync answers at once
+	if _, ok := s.orphans.Load(addr); ok {
+		maxWait = orphanWait
 	}
 	err := sendWaitingAtMost(ctx, node, n, writes, maxWait)
 	if !errors.Is(err, ErrReplicaAcks) {
@@ -298,7 +295,7 @@ func (s *Store) sendOnMaster(ctx context.Context, node *redis.Client, n int, wri
 		}
 		return err
 	}
-	s.orphans.Store(addr, time.Now())
+	s.orphans.Store(addr, struct{}{})
 	unreplicatedWrites.Inc()
 	return nil
 }

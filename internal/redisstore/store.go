@@ -22,8 +22,8 @@ type Store struct {
 	// (AutoReplicaAcks: resolved into acks on first use).
 	acksSetting int
 	acks        acks
-	// orphans remembers the masters last found without a live replica
-	// (addr → time.Time): see orphaned.
+	// orphans holds the addresses of the masters last found without a
+	// live replica (sendOnMaster).
 	orphans sync.Map
 }
 
