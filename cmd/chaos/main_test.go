@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,7 @@ func runShort(t *testing.T, limit time.Duration, flags ...string) (chaos.Summary
 		if log, rerr := os.ReadFile(filepath.Join(dir, "stack", "up.log")); rerr == nil {
 			t.Logf("up.log, its end:\n%s", log[max(0, len(log)-8000):])
 		}
+		logServiceTrouble(t, filepath.Join(dir, "stack"))
 		t.Fatalf("chaos %v: %v", args, err)
 	}
 	raw, err := os.ReadFile(report)
@@ -148,4 +150,36 @@ func runShort(t *testing.T, limit time.Duration, flags ...string) (chaos.Summary
 		t.Fatal(err)
 	}
 	return sum, out.String()
+}
+
+// logServiceTrouble logs the last warnings and errors of each of our
+// services' logs in the stack's directory (the single stack's logs/ or
+// the clustered stack's cluster/logs/), which go with the temp dir: what
+// a failed scenario's services said.
+func logServiceTrouble(t *testing.T, stack string) {
+	t.Helper()
+	var files []string
+	for _, pattern := range []string{"logs/*.log", "cluster/logs/*.log"} {
+		m, _ := filepath.Glob(filepath.Join(stack, pattern)) // the patterns are valid
+		files = append(files, m...)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if !slices.ContainsFunc([]string{"gateway", "provisioner", "retention", "twilio-emulator"}, func(s string) bool { return strings.HasPrefix(name, s) }) {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var trouble []string
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+				trouble = append(trouble, line)
+			}
+		}
+		if len(trouble) > 0 {
+			t.Logf("%s: %d warnings and errors, the last ones:\n%s", name, len(trouble), strings.Join(trouble[max(0, len(trouble)-15):], "\n"))
+		}
+	}
 }

@@ -55,15 +55,7 @@ func TestRun(t *testing.T) {
 		t.Run(target+"/lifecycle/exact", func(t *testing.T) {
 			cfg := config(s, t.TempDir(), target, load.MixLifecycle)
 			cfg.ExactVersions = true
-			rep, err := load.Run(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkRun(t, s, cfg, rep)
-			_, recs, err := ledger.Read(cfg.LedgerPath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, recs := runChecked(t, s, cfg)
 			exact := 0
 			for _, r := range recs {
 				if r.ExpectedVersion != nil && r.Answer == ledger.Applied {
@@ -78,16 +70,8 @@ func TestRun(t *testing.T) {
 	t.Run("graphql/lifecycle/open", func(t *testing.T) {
 		cfg := config(s, t.TempDir(), ledger.ViaGraphQL, load.MixLifecycle)
 		cfg.Model, cfg.Rate, cfg.Workers = load.Open, 40, 4
-		rep, err := load.Run(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkRun(t, s, cfg, rep)
+		rep, recs := runChecked(t, s, cfg)
 		// The open model schedules steps at the rate: one every 25 ms.
-		_, recs, err := ledger.Read(cfg.LedgerPath)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var intended []time.Time
 		for _, r := range recs {
 			if !r.IntendedAt.Before(rep.MeasuredFrom) && !slices.ContainsFunc(intended, r.IntendedAt.Equal) {
@@ -122,15 +106,7 @@ func TestRun(t *testing.T) {
 				defer mu.Unlock()
 				return until
 			}
-			rep, err := load.Run(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkRun(t, s, cfg, rep)
-			_, recs, err := ledger.Read(cfg.LedgerPath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, recs := runChecked(t, s, cfg)
 			var last time.Time
 			for _, r := range recs {
 				if r.IntendedAt.After(last) {
@@ -146,6 +122,22 @@ func TestRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runChecked runs cfg's load, checks it (checkRun) and returns its report
+// and its ledger's records.
+func runChecked(t *testing.T, s *stacktest.Stack, cfg load.Config) (*load.Report, []ledger.Record) {
+	t.Helper()
+	rep, err := load.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRun(t, s, cfg, rep)
+	_, recs, err := ledger.Read(cfg.LedgerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, recs
 }
 
 // checkRun checks the report against the ledger and the ledger against
