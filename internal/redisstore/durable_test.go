@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/textkit/customers/internal/command"
@@ -213,7 +212,7 @@ func testNoReplica(t *testing.T, s *redisstore.Store, cl *redistest.Cluster, id 
 		}
 		return fmt.Errorf("%s does not flag %s failed yet", master.Addr, replica.Addr)
 	})
-	unreplicated := counter(t, "textkit_redis_unreplicated_writes_total")
+	unreplicated := testenv.Metric(t, "textkit_redis_unreplicated_writes_total")
 	// The redelivery (the provisioner claims first) finds the outcome, or
 	// claims the command and applies it.
 	o, err := s.IndexAndClaim(ctx, c.PartnerID(), id, act.Outcome.CommandID)
@@ -229,7 +228,7 @@ func testNoReplica(t *testing.T, s *redisstore.Store, cl *redistest.Cluster, id 
 			t.Fatalf("redelivered activation = %+v, %v; want it applied at version 2", o, err)
 		}
 	}
-	if got := counter(t, "textkit_redis_unreplicated_writes_total"); got <= unreplicated {
+	if got := testenv.Metric(t, "textkit_redis_unreplicated_writes_total"); got <= unreplicated {
 		t.Errorf("textkit_redis_unreplicated_writes_total = %v after writes on a master without a replica, was %v", got, unreplicated)
 	}
 
@@ -261,21 +260,5 @@ func testNoReplica(t *testing.T, s *redisstore.Store, cl *redistest.Cluster, id 
 // shortfalls reads textkit_redis_replica_ack_shortfalls_total.
 func shortfalls(t *testing.T) float64 {
 	t.Helper()
-	return counter(t, "textkit_redis_replica_ack_shortfalls_total")
-}
-
-// counter reads the counter name from the default registry.
-func counter(t *testing.T, name string) float64 {
-	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatal(name + " is not registered")
-	return 0
+	return testenv.Metric(t, "textkit_redis_replica_ack_shortfalls_total")
 }

@@ -12,47 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/failure"
 	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/retention"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 )
-
-// metric returns the value of a counter or gauge series of the default
-// registry whose labels include labels (name, value pairs); 0 when absent.
-func metric(t *testing.T, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue series
-				}
-			}
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return sum
-}
 
 // scheduleRaw writes a key record field by field and its schedule entry,
 // as a bug, a manual edit or an old version might have left them.
@@ -96,8 +63,8 @@ func TestUnreadableRecordsAreNeverDestroyed(t *testing.T) {
 	if err := e.store.ScheduleKeyDestruction(ctx(t), notAnID, due); err != nil {
 		t.Fatal(err)
 	}
-	recordsBefore := metric(t, "textkit_retention_unreadable_records_total", "source", "key_record")
-	entriesBefore := metric(t, "textkit_retention_unreadable_records_total", "source", "schedule_entry")
+	recordsBefore := testenv.Metric(t, "textkit_retention_unreadable_records_total", "source", "key_record")
+	entriesBefore := testenv.Metric(t, "textkit_retention_unreadable_records_total", "source", "schedule_entry")
 
 	res, err := svc.Sweep(ctx(t))
 	if err == nil || res.Destroyed != 1 || res.Unreadable != 4 || res.Failed != 0 {
@@ -126,16 +93,16 @@ func TestUnreadableRecordsAreNeverDestroyed(t *testing.T) {
 	if r := e.record(fine); r.State != keys.Destroyed || e.keyExists(fine) {
 		t.Fatalf("the readable key is %s (exists %v); the sweep did not go on", r.State, e.keyExists(fine))
 	}
-	if got := metric(t, "textkit_retention_unreadable_records_total", "source", "key_record") - recordsBefore; got != 3 {
+	if got := testenv.Metric(t, "textkit_retention_unreadable_records_total", "source", "key_record") - recordsBefore; got != 3 {
 		t.Errorf("unreadable key records counted %v, want 3", got)
 	}
-	if got := metric(t, "textkit_retention_unreadable_records_total", "source", "schedule_entry") - entriesBefore; got != 1 {
+	if got := testenv.Metric(t, "textkit_retention_unreadable_records_total", "source", "schedule_entry") - entriesBefore; got != 1 {
 		t.Errorf("unreadable schedule entries counted %v, want 1", got)
 	}
-	if got := metric(t, "textkit_retention_destructions_overdue"); got != 4 {
+	if got := testenv.Metric(t, "textkit_retention_destructions_overdue"); got != 4 {
 		t.Errorf("overdue gauge %v, want 4", got)
 	}
-	if got := metric(t, "textkit_retention_destructions_overdue_oldest_seconds"); got != (2 * time.Hour).Seconds() {
+	if got := testenv.Metric(t, "textkit_retention_destructions_overdue_oldest_seconds"); got != (2 * time.Hour).Seconds() {
 		t.Errorf("oldest overdue %vs, want %v", got, (2 * time.Hour).Seconds())
 	}
 	if logs := e.logs.String(); strings.Contains(logs, garbage) || strings.Contains(logs, notAnID) {
@@ -154,7 +121,7 @@ func TestUnreadableRecordsAreNeverDestroyed(t *testing.T) {
 	if r := e.record(garbled); r.State != keys.Destroyed || e.keyExists(garbled) || !r.DestroyAt.Equal(due) {
 		t.Fatalf("fixed record: %+v, key exists %v", r, e.keyExists(garbled))
 	}
-	if got := metric(t, "textkit_retention_destructions_overdue"); got != 3 {
+	if got := testenv.Metric(t, "textkit_retention_destructions_overdue"); got != 3 {
 		t.Errorf("overdue gauge after the fix %v, want 3", got)
 	}
 }
@@ -177,7 +144,7 @@ func TestTerminationEventsThatCannotBeReadNeverDestroy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventsBefore := metric(t, "textkit_retention_unreadable_records_total", "source", "event")
+	eventsBefore := testenv.Metric(t, "textkit_retention_unreadable_records_total", "source", "event")
 
 	ev := terminated(timeless, customer.Retention{Strategy: customer.Temporary, Period: 1}, time.Time{})
 	if err := svc.Handle(ctx(t), eventJSON(t, ev)); err != nil {
@@ -197,7 +164,7 @@ func TestTerminationEventsThatCannotBeReadNeverDestroy(t *testing.T) {
 	if r := e.record(unknown); r.State != keys.Active || !e.keyExists(unknown) {
 		t.Fatalf("unknown strategy: key %s, exists %v; want kept", r.State, e.keyExists(unknown))
 	}
-	if got := metric(t, "textkit_retention_unreadable_records_total", "source", "event") - eventsBefore; got != 2 {
+	if got := testenv.Metric(t, "textkit_retention_unreadable_records_total", "source", "event") - eventsBefore; got != 2 {
 		t.Errorf("unreadable events counted %v, want 2", got)
 	}
 
@@ -306,7 +273,7 @@ func TestDestructionIsRecordedOnlyWhenVaultConfirmsIt(t *testing.T) {
 	if len(e.keyEventsOf(id, command.KeyDestroyed)) != 0 {
 		t.Fatal("destroyed event for a key that exists")
 	}
-	if got := metric(t, "textkit_retention_destructions_overdue"); got != 1 {
+	if got := testenv.Metric(t, "textkit_retention_destructions_overdue"); got != 1 {
 		t.Errorf("overdue gauge %v, want 1", got)
 	}
 
@@ -320,7 +287,7 @@ func TestDestructionIsRecordedOnlyWhenVaultConfirmsIt(t *testing.T) {
 	if r := e.record(id); r.State != keys.Destroyed || e.keyExists(id) {
 		t.Fatalf("after the fix: key %s, exists %v", r.State, e.keyExists(id))
 	}
-	if got := metric(t, "textkit_retention_destructions_overdue"); got != 0 {
+	if got := testenv.Metric(t, "textkit_retention_destructions_overdue"); got != 0 {
 		t.Errorf("overdue gauge after the destruction %v, want 0", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/keys"
 	"github.com/textkit/customers/internal/retention"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/vault"
 	"github.com/textkit/customers/internal/vault/vaulttest"
 )
@@ -174,14 +175,14 @@ func TestSweeperRetriesSoonAfterATransientFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	fk.setFailing(5) // the start-up sweep's attempts fail, and a few more
-	errorsBefore := counter(t, "textkit_retention_sweep_errors_total")
+	errorsBefore := testenv.Metric(t, "textkit_retention_sweep_errors_total")
 	e.start(t, withFlakyKeys(fk)) // SweepInterval is an hour: only the backoff can bring it back
 
 	r := e.waitState(id, keys.Destroyed)
 	if fk.destroyCount(id) != 1 || !r.DestroyedAt.Equal(now) {
 		t.Fatalf("destroyed %d times, record %+v", fk.destroyCount(id), r)
 	}
-	if counter(t, "textkit_retention_sweep_errors_total") <= errorsBefore {
+	if testenv.Metric(t, "textkit_retention_sweep_errors_total") <= errorsBefore {
 		t.Fatal("sweep errors metric did not count the failures")
 	}
 	e.waitKeyEvents(id, command.KeyDestroyed, 1)

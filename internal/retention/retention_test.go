@@ -20,7 +20,7 @@ func TestRegisteredCustomerGetsAnActiveKeyOnce(t *testing.T) {
 	e := newEnv(t)
 	e.start(t)
 	id := newID()
-	created := counter(t, "textkit_retention_keys_created_total")
+	created := testenv.Metric(t, "textkit_retention_keys_created_total")
 
 	e.publish(registered(id, time.Now()))
 	e.waitState(id, keys.Active)
@@ -41,7 +41,7 @@ func TestRegisteredCustomerGetsAnActiveKeyOnce(t *testing.T) {
 	if len(evs) != 1 || evs[0].Type != command.KeyCreated || evs[0].ID != "key-created-"+id || evs[0].PartnerID != partnerID {
 		t.Fatalf("key events %+v, want one %s", evs, command.KeyCreated)
 	}
-	if got := counter(t, "textkit_retention_keys_created_total") - created; got != 1 {
+	if got := testenv.Metric(t, "textkit_retention_keys_created_total") - created; got != 1 {
 		t.Fatalf("keys created metric went up by %v, want 1", got)
 	}
 }
@@ -281,7 +281,7 @@ func TestTwoReplicasDestroyEachDueKeyOnce(t *testing.T) {
 	for _, id := range ids {
 		e.waitState(id, keys.Scheduled)
 	}
-	destroyedBefore := counter(t, "textkit_retention_keys_destroyed_total")
+	destroyedBefore := testenv.Metric(t, "textkit_retention_keys_destroyed_total")
 	now := base.AddDate(0, 1, 0).Add((due - 1) * time.Hour) // keys 0..due-1 are due
 	e.clock.Set(now)
 
@@ -318,7 +318,7 @@ func TestTwoReplicasDestroyEachDueKeyOnce(t *testing.T) {
 			t.Fatalf("key %d, due at %v, is %s at %v", i, r.DestroyAt, r.State, now)
 		}
 	}
-	if got := counter(t, "textkit_retention_keys_destroyed_total") - destroyedBefore; got != due {
+	if got := testenv.Metric(t, "textkit_retention_keys_destroyed_total") - destroyedBefore; got != due {
 		t.Fatalf("destroyed metric went up by %v, want %d", got, due)
 	}
 }
