@@ -14,6 +14,13 @@ const nodeRestartLimit = 2 * time.Minute
 // machine (Scenario.Ending): a NATS or Vault node's restart and catch-up,
 // a Redis failover (cluster-node-timeout 5 s, then the election) and the
 // old master's return, the restart of seven replicas one by one.
+// natsHold is how long a NATS node stays down, in the short run too:
+// longer than JetStream's randomised 4-9 s re-election of the leaders the
+// node took with it, so that the fault's end (the node restarted and
+// current) measures the restart's recovery, not an election still going
+// on. The clients' cost of the elections is the error window.
+const natsHold = 10 * time.Second
+
 const (
 	natsEnding    = 5 * time.Second
 	redisEnding   = 10 * time.Second
@@ -27,9 +34,9 @@ func ClusterScenarios() []Scenario {
 	return []Scenario{
 		{Name: "cluster-kill-nats-follower", Ending: natsEnding, Description: "kill -9 the NATS node that leads the fewest of the command and event " +
 			"streams and their consumers (never the command stream's leader), restart it when the fault ends",
-			Local: true, Crash: true, inject: killNATS(false)},
+			Hold: natsHold, Local: true, Crash: true, inject: killNATS(false)},
 		{Name: "cluster-kill-nats-leader", Ending: natsEnding, Description: "kill -9 the NATS node leading the command stream, restart it when the fault ends",
-			Local: true, Crash: true, inject: killNATS(true)},
+			Hold: natsHold, Local: true, Crash: true, inject: killNATS(true)},
 		{Name: "cluster-kill-redis-master", Ending: redisEnding, Description: "kill -9 a Redis master at once, its replica perhaps behind (what was " +
 			"acknowledged it confirmed); when the fault ends, wait for its replica to take over, then restart the old master, which rejoins as a " +
 			"replica (meanwhile the promoted master, without a live replica, takes writes on its append-only file alone)", Local: true, Crash: true, inject: killRedisMaster},
