@@ -65,9 +65,33 @@ func OutcomeSubject(partnerID, commandID string) string {
 	return OutcomePrefix + "." + partnerID + "." + commandID
 }
 
-// EventSubject is where events of customerID are published.
-func EventSubject(partnerID, customerID string) string {
+// EventSubject is where an event of type t of customerID is published:
+// customers.evt.<partnerId>.<customerId>.<name>, the name being the type
+// without its "customer." prefix (registered, activated, …). The last
+// token lets a consumer take only the events it acts on (EventFilter):
+// retention reads registrations and terminations, not every change.
+func EventSubject(partnerID, customerID string, t EventType) string {
+	return CustomerEvents(partnerID, customerID) + "." + eventToken(t)
+}
+
+// CustomerEvents is the subject prefix of every event of customerID: its
+// events are on CustomerEvents(…) + ".*".
+func CustomerEvents(partnerID, customerID string) string {
 	return EventPrefix + "." + partnerID + "." + customerID
+}
+
+// EventFilter is the subject filter of every customer's events of type t.
+func EventFilter(t EventType) string {
+	return EventPrefix + ".*.*." + eventToken(t)
+}
+
+// LegacyEventFilter matches the events stored before EventSubject had the
+// type token (customers.evt.<partnerId>.<customerId>): a consumer that
+// filters by type must still read those, each of every type.
+const LegacyEventFilter = EventPrefix + ".*.*"
+
+func eventToken(t EventType) string {
+	return strings.TrimPrefix(string(t), "customer.")
 }
 
 // KeyEventSubject is where retention publishes key lifecycle events.

@@ -36,7 +36,7 @@ func TestAnAcknowledgedMessageLeftInTheStreamDoesNotHoldItsLane(t *testing.T) {
 	// acknowledged): the deliveries Run receives then do not start at the
 	// acknowledgement floor, so its lane checks the stream before each
 	// message (a lane that got every delivery since the floor does not).
-	if _, err := js.Publish(ctx, command.EventSubject(partnerA, uuid.NewString()), []byte("held elsewhere")); err != nil {
+	if _, err := js.Publish(ctx, command.EventSubject(partnerA, uuid.NewString(), command.Activated), []byte("held elsewhere")); err != nil {
 		t.Fatal(err)
 	}
 	other, err := js.Consumer(ctx, natsbus.EventStream, consumer)
@@ -48,7 +48,7 @@ func TestAnAcknowledgedMessageLeftInTheStreamDoesNotHoldItsLane(t *testing.T) {
 	} else if m := <-batch.Messages(); m == nil {
 		t.Fatal("the other replica got no message")
 	}
-	subject := command.EventSubject(partnerA, uuid.NewString())
+	subject := command.EventSubject(partnerA, uuid.NewString(), command.Activated)
 	const n = 4
 	for i := range n {
 		if _, err := js.Publish(ctx, subject, fmt.Appendf(nil, "%d", i)); err != nil {

@@ -62,7 +62,7 @@ func (p *Publisher) PublishEvent(ctx context.Context, e *command.Event) error {
 	if err != nil {
 		return err
 	}
-	subj := command.EventSubject(e.PartnerID, e.CustomerID)
+	subj := command.EventSubject(e.PartnerID, e.CustomerID, e.Type)
 	if isKeyEvent(e.Type) {
 		subj = command.KeyEventSubject(e.PartnerID, e.CustomerID)
 	}

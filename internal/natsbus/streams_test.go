@@ -111,7 +111,7 @@ func TestDirectPublisherMayOnlyPublishItsOwnCommands(t *testing.T) {
 	}
 	for _, subj := range []string{
 		command.CommandSubject(partnerB, customerX),
-		command.EventSubject(partnerA, customerX),
+		command.EventSubject(partnerA, customerX, command.Registered),
 		command.OutcomeSubject(partnerA, "x"),
 		command.DeadLetterSubject(partnerA),
 	} {

@@ -33,16 +33,25 @@ func (p *Provisioner) activate(ctx context.Context, chk *command.Checked, c *cus
 }
 
 // awaitKey waits, bounded, for retention to create the customer's key:
-// registration and activation may arrive back to back.
+// registration and activation may arrive back to back. A key this process
+// has seen exist is not asked for again (keysSeen).
 func (p *Provisioner) awaitKey(ctx context.Context, customerID string) error {
+	if p.keysSeen.has(customerID) {
+		keyChecksTotal.WithLabelValues("remembered").Inc()
+		return nil
+	}
 	err := keywait.Until(ctx, keywait.Policy{Limit: p.cfg.KeyWait, First: 50 * time.Millisecond, Ceiling: time.Second},
 		func(ctx context.Context) (bool, error) {
+			keyChecksTotal.WithLabelValues("vault").Inc()
 			ok, err := p.cfg.Keys.KeyStatus(ctx, customerID)
 			if err != nil {
 				return false, p.transient("check the customer's key", err)
 			}
 			return ok, nil
 		})
+	if err == nil {
+		p.keysSeen.add(customerID)
+	}
 	var ue *customer.Error
 	if err == nil || failure.IsTransient(err) || errors.As(err, &ue) {
 		return err

@@ -87,7 +87,8 @@ func (c *Config) Validate() error {
 
 // Provisioner applies commands.
 type Provisioner struct {
-	cfg Config
+	cfg      Config
+	keysSeen *keysSeen
 }
 
 // New returns a provisioner.
@@ -95,7 +96,7 @@ func New(cfg Config) (*Provisioner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Provisioner{cfg: cfg}, nil
+	return &Provisioner{cfg: cfg, keysSeen: newKeysSeen(keysSeenMax)}, nil
 }
 
 // transient marks a failure that a redelivery may cure (failure.IsTransient

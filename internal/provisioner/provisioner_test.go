@@ -13,6 +13,7 @@ import (
 	"github.com/textkit/customers/internal/command"
 	"github.com/textkit/customers/internal/customer"
 	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/testenv"
 	"github.com/textkit/customers/internal/twilio"
 	"github.com/textkit/customers/internal/twilio/emulator"
 )
@@ -45,6 +46,7 @@ func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	id := uuid.NewString()
 
+	remembered := testenv.Metric(t, "textkit_provisioner_key_checks_total", "source", "remembered")
 	reg := h.send(registerCmd(id, "acme"))
 	mustApplied(t, reg)
 	if reg.CustomerVersion != 1 || reg.Event != command.Registered {
@@ -92,6 +94,11 @@ func TestLifecycle(t *testing.T) {
 		if acct.Status != s.twilio {
 			t.Fatalf("after %s: twilio %s, want %s", s.cmd.Type, acct.Status, s.twilio)
 		}
+	}
+	// The second activation did not ask Vault again for the key the
+	// first one saw.
+	if got := testenv.Metric(t, "textkit_provisioner_key_checks_total", "source", "remembered") - remembered; got != 1 {
+		t.Errorf("activations that skipped the Vault key check: %v, want 1 (the second)", got)
 	}
 	c, _ = h.store.Get(ctx, id)
 	if c.ContactCiphertext() == "" || json.Valid([]byte(c.ContactCiphertext())) {

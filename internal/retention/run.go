@@ -19,13 +19,19 @@ import (
 // event stream.
 const ConsumerName = "retention"
 
-// ConsumerConfig returns the durable consumer of customer events (not the
-// key events retention publishes itself).
+// ConsumerConfig returns the durable consumer of the customer events
+// retention acts on: registrations and terminations (not the other
+// changes, which would cost a delivery and an acknowledgement each for
+// nothing, nor the key events retention publishes itself), and every event
+// stored before event subjects carried their type.
 func ConsumerConfig(ackWait time.Duration) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "retention: creates and destroys customer keys",
-		FilterSubject: command.EventPrefix + ".>",
+		Durable:     ConsumerName,
+		Description: "retention: creates and destroys customer keys",
+		FilterSubjects: []string{
+			command.EventFilter(command.Registered), command.EventFilter(command.Terminated),
+			command.LegacyEventFilter,
+		},
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
 		MaxDeliver:    -1,

@@ -362,7 +362,11 @@ func TestDirectPublisherLifecycle(t *testing.T) {
 	if cfg := cmds.CachedInfo().Config; cfg.Retention != jetstream.WorkQueuePolicy || cfg.MaxAge != 72*time.Hour || cfg.Duplicates != 10*time.Minute {
 		t.Errorf("command stream retention %v, MaxAge %v, Duplicates %v; the docs say work queue, 72h, 10m", cfg.Retention, cfg.MaxAge, cfg.Duplicates)
 	}
-	for _, m := range streamMessages(t, js, natsbus.EventStream, command.EventSubject(stacktest.PartnerID, customerID)) {
+	events := streamMessages(t, js, natsbus.EventStream, command.CustomerEvents(stacktest.PartnerID, customerID)+".*")
+	if len(events) == 0 {
+		t.Error("the customer's events are not in the event stream: the scan below proves nothing")
+	}
+	for _, m := range events {
 		if bytes.Contains(m.Data(), []byte("4165550199")) || bytes.Contains(m.Data(), []byte("Yonge")) || bytes.Contains(m.Data(), []byte("Direct Co. Inc.")) {
 			t.Errorf("an event carries contact info: %s", m.Data())
 		}
@@ -420,7 +424,7 @@ func TestDirectPublisherPermissions(t *testing.T) {
 	}
 
 	// Publishing events.
-	evt := command.EventSubject(stacktest.PartnerID, customerID)
+	evt := command.EventSubject(stacktest.PartnerID, customerID, command.Terminated)
 	if err := p.nc.Publish(evt, []byte(`{"version":1}`)); err != nil {
 		t.Fatal(err)
 	}

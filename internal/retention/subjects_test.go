@@ -1,0 +1,63 @@
+package retention_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/textkit/customers/internal/command"
+	"github.com/textkit/customers/internal/customer"
+	"github.com/textkit/customers/internal/keys"
+	"github.com/textkit/customers/internal/natsbus"
+	"github.com/textkit/customers/internal/retention"
+)
+
+// TestRetentionReadsOnlyTheEventsItActsOn: the consumer delivers
+// registrations and terminations, not the other changes (each would cost
+// a delivery and an acknowledgement for nothing), and still every event
+// stored before event subjects carried their type (the legacy
+// customers.evt.<partnerId>.<customerId> form), so a stream written by an
+// older provisioner is handled after an upgrade.
+func TestRetentionReadsOnlyTheEventsItActsOn(t *testing.T) {
+	e := newEnv(t)
+	id, legacy := newID(), newID()
+	at := time.Now()
+
+	// An older provisioner's registration and termination, before
+	// retention's consumer exists.
+	for _, ev := range []*command.Event{registered(legacy, at), terminated(legacy, customer.Retention{Strategy: customer.NoRetention}, at)} {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.js.Publish(ctx(t), command.CustomerEvents(ev.PartnerID, ev.CustomerID), b, jetstream.WithMsgID(ev.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.publish(registered(id, at))
+	for i, typ := range []command.EventType{command.Activated, command.ContactInfoUpdated, command.Deactivated} {
+		ev := registered(id, at)
+		ev.ID, ev.Type, ev.CustomerVersion = "cmd-"+string(typ)+"-"+id, typ, int64(i+2)
+		e.publish(ev)
+	}
+	e.start(t)
+	e.waitState(id, keys.Active)
+	e.waitState(legacy, keys.Destroyed)
+	e.waitConsumed()
+
+	c, err := e.js.Consumer(ctx(t), natsbus.EventStream, retention.ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Delivered: the two legacy events and the new registration; not the
+	// three other changes, nor the key events retention published.
+	if got := info.Delivered.Consumer; got != 3 {
+		t.Fatalf("retention's consumer delivered %d events, want 3 (2 legacy, 1 registration)", got)
+	}
+}
