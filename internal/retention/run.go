@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -149,6 +150,13 @@ func (s *Service) ensureConsumer(ctx context.Context, js jetstream.JetStream, ac
 	backoff := natsbus.Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second}
 	for attempt := uint64(1); ; attempt++ {
 		_, err := js.CreateOrUpdateConsumer(ctx, natsbus.EventStream, ConsumerConfig(ackWait))
+		if errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
+			// nats-server 2.15 answers the update of a consumer that had
+			// one filter (retention before event subjects carried their
+			// type) with the old filter, though it applied the new ones:
+			// ask for the consumer as it is now.
+			err = checkFilters(ctx, js)
+		}
 		if err == nil {
 			return nil
 		}
@@ -166,4 +174,18 @@ func (s *Service) ensureConsumer(ctx context.Context, js jetstream.JetStream, ac
 		case <-t.C:
 		}
 	}
+}
+
+// checkFilters reports whether the durable consumer has the filters of
+// ConsumerConfig.
+func checkFilters(ctx context.Context, js jetstream.JetStream) error {
+	c, err := js.Consumer(ctx, natsbus.EventStream, ConsumerName)
+	if err != nil {
+		return err
+	}
+	want := ConsumerConfig(0).FilterSubjects
+	if got := c.CachedInfo().Config.FilterSubjects; !slices.Equal(got, want) {
+		return fmt.Errorf("consumer %s filters %q, want %q", ConsumerName, got, want)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 // a delivery and an acknowledgement for nothing), and still every event
 // stored before event subjects carried their type (the legacy
 // customers.evt.<partnerId>.<customerId> form), so a stream written by an
-// older provisioner is handled after an upgrade.
+// older provisioner is handled after an upgrade (and the older
+// retention's consumer, filtering customers.evt.>, is updated).
 func TestRetentionReadsOnlyTheEventsItActsOn(t *testing.T) {
 	e := newEnv(t)
 	id, legacy := newID(), newID()
@@ -35,6 +37,17 @@ func TestRetentionReadsOnlyTheEventsItActsOn(t *testing.T) {
 		if _, err := e.js.Publish(ctx(t), command.CustomerEvents(ev.PartnerID, ev.CustomerID), b, jetstream.WithMsgID(ev.ID)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The consumer as the older retention left it: one filter, every
+	// customer event. Retention updates it when it starts.
+	old := retention.ConsumerConfig(time.Minute)
+	old.FilterSubjects, old.FilterSubject = nil, command.EventPrefix+".>"
+	rjs, err := jetstream.New(e.nats.Connect(t, "retention"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rjs.CreateOrUpdateConsumer(ctx(t), natsbus.EventStream, old); err != nil {
+		t.Fatal(err)
 	}
 	e.publish(registered(id, at))
 	for i, typ := range []command.EventType{command.Activated, command.ContactInfoUpdated, command.Deactivated} {
@@ -54,6 +67,9 @@ func TestRetentionReadsOnlyTheEventsItActsOn(t *testing.T) {
 	info, err := c.Info(ctx(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got, want := info.Config.FilterSubjects, retention.ConsumerConfig(0).FilterSubjects; !slices.Equal(got, want) {
+		t.Errorf("consumer filters %q, want %q", got, want)
 	}
 	// Delivered: the two legacy events and the new registration; not the
 	// three other changes, nor the key events retention published.
