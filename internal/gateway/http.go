@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"go.opentelemetry.io/otel/trace"
@@ -53,6 +54,9 @@ func markReplayed(ctx context.Context) {
 	}
 }
 
+// queryCacheSize bounds the parsed and validated GraphQL documents kept.
+const queryCacheSize = 1000
+
 // Handler returns the /graphql endpoint: request id, timeout,
 // authentication, rate limit, request checks, Idempotency-Key handling
 // and the GraphQL executor with its limits.
@@ -61,6 +65,10 @@ func (g *Gateway) Handler() http.Handler {
 	srv.AddTransport(requestTransport{g})
 	srv.SetParserTokenLimit(g.cfg.Limits.MaxTokens)
 	srv.SetDisableSuggestion(!g.cfg.Dev)
+	// Partners send the same few mutations with new variables: a query
+	// seen before is not parsed and validated again (the limits below
+	// still run on every request). Bounded: 1,000 documents at most.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	if g.cfg.Dev {
 		srv.Use(extension.Introspection{})
 	}
