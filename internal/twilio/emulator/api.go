@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,7 +224,9 @@ func (e *Emulator) updateLocked(caller *Account, sid string, form url.Values, pa
 	}
 	changed := (setName && name != a.FriendlyName) || (setStatus && status != a.Status)
 	if setName {
+		old := a.FriendlyName
 		a.FriendlyName = name
+		e.renamed(a, old)
 	}
 	if setStatus {
 		a.Status = status
@@ -308,15 +311,24 @@ func parseListQuery(q url.Values) (listQuery, *apiError) {
 }
 
 // matchesLocked returns every account the caller may see that matches the
-// filters, with its position in creation order for PageToken.
+// filters, in creation order, with its creation position for PageToken.
+// A list by FriendlyName looks only at the accounts of that name.
 func (e *Emulator) matchesLocked(caller *Account, lq listQuery) (matches []*Account, pos []int) {
-	for i, sid := range e.order {
+	sids := e.order
+	if lq.byName {
+		sids = make([]string, 0, len(e.byName[lq.name]))
+		for sid := range e.byName[lq.name] {
+			sids = append(sids, sid)
+		}
+		slices.SortFunc(sids, func(a, b string) int { return e.seq[a] - e.seq[b] })
+	}
+	for _, sid := range sids {
 		a := e.accounts[sid]
 		if a.SID != caller.SID && a.OwnerSID != caller.SID ||
 			lq.byName && a.FriendlyName != lq.name || lq.byStatus && a.Status != lq.status {
 			continue
 		}
-		matches, pos = append(matches, a), append(pos, i)
+		matches, pos = append(matches, a), append(pos, e.seq[sid])
 	}
 	return matches, pos
 }
@@ -390,13 +402,8 @@ func (e *Emulator) parseToken(tok string) (at int, before, ok bool) {
 	if len(tok) < 3 || (tok[:2] != "PA" && tok[:2] != "PB") {
 		return 0, false, false
 	}
-	sid := tok[2:]
-	for i, s := range e.order {
-		if s == sid {
-			return i, tok[:2] == "PB", true
-		}
-	}
-	return 0, false, false
+	at, ok = e.seq[tok[2:]]
+	return at, tok[:2] == "PB", ok
 }
 
 // encodeOrdered writes list parameters in Twilio's order: FriendlyName,

@@ -99,6 +99,12 @@ type Emulator struct {
 	mu       sync.Mutex
 	accounts map[string]*Account
 	order    []string // SIDs in creation order: the list order
+	// The list's lookups without a scan of every account: a list by
+	// FriendlyName (two per registration) costs what it finds, not what
+	// the emulator holds.
+	seq     map[string]int                 // SID → creation position (increasing; gaps after Forget)
+	byName  map[string]map[string]struct{} // FriendlyName → SIDs
+	nextSeq int
 	faults   []*faultState
 	requests []Request
 }
@@ -144,7 +150,9 @@ func New(cfg Config) (*Emulator, error) {
 		}
 		if loaded {
 			main := e.accounts[e.mainSID]
+			old := main.FriendlyName
 			main.AuthToken, main.FriendlyName, main.Type = cfg.AuthToken, cfg.FriendlyName, cfg.Type
+			e.renamed(main, old)
 			return e, nil
 		}
 	}
@@ -249,8 +257,7 @@ func (e *Emulator) Forget(sid string) error {
 	if _, ok := e.accounts[sid]; !ok {
 		return fmt.Errorf("emulator: no account %s", sid)
 	}
-	delete(e.accounts, sid)
-	e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == sid })
+	e.remove(sid)
 	return e.journalLocked(journalEntry{Forget: sid})
 }
 
@@ -260,16 +267,56 @@ func (e *Emulator) Reset() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	main := e.accounts[e.mainSID]
-	e.accounts = map[string]*Account{main.SID: main}
-	e.order = []string{main.SID}
+	e.accounts, e.order, e.seq, e.byName = map[string]*Account{}, nil, nil, nil
+	e.add(main)
 	e.faults = nil
 	e.requests = nil
 	return e.saveLocked()
 }
 
 func (e *Emulator) add(a *Account) {
+	if e.seq == nil {
+		e.seq, e.byName = map[string]int{}, map[string]map[string]struct{}{}
+	}
 	e.accounts[a.SID] = a
 	e.order = append(e.order, a.SID)
+	e.seq[a.SID] = e.nextSeq
+	e.nextSeq++
+	e.named(a.SID, a.FriendlyName)
+}
+
+// remove forgets the account sid.
+func (e *Emulator) remove(sid string) {
+	if a, ok := e.accounts[sid]; ok {
+		e.unnamed(sid, a.FriendlyName)
+	}
+	delete(e.accounts, sid)
+	delete(e.seq, sid)
+	e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == sid })
+}
+
+// renamed moves a in the name index after its FriendlyName changed from old.
+func (e *Emulator) renamed(a *Account, old string) {
+	if old != a.FriendlyName {
+		e.unnamed(a.SID, old)
+		e.named(a.SID, a.FriendlyName)
+	}
+}
+
+func (e *Emulator) named(sid, name string) {
+	set := e.byName[name]
+	if set == nil {
+		set = map[string]struct{}{}
+		e.byName[name] = set
+	}
+	set[sid] = struct{}{}
+}
+
+func (e *Emulator) unnamed(sid, name string) {
+	delete(e.byName[name], sid)
+	if len(e.byName[name]) == 0 {
+		delete(e.byName, name)
+	}
 }
 
 // stateDoc is the StateFile's content.
@@ -374,12 +421,14 @@ func (e *Emulator) replayJournal() error {
 		case j.Put != nil && (!validSID(j.Put.SID) || !j.Put.Status.valid()):
 			return fmt.Errorf("emulator: journal %s line %d holds an invalid account %q", e.journalFile(), i+1, j.Put.SID)
 		case j.Put != nil && e.accounts[j.Put.SID] != nil:
-			*e.accounts[j.Put.SID] = *j.Put
+			a := e.accounts[j.Put.SID]
+			old := a.FriendlyName
+			*a = *j.Put
+			e.renamed(a, old)
 		case j.Put != nil:
 			e.add(j.Put)
 		case j.Forget != "" && j.Forget != e.mainSID:
-			delete(e.accounts, j.Forget)
-			e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == j.Forget })
+			e.remove(j.Forget)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -565,5 +566,74 @@ func TestStateJournalReplays(t *testing.T) {
 	}
 	if n := len(third.Accounts()); n != 2 {
 		t.Errorf("after a second restart %d accounts, want 2", n)
+	}
+}
+
+// TestListByNameFollowsRenamesForgetsAndRestarts: a list by FriendlyName
+// (looked up in the emulator's name index, not by a scan of every
+// account) finds an account under its current name only, in creation
+// order, after a rename, a Forget, a restart that replays the journal, and
+// a Reset.
+func TestListByNameFollowsRenamesForgetsAndRestarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twilio.json")
+	cfg := emulator.Config{AccountSID: emulator.NewSID(), AuthToken: "secret1", StateFile: path}
+	s := twiliotest.NewServer(t, cfg)
+	c := newClient(t, s)
+	a := c.create("x")["sid"].(string)
+	b := c.create("x")["sid"].(string)
+	gone := c.create("x")["sid"].(string)
+	d := c.create("y")["sid"].(string)
+	c.do(http.MethodPost, "/2010-04-01/Accounts/"+b+".json", url.Values{"FriendlyName": {"y"}})
+	if err := s.Forget(gone); err != nil {
+		t.Fatal(err)
+	}
+	e := c.create("x")["sid"].(string)
+
+	names := func(c *client, name string) string {
+		t.Helper()
+		status, _, page := c.do(http.MethodGet, "/2010-04-01/Accounts.json", url.Values{"FriendlyName": {name}})
+		if status != http.StatusOK {
+			t.Fatalf("list %q: %d %v", name, status, page)
+		}
+		var sids []string
+		for _, acct := range page["accounts"].([]any) {
+			sids = append(sids, acct.(map[string]any)["sid"].(string))
+		}
+		return strings.Join(sids, ",")
+	}
+	want := map[string]string{"x": a + "," + e, "y": b + "," + d, "gone": ""}
+	for name, sids := range want {
+		if got := names(c, name); got != sids {
+			t.Errorf("list %q: %s, want %s", name, got, sids)
+		}
+	}
+
+	// Restarted from the state file and its journal: the same answers.
+	again, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(again)
+	defer srv.Close()
+	rc := &client{t: t, base: srv.URL, sid: cfg.AccountSID, auth: cfg.AuthToken}
+	for name, sids := range want {
+		if got := names(rc, name); got != sids {
+			t.Errorf("after a restart, list %q: %s, want %s", name, got, sids)
+		}
+	}
+	// A page token still walks the name's accounts in creation order.
+	status, _, page := rc.do(http.MethodGet, "/2010-04-01/Accounts.json", url.Values{"FriendlyName": {"y"}, "PageSize": {"1"}, "PageToken": {"PA" + b}})
+	if accts, _ := page["accounts"].([]any); status != http.StatusOK || len(accts) != 1 || accts[0].(map[string]any)["sid"] != d {
+		t.Errorf("the page after %s: %d %v, want %s", b, status, page, d)
+	}
+
+	if err := again.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(rc, "x"); got != "" {
+		t.Errorf("after a reset, list x: %s, want none", got)
+	}
+	if got := names(rc, "TextKit emulator"); got != cfg.AccountSID {
+		t.Errorf("after a reset, the main account by name: %s, want %s", got, cfg.AccountSID)
 	}
 }
