@@ -70,10 +70,18 @@ func (p *Provisioner) recorded(ctx context.Context, chk *command.Checked, out *c
 // is idempotent (events are de-duplicated by id). The event was put in the
 // customer's outbox by the apply; if this process dies before delivering
 // it, the outbox relay does.
+//
+// The outcome goes out before the event: the answer waits only for what a
+// read right after it must see (a new customer listed under its partner),
+// not for the event's JetStream write and the outbox clean-up. The message
+// is acknowledged only after both, so a failure there redelivers it and
+// the outcome is published again, the same.
 func (p *Provisioner) finish(ctx context.Context, chk *command.Checked, out *command.Outcome) error {
 	log := logger(ctx)
+	var ev *command.Event
 	if out.Status == command.Applied {
-		if err := p.deliver(ctx, eventOf(chk, out)); err != nil {
+		ev = eventOf(chk, out)
+		if err := p.listed(ctx, ev); err != nil {
 			return err
 		}
 		log.Info("command applied", "customer_version", out.CustomerVersion, "event", string(out.Event))
@@ -84,7 +92,10 @@ func (p *Provisioner) finish(ctx context.Context, chk *command.Checked, out *com
 		// The outcome is stored; a client can still look it up.
 		log.Warn("could not publish outcome", "error", err.Error())
 	}
-	return nil
+	if ev == nil {
+		return nil
+	}
+	return p.publish(ctx, ev)
 }
 
 // eventOf is the event of an applied command.
@@ -101,15 +112,30 @@ func eventOf(chk *command.Checked, out *command.Outcome) *command.Event {
 	return ev
 }
 
-// deliver does what follows from an applied command's event (a new
-// customer is listed under its partner), publishes it, and removes it from
-// the customer's outbox. Every step is idempotent.
+// deliver does what follows from an applied command's event (listed),
+// publishes it, and removes it from the customer's outbox (publish).
+// Every step is idempotent.
 func (p *Provisioner) deliver(ctx context.Context, ev *command.Event) error {
-	if ev.Type == command.Registered {
-		if err := p.cfg.Store.IndexCustomer(ctx, ev.PartnerID, ev.CustomerID); err != nil {
-			return p.transient("index customer", err)
-		}
+	if err := p.listed(ctx, ev); err != nil {
+		return err
 	}
+	return p.publish(ctx, ev)
+}
+
+// listed lists a new customer under its partner.
+func (p *Provisioner) listed(ctx context.Context, ev *command.Event) error {
+	if ev.Type != command.Registered {
+		return nil
+	}
+	if err := p.cfg.Store.IndexCustomer(ctx, ev.PartnerID, ev.CustomerID); err != nil {
+		return p.transient("index customer", err)
+	}
+	return nil
+}
+
+// publish stores the event in the event stream and removes it from the
+// customer's outbox.
+func (p *Provisioner) publish(ctx context.Context, ev *command.Event) error {
 	if err := p.cfg.Publisher.PublishEvent(ctx, ev); err != nil {
 		return p.transient("publish event", err)
 	}
