@@ -24,6 +24,11 @@ func rateKey(bucket string) string { return "ratelimit:{" + bucket + "}" }
 // KEYS[1] the bucket; ARGV[1] now (µs), ARGV[2] emission interval (µs,
 // 1 s / rate), ARGV[3] burst.
 // Returns {1, 0} when allowed, {0, µs to wait} when not.
+//
+// The bucket is not written to the AOF nor sent to replicas
+// (redis.set_repl): a request does not wait for an fsync of a rate-limit
+// state that nobody needs back. A Redis restart or failover refills the
+// buckets it held (at most one burst more per caller, once).
 var rateScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -37,6 +42,7 @@ if now < allow_at then
   return {0, math.ceil(allow_at - now)}
 end
 tat = tat + interval
+redis.set_repl(redis.REPL_NONE)
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
 return {1, 0}`)
 

@@ -2,6 +2,8 @@ package redisstore_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,47 @@ import (
 
 // A bucket gives its burst at once, then one request per 1/rate, telling
 // how long to wait; its key expires once the bucket is full again.
+// TestTakeRateTokenWritesNothingDurable: taking tokens adds nothing to the
+// append-only file (no fsync for a request's rate limit), while a durable
+// write does.
+func TestTakeRateTokenWritesNothingDurable(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	aofSize := func() int64 {
+		t.Helper()
+		info, err := s.Client().Info(ctx, "persistence").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "aof_current_size:"); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatalf("no aof_current_size: the test Redis must have its AOF on\n%s", info)
+		return 0
+	}
+	before := aofSize()
+	for range 5 {
+		if ok, _, err := s.TakeRateToken(ctx, "partner:"+uuid.NewString(), 10, 10, time.Now()); err != nil || !ok {
+			t.Fatalf("take: %v %v", ok, err)
+		}
+	}
+	if after := aofSize(); after != before {
+		t.Fatalf("the AOF grew from %d to %d bytes for rate-limit tokens", before, after)
+	}
+	if err := s.Client().Set(ctx, "aof-probe:"+uuid.NewString(), "x", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if after := aofSize(); after <= before {
+		t.Fatalf("a durable SET left the AOF at %d bytes: the check above proves nothing", after)
+	}
+}
+
 func TestTakeRateTokenIsATokenBucket(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
