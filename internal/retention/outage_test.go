@@ -226,6 +226,54 @@ func TestPermanentFailureIsPostponedWithoutHoldingUpOthers(t *testing.T) {
 	}
 }
 
+// TestARefusedDestructionIsRetriedSoonAtFirst: a key Vault refused to
+// destroy waits as long as it is overdue, from 30 s up to PermanentRetry,
+// so a refusal that was only Vault's passing state (a failover) delays
+// the destruction by half a minute, not by PermanentRetry.
+func TestARefusedDestructionIsRetriedSoonAtFirst(t *testing.T) {
+	e := newEnv(t)
+	fk := newFlakyKeys()
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	e.clock.Set(now)
+	cfg := e.config(t)
+	withFlakyKeys(fk)(&cfg)
+	cfg.PermanentRetry = 5 * time.Minute
+	svc, err := retention.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newID()
+	fk.refuse[id] = true
+	if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, keys.Record{State: keys.Scheduled, DestroyAt: now, PartnerID: partnerID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.ScheduleKeyDestruction(ctx(t), id, now); err != nil {
+		t.Fatal(err)
+	}
+	// Overdue by 0, 30 s, 1 min, 2 min, 4 min, 8 min: the waits double
+	// from 30 s and stop at PermanentRetry.
+	at := now
+	for _, wait := range []time.Duration{30 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute} {
+		e.clock.Set(at)
+		if _, err := svc.Sweep(ctx(t)); !errors.Is(err, errRefused) {
+			t.Fatalf("sweep at %v: %v, want the refusal", at, err)
+		}
+		next, ok, err := e.store.KeyDestructionEntry(ctx(t), id)
+		if err != nil || !ok || !next.Equal(at.Add(wait)) {
+			t.Fatalf("refused at %v (overdue %v): entry at %v (%v, %v), want %v", at, at.Sub(now), next, ok, err, at.Add(wait))
+		}
+		at = next
+	}
+	delete(fk.refuse, id)
+	e.clock.Set(at)
+	if res, err := svc.Sweep(ctx(t)); err != nil || res.Destroyed != 1 {
+		t.Fatalf("sweep once Vault accepts: %+v, %v", res, err)
+	}
+	if r := e.record(id); r.State != keys.Destroyed {
+		t.Fatalf("key %s, want DESTROYED", r.State)
+	}
+}
+
 func TestEventsRetentionDoesNotOwnAreIgnored(t *testing.T) {
 	e := newEnv(t)
 	fk := newFlakyKeys()

@@ -71,9 +71,10 @@ type Config struct {
 	// VaultAttempts is the number of calls VaultRetry allows. Default 3.
 	VaultAttempts int
 	// PermanentRetry is how long a key whose destruction failed for a
-	// reason retrying cannot fix (e.g. Vault refused the token, or its
-	// record cannot be read) waits before it is tried again, so it does
-	// not hold up other keys. Default 10m.
+	// reason retrying cannot fix (e.g. its record cannot be read) waits
+	// before it is tried again, so it does not hold up other keys; a key
+	// Vault refused to destroy waits as long as it is overdue, from 30 s
+	// up to PermanentRetry. Default 10m.
 	PermanentRetry time.Duration
 }
 

@@ -132,7 +132,7 @@ func (s *Service) destroy(ctx context.Context, c redisstore.Claim, now time.Time
 	if due, err := d.due(ctx, rec, now); !due {
 		return false, err
 	}
-	if err := d.destroyInVault(ctx, now); err != nil {
+	if err := d.destroyInVault(ctx, now, now.Sub(rec.DestroyAt)); err != nil {
 		return false, err
 	}
 	return d.recordDestroyed(ctx, rec)
@@ -244,9 +244,26 @@ func (d destruction) due(ctx context.Context, rec keys.Record, now time.Time) (b
 	return true, nil
 }
 
+// minRefusedRetry is the first wait of a key whose destruction Vault
+// refused (refusedRetry).
+const minRefusedRetry = 30 * time.Second
+
+// refusedRetry is how long a key whose destruction Vault refused waits
+// before it is tried again: as long as it is overdue already, at least
+// minRefusedRetry and at most Config.PermanentRetry. The waits double
+// (30 s, 1, 2, 4, 8 min, then every PermanentRetry): a refusal that was
+// Vault's passing state (a new active node still setting up its mounts
+// after a failover) costs half a minute, not PermanentRetry, while one
+// that needs an operator is not retried more than about once per
+// PermanentRetry for long.
+func (s *Service) refusedRetry(overdue time.Duration) time.Duration {
+	return min(s.cfg.PermanentRetry, max(minRefusedRetry, overdue))
+}
+
 // destroyInVault destroys the key in Vault, retrying transient failures;
-// on failure the entry is given back (transient) or postponed (permanent).
-func (d destruction) destroyInVault(ctx context.Context, now time.Time) error {
+// on failure the entry is given back (transient) or postponed (permanent,
+// by refusedRetry of how long the key is overdue).
+func (d destruction) destroyInVault(ctx context.Context, now time.Time, overdue time.Duration) error {
 	err := d.s.retryVault(ctx, func(ctx context.Context) error { return d.s.cfg.Keys.DestroyKey(ctx, d.c.CustomerID) })
 	if err == nil {
 		return nil
@@ -257,8 +274,9 @@ func (d destruction) destroyInVault(ctx context.Context, now time.Time) error {
 		return d.transient(ctx, fmt.Errorf("destroy key: %w", err))
 	}
 	sweepErrors.WithLabelValues("permanent").Inc()
-	d.log.Error("vault refused to destroy the key; postponed", "error", err.Error(), "retry_in", d.s.cfg.PermanentRetry.String())
-	d.postpone(ctx, now.Add(d.s.cfg.PermanentRetry))
+	wait := d.s.refusedRetry(overdue)
+	d.log.Error("vault refused to destroy the key; postponed", "error", err.Error(), "retry_in", wait.String())
+	d.postpone(ctx, now.Add(wait))
 	return fmt.Errorf("destroy key: %w", err)
 }
 
