@@ -138,7 +138,7 @@ func runShort(t *testing.T, limit time.Duration, flags ...string) (chaos.Summary
 		if log, rerr := os.ReadFile(filepath.Join(dir, "stack", "up.log")); rerr == nil {
 			t.Logf("up.log, its end:\n%s", log[max(0, len(log)-8000):])
 		}
-		logServiceTrouble(t, filepath.Join(dir, "stack"))
+		logServiceTrouble(t, filepath.Join(dir, "stack"), out.String())
 		t.Fatalf("chaos %v: %v", args, err)
 	}
 	raw, err := os.ReadFile(report)
@@ -155,14 +155,16 @@ func runShort(t *testing.T, limit time.Duration, flags ...string) (chaos.Summary
 // logServiceTrouble logs the last warnings and errors of each of our
 // services' logs in the stack's directory (the single stack's logs/ or
 // the clustered stack's cluster/logs/), which go with the temp dir: what
-// a failed scenario's services said.
-func logServiceTrouble(t *testing.T, stack string) {
+// a failed scenario's services said; and every line, of any level, about
+// a customer a violation in output names.
+func logServiceTrouble(t *testing.T, stack, output string) {
 	t.Helper()
 	var files []string
 	for _, pattern := range []string{"logs/*.log", "cluster/logs/*.log"} {
 		m, _ := filepath.Glob(filepath.Join(stack, pattern)) // the patterns are valid
 		files = append(files, m...)
 	}
+	named := violatingCustomers(output)
 	for _, f := range files {
 		name := filepath.Base(f)
 		if !slices.ContainsFunc([]string{"gateway", "provisioner", "retention", "twilio-emulator"}, func(s string) bool { return strings.HasPrefix(name, s) }) {
@@ -172,14 +174,49 @@ func logServiceTrouble(t *testing.T, stack string) {
 		if err != nil {
 			continue
 		}
-		var trouble []string
+		var trouble, about []string
 		for _, line := range strings.Split(string(raw), "\n") {
 			if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
 				trouble = append(trouble, line)
+			}
+			if slices.ContainsFunc(named, func(id string) bool { return strings.Contains(line, id) }) {
+				about = append(about, line)
 			}
 		}
 		if len(trouble) > 0 {
 			t.Logf("%s: %d warnings and errors, the last ones:\n%s", name, len(trouble), strings.Join(trouble[max(0, len(trouble)-15):], "\n"))
 		}
+		if len(about) > 0 {
+			t.Logf("%s: %d lines about %v, the last ones:\n%s", name, len(about), named, strings.Join(about[max(0, len(about)-40):], "\n"))
+		}
+	}
+}
+
+// violatingCustomers returns the customer ids named by the violation lines
+// of a chaos output ("<scenario>: <CODE> customer <id>: ...").
+func violatingCustomers(output string) []string {
+	var ids []string
+	for _, line := range strings.Split(output, "\n") {
+		_, rest, ok := strings.Cut(line, " customer ")
+		if !ok {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, ":")
+		if len(id) == 36 && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func TestViolatingCustomers(t *testing.T) {
+	out := "cut-vault: KEY_ALIVE_LATE customer db3e21a5-dc29-4890-a737-3d5243fc1541: key still exists\n" +
+		"cut-vault: error: quiesce: not quiet\n" +
+		"x: LOST customer db3e21a5-dc29-4890-a737-3d5243fc1541: again\n" +
+		"y: OTHER customer 0b7e1c2a-0000-4000-8000-000000000001: z\n"
+	got := violatingCustomers(out)
+	want := []string{"db3e21a5-dc29-4890-a737-3d5243fc1541", "0b7e1c2a-0000-4000-8000-000000000001"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("violatingCustomers: %v, want %v", got, want)
 	}
 }
