@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,23 @@ func answer(w http.ResponseWriter, status int, body string) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
+}
+
+// cutOff starts an answer of status promising more body than it sends,
+// then drops the connection: a connection lost mid-answer.
+func cutOff(w http.ResponseWriter, status int, partial string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(partial)+64))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(partial))
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	}
 }
 
 // isKeyPath reports whether r addresses the key itself (not its config).
@@ -139,6 +157,15 @@ func TestDestroyKeyConfirmsByReadingBack(t *testing.T) {
 				return false
 			}
 		}, true, vault.ErrInvalid},
+		{"read back cut off mid-answer", func(id string) func(http.ResponseWriter, *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method == http.MethodGet && isKeyPath(r, id) {
+					cutOff(w, http.StatusNotFound, `{"errors":[`)
+					return true
+				}
+				return false
+			}
+		}, true, vault.ErrUnavailable},
 		{"read back refused", func(id string) func(http.ResponseWriter, *http.Request) bool {
 			return func(w http.ResponseWriter, r *http.Request) bool {
 				if r.Method == http.MethodGet && isKeyPath(r, id) {
