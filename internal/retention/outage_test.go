@@ -188,18 +188,26 @@ func TestSweeperRetriesSoonAfterATransientFailure(t *testing.T) {
 	e.waitKeyEvents(id, command.KeyDestroyed, 1)
 }
 
-func TestPermanentFailureIsPostponedWithoutHoldingUpOthers(t *testing.T) {
-	e := newEnv(t)
-	fk := newFlakyKeys()
-	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+// refusingEnv is a retention service (not running: the test sweeps) with
+// fake keys the test can make Vault refuse, its clock at now, and
+// PermanentRetry retry.
+func refusingEnv(t *testing.T, retry time.Duration) (e *env, fk *flakyKeys, svc *retention.Service, now time.Time) {
+	t.Helper()
+	e, fk = newEnv(t), newFlakyKeys()
+	now = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	e.clock.Set(now)
 	cfg := e.config(t)
 	withFlakyKeys(fk)(&cfg)
-	cfg.PermanentRetry = time.Hour
+	cfg.PermanentRetry = retry
 	svc, err := retention.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, fk, svc, now
+}
+
+func TestPermanentFailureIsPostponedWithoutHoldingUpOthers(t *testing.T) {
+	e, fk, svc, now := refusingEnv(t, time.Hour)
 	refused, fine := newID(), newID()
 	fk.refuse[refused] = true
 	for i, id := range []string{refused, fine} {
@@ -231,17 +239,7 @@ func TestPermanentFailureIsPostponedWithoutHoldingUpOthers(t *testing.T) {
 // so a refusal that was only Vault's passing state (a failover) delays
 // the destruction by half a minute, not by PermanentRetry.
 func TestARefusedDestructionIsRetriedSoonAtFirst(t *testing.T) {
-	e := newEnv(t)
-	fk := newFlakyKeys()
-	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	e.clock.Set(now)
-	cfg := e.config(t)
-	withFlakyKeys(fk)(&cfg)
-	cfg.PermanentRetry = 5 * time.Minute
-	svc, err := retention.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, fk, svc, now := refusingEnv(t, 5 * time.Minute)
 	id := newID()
 	fk.refuse[id] = true
 	if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, keys.Record{State: keys.Scheduled, DestroyAt: now, PartnerID: partnerID}); err != nil {
