@@ -55,3 +55,12 @@ func parseClusterNodes(reply string) []clusterNode {
 	}
 	return nodes
 }
+
+// probe is a connection of its own to the cluster node at addr, with the
+// cluster client's credentials, that does not retry: for a question to
+// that node only.
+func probe(cc *redis.ClusterClient, addr string) *redis.Client {
+	opt := cc.Options()
+	return redis.NewClient(&redis.Options{Addr: addr, Username: opt.Username, Password: opt.Password,
+		TLSConfig: opt.TLSConfig, Dialer: opt.Dialer, DialTimeout: opt.DialTimeout, MaxRetries: -1})
+}

@@ -151,42 +151,80 @@ func (s *Store) replicaAcks(ctx context.Context) (int, error) {
 // replicas CLUSTER NODES lists (failed ones too: a replica down for a
 // while does not change the setting); on one server its connected ones.
 func fewestReplicas(ctx context.Context, rdb redis.UniversalClient) (int, string, error) {
-	if _, ok := rdb.(*redis.ClusterClient); !ok {
-		info, err := rdb.Info(ctx, "replication").Result()
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		n, err := connectedReplicas(ctx, rdb)
 		if err != nil {
-			return 0, "", fmt.Errorf("count redis replicas: %w", err)
+			return 0, "", err
 		}
-		n, _ := strconv.Atoi(infoValue(info, "connected_slaves"))
 		where := "server"
 		if c, ok := rdb.(*redis.Client); ok {
 			where = "server " + c.Options().Addr
 		}
 		return n, where, nil
 	}
-	nodes, err := listClusterNodes(ctx, rdb)
+	nodes, err := listClusterNodes(ctx, cc)
 	if err != nil {
 		return 0, "", fmt.Errorf("count redis replicas: %w", err)
 	}
-	replicas := map[string]int{}
-	addrs := map[string]string{}
-	for _, n := range nodes {
-		switch {
-		case n.is("slave"):
-			replicas[n.master]++
-		case n.is("master") && n.servesSlots:
-			addrs[n.id] = n.addr
-		}
-	}
 	least, where := -1, ""
-	for id, addr := range addrs {
-		if n := replicas[id]; least < 0 || n < least {
-			least, where = n, "master "+addr
+	for _, m := range nodes {
+		if !m.is("master") || !m.servesSlots {
+			continue
+		}
+		n := replicasOf(m.id, nodes)
+		if !m.gone() {
+			// Right after a replica joins, other nodes may still list it
+			// as a master of nothing: the master's own view, and its
+			// connected replicas, know first.
+			n = max(n, ownReplicas(ctx, cc, m))
+		}
+		if least < 0 || n < least {
+			least, where = n, "master "+m.addr
 		}
 	}
 	if least < 0 {
 		return 0, "", errors.New("count redis replicas: CLUSTER NODES lists no master serving slots")
 	}
 	return least, where, nil
+}
+
+// replicasOf counts the replicas of the master id among nodes.
+func replicasOf(id string, nodes []clusterNode) int {
+	n := 0
+	for _, r := range nodes {
+		if r.is("slave") && r.master == id {
+			n++
+		}
+	}
+	return n
+}
+
+// ownReplicas is how many replicas the master m knows it has: the most
+// of those its CLUSTER NODES lists and those connected to it; 0 when it
+// cannot be asked.
+func ownReplicas(ctx context.Context, cc *redis.ClusterClient, m clusterNode) int {
+	c := probe(cc, m.addr)
+	// a probe: its close error changes nothing
+	defer func() { _ = c.Close() }()
+	n := 0
+	if own, err := listClusterNodes(ctx, c); err == nil {
+		n = replicasOf(m.id, own)
+	}
+	if connected, err := connectedReplicas(ctx, c); err == nil {
+		n = max(n, connected)
+	}
+	return n
+}
+
+// connectedReplicas is the number of replicas connected to one server.
+func connectedReplicas(ctx context.Context, rdb redis.UniversalClient) (int, error) {
+	info, err := rdb.Info(ctx, "replication").Result()
+	if err != nil {
+		return 0, fmt.Errorf("count redis replicas: %w", err)
+	}
+	n, _ := strconv.Atoi(infoValue(info, "connected_slaves"))
+	return n, nil
 }
 
 func infoValue(info, name string) string {

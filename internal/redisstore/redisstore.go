@@ -186,7 +186,6 @@ func CheckPersistence(ctx context.Context, rdb redis.UniversalClient) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnsafePersistence, err)
 	}
-	opt := cc.Options()
 	var mu sync.Mutex
 	var problems []string
 	var g errgroup.Group
@@ -195,8 +194,7 @@ func CheckPersistence(ctx context.Context, rdb redis.UniversalClient) error {
 			continue // down: it is checked when a service next starts
 		}
 		g.Go(func() error {
-			c := redis.NewClient(&redis.Options{Addr: n.addr, Username: opt.Username, Password: opt.Password,
-				TLSConfig: opt.TLSConfig, Dialer: opt.Dialer, DialTimeout: opt.DialTimeout, MaxRetries: -1})
+			c := probe(cc, n.addr)
 			// a probe: its close error changes nothing
 			defer func() { _ = c.Close() }()
 			bad, err := unsafeSettings(ctx, c)
