@@ -239,7 +239,7 @@ func TestPermanentFailureIsPostponedWithoutHoldingUpOthers(t *testing.T) {
 // so a refusal that was only Vault's passing state (a failover) delays
 // the destruction by half a minute, not by PermanentRetry.
 func TestARefusedDestructionIsRetriedSoonAtFirst(t *testing.T) {
-	e, fk, svc, now := refusingEnv(t, 5 * time.Minute)
+	e, fk, svc, now := refusingEnv(t, 5*time.Minute)
 	id := newID()
 	fk.refuse[id] = true
 	if _, _, err := e.store.AdvanceKeyStatus(ctx(t), id, keys.Record{State: keys.Scheduled, DestroyAt: now, PartnerID: partnerID}); err != nil {

@@ -102,9 +102,9 @@ type Emulator struct {
 	// The list's lookups without a scan of every account: a list by
 	// FriendlyName (two per registration) costs what it finds, not what
 	// the emulator holds.
-	seq     map[string]int                 // SID → creation position (increasing; gaps after Forget)
-	byName  map[string]map[string]struct{} // FriendlyName → SIDs
-	nextSeq int
+	seq      map[string]int                 // SID → creation position (increasing; gaps after Forget)
+	byName   map[string]map[string]struct{} // FriendlyName → SIDs
+	nextSeq  int
 	faults   []*faultState
 	requests []Request
 }
