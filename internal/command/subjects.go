@@ -90,6 +90,17 @@ func EventFilter(t EventType) string {
 // filters by type must still read those, each of every type.
 const LegacyEventFilter = EventPrefix + ".*.*"
 
+// EventLane is the lane key of an event subject: the customer's events
+// prefix (CustomerEvents), whatever the type token, so a consumer handles
+// one customer's events one after the other, in the stream's order. A
+// subject of the legacy form is that prefix already.
+func EventLane(subject string) string {
+	if strings.Count(subject, ".") == 4 { // customers.evt.<partnerId>.<customerId>.<name>
+		return subject[:strings.LastIndexByte(subject, '.')]
+	}
+	return subject
+}
+
 func eventToken(t EventType) string {
 	return strings.TrimPrefix(string(t), "customer.")
 }

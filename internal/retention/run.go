@@ -141,7 +141,7 @@ func (s *Service) consume(ctx context.Context, rc RunConfig) error {
 		Conn: rc.Conn, Logger: s.cfg.Logger, AckWait: rc.AckWait, MaxHandle: rc.MaxHandle, Redelivery: rc.Redelivery, CloseTimeout: rc.CloseTimeout,
 		Retry:   natsbus.Retry{MaxRetries: 2, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second},
 		Running: rc.Running,
-	}, []natsbus.Handler{{Stream: natsbus.EventStream, Consumer: ConsumerName, Handle: s.handleMessage}})
+	}, []natsbus.Handler{{Stream: natsbus.EventStream, Consumer: ConsumerName, Handle: s.handleMessage, LaneKey: command.EventLane}})
 }
 
 // ensureConsumer creates or updates the durable consumer, waiting with

@@ -77,3 +77,33 @@ func TestRetentionReadsOnlyTheEventsItActsOn(t *testing.T) {
 		t.Fatalf("retention's consumer delivered %d events, want 3 (2 legacy, 1 registration)", got)
 	}
 }
+
+// TestOneCustomersEventsAreHandledInOrder: a customer's registration and
+// termination, on subjects that differ by their type token, are still one
+// lane: the key is created (KeyCreated) before its destruction is
+// scheduled, for every customer, never skipped because the termination
+// was handled first.
+func TestOneCustomersEventsAreHandledInOrder(t *testing.T) {
+	e := newEnv(t)
+	at := time.Now()
+	var ids []string
+	for range 20 {
+		id := newID()
+		ids = append(ids, id)
+		e.publish(registered(id, at))
+		e.publish(terminated(id, customer.Retention{Strategy: customer.Temporary, Period: 1}, at))
+	}
+	e.start(t)
+	for _, id := range ids {
+		e.waitState(id, keys.Scheduled)
+	}
+	e.waitConsumed()
+	for _, id := range ids {
+		if got := e.keyEventsOf(id, command.KeyCreated); len(got) != 1 {
+			t.Errorf("customer %s: %d key created events, want 1: its termination was handled before its registration", id, len(got))
+		}
+		if !e.keyExists(id) {
+			t.Errorf("customer %s: no key in Vault", id)
+		}
+	}
+}
